@@ -1,0 +1,498 @@
+//! Typed configuration for a flotilla node.
+//!
+//! Operators hand-edit these files, so everything here is strict: unknown keys are
+//! refused (a typo must not silently fall back to a default), and every value is checked
+//! at start with the dotted name of the offending field in the message. Command-line
+//! flags override the file through [`Overrides`]; validation runs after they are applied,
+//! so a bad flag is reported the same way as a bad file value.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The whole configuration of one node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub node: NodeConfig,
+    pub backend: BackendConfig,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// Who this node is and where clients reach it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Unique within the fleet.
+    pub id: u64,
+    /// The host name or address put into Metadata responses for this node.
+    #[serde(default = "default_host")]
+    pub advertised_host: String,
+    /// The address the Kafka listeners bind to; defaults to `advertised_host`.
+    #[serde(default)]
+    pub listen_host: Option<String>,
+    /// Port of the bootstrap listener: forwards to any healthy broker.
+    #[serde(default = "default_bootstrap_port")]
+    pub bootstrap_port: u16,
+    /// Identity slot `s` is served on `identity_port_base + s`.
+    #[serde(default = "default_identity_port_base")]
+    pub identity_port_base: u16,
+    /// How many identity slots (ports) this node may open; bounds the port range.
+    #[serde(default = "default_max_identities")]
+    pub max_identities: u16,
+    /// Admin HTTP listener (metrics, health, JSON API).
+    #[serde(default = "default_admin_listen")]
+    pub admin_listen: SocketAddr,
+}
+
+/// The Kafka cluster behind the fleet.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    /// `host:port` of one or more brokers; the rest are discovered through Metadata.
+    pub bootstrap_servers: Vec<String>,
+    /// How often the broker list is refreshed from the backend.
+    #[serde(default = "default_metadata_refresh", with = "humantime_serde")]
+    pub metadata_refresh: Duration,
+}
+
+/// Protective limits on client and broker connections.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request frame accepted from a client (Kafka's `socket.request.max.bytes`).
+    #[serde(default = "default_max_request_bytes")]
+    pub max_request_bytes: usize,
+    /// Largest response frame accepted from a broker.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: usize,
+    /// Deadline for opening a connection to a broker.
+    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// A client connection with nothing in flight and no bytes for this long is closed
+    /// (Kafka's `connections.max.idle.ms`).
+    #[serde(default = "default_idle_timeout", with = "humantime_serde")]
+    pub idle_timeout: Duration,
+}
+
+/// Logging: an `EnvFilter` directive (overridden by `RUST_LOG`) and an output format.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    #[serde(default = "default_log_filter")]
+    pub filter: String,
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_bytes: default_max_request_bytes(),
+            max_response_bytes: default_max_response_bytes(),
+            connect_timeout: default_connect_timeout(),
+            idle_timeout: default_idle_timeout(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            filter: default_log_filter(),
+            format: LogFormat::default(),
+        }
+    }
+}
+
+fn default_host() -> String {
+    "127.0.0.1".to_string()
+}
+fn default_bootstrap_port() -> u16 {
+    9192
+}
+fn default_identity_port_base() -> u16 {
+    9200
+}
+fn default_max_identities() -> u16 {
+    64
+}
+fn default_admin_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9644))
+}
+fn default_metadata_refresh() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_max_request_bytes() -> usize {
+    100 * 1024 * 1024
+}
+fn default_max_response_bytes() -> usize {
+    i32::MAX as usize
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_log_filter() -> String {
+    "info".to_string()
+}
+
+/// A configuration problem, naming the field at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("config field `{field}`: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// Values given on the command line; each one that is set replaces the file's value.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub node_id: Option<u64>,
+    pub advertised_host: Option<String>,
+    pub listen_host: Option<String>,
+    pub bootstrap_port: Option<u16>,
+    pub identity_port_base: Option<u16>,
+    pub admin_listen: Option<SocketAddr>,
+    pub bootstrap_servers: Option<Vec<String>>,
+    pub log_filter: Option<String>,
+}
+
+impl Config {
+    /// Reads, overrides and validates: the one entry point for a starting node.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut config = Config::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.display().to_string(),
+            message,
+        })?;
+        config.apply(overrides);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses TOML without validating; the error names the key and line.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+    }
+
+    pub fn apply(&mut self, o: &Overrides) {
+        let node = &mut self.node;
+        set(&mut node.id, o.node_id);
+        set(&mut node.advertised_host, o.advertised_host.clone());
+        if o.listen_host.is_some() {
+            node.listen_host = o.listen_host.clone();
+        }
+        set(&mut node.bootstrap_port, o.bootstrap_port);
+        set(&mut node.identity_port_base, o.identity_port_base);
+        set(&mut node.admin_listen, o.admin_listen);
+        set(
+            &mut self.backend.bootstrap_servers,
+            o.bootstrap_servers.clone(),
+        );
+        set(&mut self.log.filter, o.log_filter.clone());
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.node.validate()?;
+        self.backend.validate()?;
+        self.limits.validate()
+    }
+
+    /// The address the Kafka listeners bind to.
+    pub fn listen_host(&self) -> &str {
+        self.node
+            .listen_host
+            .as_deref()
+            .unwrap_or(&self.node.advertised_host)
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
+    }
+}
+
+impl NodeConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.id == 0 {
+            return Err(invalid("node.id", "must be a positive integer"));
+        }
+        if self.advertised_host.trim().is_empty() {
+            return Err(invalid("node.advertised_host", "must not be empty"));
+        }
+        if self.advertised_host.contains(':') && !self.advertised_host.starts_with('[') {
+            return Err(invalid(
+                "node.advertised_host",
+                "must be a host name or address without a port",
+            ));
+        }
+        if matches!(&self.listen_host, Some(h) if h.trim().is_empty()) {
+            return Err(invalid("node.listen_host", "must not be empty when set"));
+        }
+        if self.bootstrap_port == 0 {
+            return Err(invalid("node.bootstrap_port", "must not be 0"));
+        }
+        if self.identity_port_base == 0 {
+            return Err(invalid("node.identity_port_base", "must not be 0"));
+        }
+        if self.max_identities == 0 {
+            return Err(invalid("node.max_identities", "must be at least 1"));
+        }
+        let last = u32::from(self.identity_port_base) + u32::from(self.max_identities) - 1;
+        if last > u32::from(u16::MAX) {
+            return Err(invalid(
+                "node.max_identities",
+                format!(
+                    "identity ports {}..={last} run past 65535",
+                    self.identity_port_base
+                ),
+            ));
+        }
+        if self.identity_ports().contains(&self.bootstrap_port) {
+            return Err(invalid(
+                "node.bootstrap_port",
+                format!(
+                    "{} falls inside the identity port range {:?}",
+                    self.bootstrap_port,
+                    self.identity_ports()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The ports reserved for identity slots.
+    pub fn identity_ports(&self) -> std::ops::RangeInclusive<u16> {
+        let last = u32::from(self.identity_port_base) + u32::from(self.max_identities) - 1;
+        self.identity_port_base..=last.min(u32::from(u16::MAX)) as u16
+    }
+}
+
+impl BackendConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.bootstrap_servers.is_empty() {
+            return Err(invalid(
+                "backend.bootstrap_servers",
+                "needs at least one host:port",
+            ));
+        }
+        for server in &self.bootstrap_servers {
+            parse_host_port(server).map_err(|reason| {
+                invalid("backend.bootstrap_servers", format!("`{server}`: {reason}"))
+            })?;
+        }
+        if self.metadata_refresh < Duration::from_millis(100) {
+            return Err(invalid(
+                "backend.metadata_refresh",
+                "must be at least 100ms",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Limits {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let frame_range = 1024..=(i32::MAX as usize);
+        if !frame_range.contains(&self.max_request_bytes) {
+            return Err(invalid(
+                "limits.max_request_bytes",
+                format!("must be within {frame_range:?}"),
+            ));
+        }
+        if !frame_range.contains(&self.max_response_bytes) {
+            return Err(invalid(
+                "limits.max_response_bytes",
+                format!("must be within {frame_range:?}"),
+            ));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(invalid("limits.connect_timeout", "must be greater than 0"));
+        }
+        if self.idle_timeout.is_zero() {
+            return Err(invalid("limits.idle_timeout", "must be greater than 0"));
+        }
+        Ok(())
+    }
+}
+
+/// Splits `host:port` (IPv6 hosts in brackets), refusing empty hosts and bad ports.
+pub fn parse_host_port(text: &str) -> Result<(String, u16), String> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| "expected host:port".to_string())?;
+    if host.is_empty() {
+        return Err("host is empty".to_string());
+    }
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("port `{port}` is not a number from 1 to 65535"))?;
+    if port == 0 {
+        return Err("port must not be 0".to_string());
+    }
+    Ok((host.to_string(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [node]
+        id = 1
+        [backend]
+        bootstrap_servers = ["127.0.0.1:39092"]
+    "#;
+
+    fn parsed(extra_node: &str, extra: &str) -> Result<Config, String> {
+        let text = format!(
+            "[node]\nid = 1\n{extra_node}\n[backend]\nbootstrap_servers = [\"127.0.0.1:39092\"]\n{extra}"
+        );
+        Config::parse(&text)
+    }
+
+    fn field_of(result: Result<(), ConfigError>) -> &'static str {
+        match result {
+            Err(ConfigError::Invalid { field, .. }) => field,
+            other => panic!("expected an invalid field, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn minimal_file_gets_defaults() {
+        let config = Config::parse(MINIMAL).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.node.bootstrap_port, 9192);
+        assert_eq!(config.listen_host(), "127.0.0.1");
+        assert_eq!(config.limits.max_request_bytes, 100 * 1024 * 1024);
+        assert_eq!(config.limits.idle_timeout, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn example_files_are_valid() {
+        for name in ["node.toml"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("examples")
+                .join(name);
+            Config::load(&path, &Overrides::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+
+    #[test]
+    fn unknown_key_is_refused_with_its_name() {
+        let err = parsed("advertized_host = \"x\"", "").unwrap_err();
+        assert!(err.contains("advertized_host"), "{err}");
+    }
+
+    #[test]
+    fn missing_required_field_is_named() {
+        let err = Config::parse("[node]\nid = 1\n").unwrap_err();
+        assert!(err.contains("backend"), "{err}");
+    }
+
+    #[test]
+    fn durations_are_human_readable() {
+        let config = parsed("", "[limits]\nidle_timeout = \"1m 30s\"\n").unwrap();
+        assert_eq!(config.limits.idle_timeout, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn each_bad_value_names_its_field() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("", "", "ok"),
+            ("advertised_host = \"\"", "", "node.advertised_host"),
+            ("advertised_host = \"h:1\"", "", "node.advertised_host"),
+            ("bootstrap_port = 9201", "", "node.bootstrap_port"),
+            (
+                "identity_port_base = 65500\nmax_identities = 100",
+                "",
+                "node.max_identities",
+            ),
+            (
+                "",
+                "[limits]\nmax_request_bytes = 10",
+                "limits.max_request_bytes",
+            ),
+            (
+                "",
+                "[limits]\nconnect_timeout = \"0s\"",
+                "limits.connect_timeout",
+            ),
+        ];
+        for (node, extra, field) in cases {
+            let config = parsed(node, extra).unwrap();
+            if *field == "ok" {
+                config.validate().unwrap();
+            } else {
+                assert_eq!(field_of(config.validate()), *field, "{node} {extra}");
+            }
+        }
+        let mut config = parsed("", "").unwrap();
+        config.node.id = 0;
+        assert_eq!(field_of(config.validate()), "node.id");
+        config.node.id = 1;
+        config.backend.bootstrap_servers = vec!["nohost".into()];
+        assert_eq!(field_of(config.validate()), "backend.bootstrap_servers");
+        config.backend.bootstrap_servers = vec!["h:99999".into()];
+        assert_eq!(field_of(config.validate()), "backend.bootstrap_servers");
+    }
+
+    #[test]
+    fn overrides_replace_file_values() {
+        let mut config = Config::parse(MINIMAL).unwrap();
+        config.apply(&Overrides {
+            node_id: Some(7),
+            advertised_host: Some("127.0.0.7".into()),
+            bootstrap_servers: Some(vec!["10.0.0.1:9092".into()]),
+            ..Overrides::default()
+        });
+        config.validate().unwrap();
+        assert_eq!(config.node.id, 7);
+        assert_eq!(config.listen_host(), "127.0.0.7");
+        assert_eq!(config.backend.bootstrap_servers, vec!["10.0.0.1:9092"]);
+    }
+
+    #[test]
+    fn host_port_parsing() {
+        assert_eq!(
+            parse_host_port("[::1]:9092").unwrap(),
+            ("[::1]".to_string(), 9092)
+        );
+        assert!(parse_host_port(":9092").is_err());
+        assert!(parse_host_port("h:0").is_err());
+        assert!(parse_host_port("h:x").is_err());
+    }
+}

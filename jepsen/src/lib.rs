@@ -1,0 +1,1 @@
+//! Chaos harness: workloads, nemeses, checker, report. Filled in by the chaos work.

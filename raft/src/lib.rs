@@ -1,0 +1,1 @@
+//! Control state replicated through Raft (openraft). Filled in by the fleet work.

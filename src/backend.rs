@@ -1,0 +1,142 @@
+//! The backend Kafka cluster as this node sees it: opening connections to brokers, and
+//! keeping the broker list (and so the identity slots) current from the cluster's own
+//! Metadata.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures::StreamExt;
+use kafka_protocol::messages::{
+    ApiKey, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use tokio::net::TcpStream;
+use tokio_util::codec::FramedRead;
+
+use crate::directory::{Broker, Directory};
+use crate::frame::{write_frame, FrameCodec};
+use crate::metrics::Metrics;
+
+/// Metadata v12 is understood by every Kafka release since 2.8.
+const METADATA_VERSION: i16 = 12;
+
+/// Opens a TCP connection to a broker within `timeout`, with Nagle off: the proxy writes
+/// whole frames and must not add latency to small requests.
+pub async fn connect(address: &str, timeout: Duration) -> std::io::Result<TcpStream> {
+    let stream = tokio::time::timeout(timeout, TcpStream::connect(address))
+        .await
+        .map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no connection within {timeout:?}"),
+            )
+        })??;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Asks one broker for the cluster's broker list.
+pub async fn fetch_brokers(address: &str, timeout: Duration) -> anyhow::Result<Vec<Broker>> {
+    let exchange = async {
+        let stream = connect(address, timeout).await?;
+        let (read, mut write) = stream.into_split();
+        write_frame(&mut write, metadata_request()?).await?;
+        let mut frames = FramedRead::new(read, FrameCodec::new(64 * 1024 * 1024));
+        let mut frame = frames
+            .next()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("broker closed the connection"))??;
+        let header_version = ApiKey::Metadata.response_header_version(METADATA_VERSION);
+        ResponseHeader::decode(&mut frame, header_version)?;
+        let response = MetadataResponse::decode(&mut frame, METADATA_VERSION)?;
+        anyhow::Ok(response)
+    };
+    let response = tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| anyhow::anyhow!("no Metadata answer within {timeout:?}"))??;
+    Ok(response
+        .brokers
+        .iter()
+        .map(|b| Broker {
+            id: b.node_id.0,
+            host: b.host.to_string(),
+            port: u16::try_from(b.port).unwrap_or(0),
+            rack: b.rack.as_ref().map(|r| r.to_string()),
+        })
+        .collect())
+}
+
+fn metadata_request() -> anyhow::Result<bytes::Bytes> {
+    let header = RequestHeader::default()
+        .with_request_api_key(ApiKey::Metadata as i16)
+        .with_request_api_version(METADATA_VERSION)
+        .with_correlation_id(1)
+        .with_client_id(Some(StrBytes::from_static_str("flotilla")));
+    // An empty topic list asks for brokers only.
+    let body = MetadataRequest::default().with_topics(Some(Vec::new()));
+    let mut buf = BytesMut::new();
+    header.encode(
+        &mut buf,
+        ApiKey::Metadata.request_header_version(METADATA_VERSION),
+    )?;
+    body.encode(&mut buf, METADATA_VERSION)?;
+    Ok(buf.freeze())
+}
+
+/// Refreshes the broker list from the first broker that answers: the known brokers first,
+/// then the configured bootstrap servers.
+pub async fn refresh(
+    dir: &Directory,
+    bootstrap: &[String],
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let mut candidates = dir.upstreams();
+    candidates.extend(bootstrap.iter().cloned());
+    let mut last_error = anyhow::anyhow!("no broker address to ask");
+    for address in candidates {
+        match fetch_brokers(&address, timeout).await {
+            Ok(brokers) if !brokers.is_empty() => {
+                dir.learn(&brokers)?;
+                return Ok(());
+            }
+            Ok(_) => last_error = anyhow::anyhow!("{address} listed no brokers"),
+            Err(e) => last_error = e.context(format!("asking {address}")),
+        }
+    }
+    Err(last_error)
+}
+
+/// Keeps the directory current for the life of the node.
+pub async fn refresh_forever(
+    dir: Arc<Directory>,
+    metrics: Arc<Metrics>,
+    bootstrap: Vec<String>,
+    every: Duration,
+    timeout: Duration,
+) {
+    let mut failures = 0u32;
+    loop {
+        match refresh(&dir, &bootstrap, timeout).await {
+            Ok(()) => {
+                if failures > 0 {
+                    tracing::info!("backend broker list refreshed again after {failures} failures");
+                }
+                failures = 0;
+                metrics.identities.set(dir.identities().len() as i64);
+            }
+            Err(e) => {
+                failures += 1;
+                metrics.backend_refresh_failures.inc();
+                tracing::warn!("backend broker list refresh failed: {e:#}");
+            }
+        }
+        // Retry soon while the backend is unreachable, then settle to the configured pace.
+        let pause = if failures > 0 {
+            Duration::from_secs(1).min(every)
+        } else {
+            every
+        };
+        tokio::time::sleep(pause).await;
+    }
+}

@@ -1,0 +1,224 @@
+//! The directory: which backend broker stands behind each identity slot, and which
+//! address clients are told for each identity.
+//!
+//! Slots are handed out densely, in order of first sight, and never reused for another
+//! broker: a client that cached `host:port` for an identity must keep reaching the same
+//! broker through it. Broker ids may be sparse (100, 200, 300) without widening the port
+//! range. Every rewrite of a broker address goes through [`Directory::advertise`], so
+//! there is exactly one place that decides what a client may see.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use kafka_protocol::protocol::StrBytes;
+use serde::Serialize;
+use tokio::sync::watch;
+
+/// A real broker of the backend cluster, as its own Metadata describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Broker {
+    pub id: i32,
+    pub host: String,
+    pub port: u16,
+    pub rack: Option<String>,
+}
+
+impl Broker {
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// Where this node serves identities.
+#[derive(Debug, Clone)]
+pub struct AdvertisedNode {
+    pub host: String,
+    pub identity_port_base: u16,
+    pub max_identities: u16,
+}
+
+/// An identity as the admin API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdentityView {
+    pub id: i32,
+    pub slot: u16,
+    pub address: String,
+    pub broker: Broker,
+}
+
+#[derive(Debug, Default)]
+struct Slots {
+    brokers: Vec<Broker>,
+    by_id: HashMap<i32, u16>,
+}
+
+pub struct Directory {
+    node: AdvertisedNode,
+    advertised_host: StrBytes,
+    slots: RwLock<Slots>,
+    slot_count: watch::Sender<usize>,
+}
+
+/// A slot was wanted beyond `node.max_identities`.
+#[derive(Debug, thiserror::Error)]
+#[error("broker {broker_id} needs identity slot {slot}, beyond node.max_identities = {max}")]
+pub struct SlotsExhausted {
+    pub broker_id: i32,
+    pub slot: usize,
+    pub max: u16,
+}
+
+impl Directory {
+    pub fn new(node: AdvertisedNode) -> Self {
+        Directory {
+            advertised_host: StrBytes::from_string(node.host.clone()),
+            node,
+            slots: RwLock::default(),
+            slot_count: watch::Sender::new(0),
+        }
+    }
+
+    /// Records brokers seen in a backend Metadata response: new ids get the next slots,
+    /// known ids get their current address.
+    pub fn learn<'a>(
+        &self,
+        brokers: impl IntoIterator<Item = &'a Broker>,
+    ) -> Result<(), SlotsExhausted> {
+        let mut added = false;
+        let mut result = Ok(());
+        {
+            let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
+            for broker in brokers {
+                match slots.by_id.get(&broker.id) {
+                    Some(&slot) => {
+                        let known = &mut slots.brokers[usize::from(slot)];
+                        if known != broker {
+                            *known = broker.clone();
+                        }
+                    }
+                    None if slots.brokers.len() < usize::from(self.node.max_identities) => {
+                        let slot = slots.brokers.len() as u16;
+                        slots.by_id.insert(broker.id, slot);
+                        slots.brokers.push(broker.clone());
+                        added = true;
+                    }
+                    None => {
+                        result = Err(SlotsExhausted {
+                            broker_id: broker.id,
+                            slot: slots.brokers.len(),
+                            max: self.node.max_identities,
+                        })
+                    }
+                }
+            }
+        }
+        if added {
+            let count = self.read().brokers.len();
+            self.slot_count.send_replace(count);
+        }
+        result
+    }
+
+    /// The address clients are told for broker `id`, learning the broker first if this is
+    /// its first sighting. `None` when no slot is left for it.
+    pub fn advertise(&self, broker: &Broker) -> Option<(StrBytes, i32)> {
+        if self.slot_of(broker.id).is_none() {
+            if let Err(e) = self.learn([broker]) {
+                tracing::error!("{e}; its address is left out of responses");
+            }
+        }
+        let slot = self.slot_of(broker.id)?;
+        Some((self.advertised_host.clone(), i32::from(self.port_of(slot))))
+    }
+
+    /// The broker behind a slot, as `host:port`.
+    pub fn upstream(&self, slot: u16) -> Option<String> {
+        self.read()
+            .brokers
+            .get(usize::from(slot))
+            .map(Broker::address)
+    }
+
+    /// Every known broker address, in slot order.
+    pub fn upstreams(&self) -> Vec<String> {
+        self.read().brokers.iter().map(Broker::address).collect()
+    }
+
+    pub fn slot_of(&self, broker_id: i32) -> Option<u16> {
+        self.read().by_id.get(&broker_id).copied()
+    }
+
+    pub fn port_of(&self, slot: u16) -> u16 {
+        self.node.identity_port_base + slot
+    }
+
+    pub fn identity_of_slot(&self, slot: u16) -> Option<i32> {
+        self.read().brokers.get(usize::from(slot)).map(|b| b.id)
+    }
+
+    /// Follows the number of slots, so listeners can be opened for new ones.
+    pub fn watch_slots(&self) -> watch::Receiver<usize> {
+        self.slot_count.subscribe()
+    }
+
+    pub fn identities(&self) -> Vec<IdentityView> {
+        let slots = self.read();
+        slots
+            .brokers
+            .iter()
+            .enumerate()
+            .map(|(slot, broker)| IdentityView {
+                id: broker.id,
+                slot: slot as u16,
+                address: format!("{}:{}", self.node.host, self.port_of(slot as u16)),
+                broker: broker.clone(),
+            })
+            .collect()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Slots> {
+        self.slots.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn broker(id: i32, port: u16) -> Broker {
+        Broker {
+            id,
+            host: "10.9.9.9".into(),
+            port,
+            rack: None,
+        }
+    }
+
+    pub fn directory(max: u16) -> Directory {
+        Directory::new(AdvertisedNode {
+            host: "proxy.example".into(),
+            identity_port_base: 9200,
+            max_identities: max,
+        })
+    }
+
+    #[test]
+    fn sparse_ids_get_dense_stable_slots() {
+        let dir = directory(8);
+        dir.learn(&[broker(300, 1), broker(100, 2)]).unwrap();
+        dir.learn(&[broker(200, 3), broker(100, 4)]).unwrap();
+        assert_eq!(dir.slot_of(300), Some(0));
+        assert_eq!(dir.slot_of(100), Some(1));
+        assert_eq!(dir.slot_of(200), Some(2));
+        assert_eq!(dir.upstream(1).as_deref(), Some("10.9.9.9:4"));
+        assert_eq!(*dir.watch_slots().borrow(), 3);
+    }
+
+    #[test]
+    fn advertise_learns_unknown_brokers_until_slots_run_out() {
+        let dir = directory(1);
+        let (host, port) = dir.advertise(&broker(7, 1)).unwrap();
+        assert_eq!((host.as_str(), port), ("proxy.example", 9200));
+        assert!(dir.advertise(&broker(8, 1)).is_none());
+    }
+}

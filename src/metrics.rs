@@ -1,0 +1,180 @@
+//! Prometheus metrics of one node. Everything a connection counts goes through here, so
+//! the names and labels are defined once.
+
+use prometheus::{
+    Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    connections_opened: IntCounterVec,
+    connections_active: IntGaugeVec,
+    connections_closed: IntCounterVec,
+    requests: IntCounterVec,
+    bytes: IntCounterVec,
+    protocol_errors: IntCounterVec,
+    pub upstream_connect_failures: IntCounter,
+    pub backend_refresh_failures: IntCounter,
+    pub identities: IntGauge,
+    pub identity_listeners: IntGauge,
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric registered once");
+    metric
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let metric = IntGauge::new(name, help).expect("valid metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric registered once");
+    metric
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let metric = IntCounter::new(name, help).expect("valid metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric registered once");
+    metric
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let r = Registry::new();
+        let connections_active = IntGaugeVec::new(
+            Opts::new("flotilla_connections_active", "Client connections open now"),
+            &["identity"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(connections_active.clone()))
+            .expect("metric registered once");
+        Metrics {
+            connections_opened: counter_vec(
+                &r,
+                "flotilla_connections_opened_total",
+                "Client connections accepted",
+                &["identity"],
+            ),
+            connections_active,
+            connections_closed: counter_vec(
+                &r,
+                "flotilla_connections_closed_total",
+                "Client connections closed, by reason",
+                &["reason"],
+            ),
+            requests: counter_vec(
+                &r,
+                "flotilla_requests_total",
+                "Requests forwarded, by API and identity",
+                &["api", "identity"],
+            ),
+            bytes: counter_vec(
+                &r,
+                "flotilla_bytes_total",
+                "Frame bytes forwarded, by direction and identity",
+                &["direction", "identity"],
+            ),
+            protocol_errors: counter_vec(
+                &r,
+                "flotilla_protocol_errors_total",
+                "Connections closed for malformed or unsupported input, by kind",
+                &["kind"],
+            ),
+            upstream_connect_failures: counter(
+                &r,
+                "flotilla_upstream_connect_failures_total",
+                "Failed connection attempts to backend brokers",
+            ),
+            backend_refresh_failures: counter(
+                &r,
+                "flotilla_backend_refresh_failures_total",
+                "Failed broker list refreshes from the backend cluster",
+            ),
+            identities: gauge(&r, "flotilla_identities", "Identities known to this node"),
+            identity_listeners: gauge(
+                &r,
+                "flotilla_identity_listeners",
+                "Identity ports this node listens on",
+            ),
+            registry: r,
+        }
+    }
+
+    /// Counters for one connection, resolved once so the hot path does no label lookups.
+    pub fn connection(&self, identity: &str) -> ConnectionMetrics {
+        self.connections_opened.with_label_values(&[identity]).inc();
+        let active = self.connections_active.with_label_values(&[identity]);
+        active.inc();
+        ConnectionMetrics {
+            identity: identity.to_string(),
+            active,
+            bytes_in: self
+                .bytes
+                .with_label_values(&["client_to_broker", identity]),
+            bytes_out: self
+                .bytes
+                .with_label_values(&["broker_to_client", identity]),
+            requests: Vec::new(),
+        }
+    }
+
+    pub fn connection_closed(&self, reason: &str) {
+        self.connections_closed.with_label_values(&[reason]).inc();
+    }
+
+    pub fn protocol_error(&self, kind: &str) {
+        self.protocol_errors.with_label_values(&[kind]).inc();
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding of gathered metrics");
+        String::from_utf8(out).expect("prometheus text is UTF-8")
+    }
+
+    fn request_counter(&self, api: &str, identity: &str) -> IntCounter {
+        self.requests.with_label_values(&[api, identity])
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub struct ConnectionMetrics {
+    identity: String,
+    active: IntGauge,
+    pub bytes_in: IntCounter,
+    pub bytes_out: IntCounter,
+    requests: Vec<(i16, IntCounter)>,
+}
+
+impl ConnectionMetrics {
+    pub fn request(&mut self, metrics: &Metrics, api_key: kafka_protocol::messages::ApiKey) {
+        let key = api_key as i16;
+        match self.requests.iter().find(|(k, _)| *k == key) {
+            Some((_, counter)) => counter.inc(),
+            None => {
+                let counter = metrics.request_counter(&format!("{api_key:?}"), &self.identity);
+                counter.inc();
+                self.requests.push((key, counter));
+            }
+        }
+    }
+}
+
+impl Drop for ConnectionMetrics {
+    fn drop(&mut self) {
+        self.active.dec();
+    }
+}

@@ -1,0 +1,125 @@
+//! A running node: the shared context every connection sees, and the start-up sequence
+//! that binds the listeners and starts the background tasks.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use flotilla_config::{Config, Limits};
+use tokio::net::TcpListener;
+
+use crate::directory::{AdvertisedNode, Directory};
+use crate::metrics::Metrics;
+use crate::{admin, backend, server};
+
+/// What every connection and admin handler may read.
+pub struct Context {
+    pub config: Config,
+    pub limits: Limits,
+    pub directory: Arc<Directory>,
+    pub metrics: Arc<Metrics>,
+    /// Slots that have a bound listener; the node is ready when all known slots do.
+    pub listening_slots: AtomicUsize,
+    next_bootstrap: AtomicUsize,
+}
+
+impl Context {
+    pub fn new(config: Config) -> Self {
+        let directory = Directory::new(AdvertisedNode {
+            host: config.node.advertised_host.clone(),
+            identity_port_base: config.node.identity_port_base,
+            max_identities: config.node.max_identities,
+        });
+        Context {
+            limits: config.limits.clone(),
+            config,
+            directory: Arc::new(directory),
+            metrics: Arc::new(Metrics::new()),
+            listening_slots: AtomicUsize::new(0),
+            next_bootstrap: AtomicUsize::new(0),
+        }
+    }
+
+    /// Brokers to try for a bootstrap connection, starting at a rotating position so
+    /// bootstrap load spreads over the cluster; the configured servers come last.
+    pub fn bootstrap_candidates(&self) -> Vec<String> {
+        let mut known = self.directory.upstreams();
+        if !known.is_empty() {
+            let start = self.next_bootstrap.fetch_add(1, Ordering::Relaxed) % known.len();
+            known.rotate_left(start);
+        }
+        known.extend(self.config.backend.bootstrap_servers.iter().cloned());
+        known
+    }
+
+    /// Why the node cannot serve clients yet, if it cannot.
+    pub fn not_ready_reason(&self) -> Option<String> {
+        let known = self.directory.identities().len();
+        let listening = self.listening_slots.load(Ordering::Relaxed);
+        if known == 0 {
+            Some("no broker of the backend cluster is known yet".into())
+        } else if listening < known {
+            Some(format!(
+                "{listening} of {known} identity ports are listening"
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// Binds every listener, then serves until `shutdown` completes.
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let ctx = Arc::new(Context::new(config));
+    let node = &ctx.config.node;
+    let bootstrap_address = format!("{}:{}", ctx.config.listen_host(), node.bootstrap_port);
+    let bootstrap = TcpListener::bind(&bootstrap_address)
+        .await
+        .with_context(|| format!("cannot listen on {bootstrap_address} (node.bootstrap_port)"))?;
+    let admin = TcpListener::bind(node.admin_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (node.admin_listen)", node.admin_listen))?;
+    tracing::info!(
+        node_id = node.id,
+        bootstrap = %bootstrap_address,
+        admin = %node.admin_listen,
+        backend = ?ctx.config.backend.bootstrap_servers,
+        "flotilla node starting"
+    );
+
+    let timeout = ctx.limits.connect_timeout;
+    if let Err(e) = backend::refresh(
+        &ctx.directory,
+        &ctx.config.backend.bootstrap_servers,
+        timeout,
+    )
+    .await
+    {
+        tracing::warn!("backend cluster not reachable yet, will keep trying: {e:#}");
+    }
+    let tasks = [
+        tokio::spawn(backend::refresh_forever(
+            ctx.directory.clone(),
+            ctx.metrics.clone(),
+            ctx.config.backend.bootstrap_servers.clone(),
+            ctx.config.backend.metadata_refresh,
+            timeout,
+        )),
+        tokio::spawn(server::serve_identities(ctx.clone())),
+        tokio::spawn(server::accept(
+            ctx.clone(),
+            bootstrap,
+            crate::connection::Target::Bootstrap,
+        )),
+        tokio::spawn(admin::serve(ctx.clone(), admin)),
+    ];
+    shutdown.await;
+    tracing::info!("shutting down");
+    for task in tasks {
+        task.abort();
+    }
+    Ok(())
+}

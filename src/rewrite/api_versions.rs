@@ -1,0 +1,151 @@
+//! ApiVersions: a client picks each API's version from this answer, so it must only offer
+//! versions that both the broker and this proxy understand. The proxy understands what
+//! the `kafka-protocol` crate can decode; anything outside that range could not be parsed
+//! for rewriting or validated on the way in.
+//!
+//! APIs whose responses carry broker or controller addresses that the proxy does not
+//! rewrite are hidden altogether, so a real address can never reach a client through them.
+//!
+//! A client that probes with a newer ApiVersions version than known gets what a broker
+//! sends in that case: a v0 answer with UNSUPPORTED_VERSION and the ApiVersions range, from
+//! which it retries with a version both sides know.
+
+use std::cmp::{max, min};
+
+use bytes::Bytes;
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, ResponseHeader};
+use kafka_protocol::protocol::Decodable;
+
+use super::encode;
+
+/// Carry addresses the proxy does not rewrite (controller quorum and share-group leaders).
+const HIDDEN: &[ApiKey] = &[
+    ApiKey::DescribeQuorum,
+    ApiKey::ShareFetch,
+    ApiKey::ShareAcknowledge,
+    ApiKey::AddRaftVoter,
+    ApiKey::RemoveRaftVoter,
+    ApiKey::UpdateRaftVoter,
+];
+
+const UNSUPPORTED_VERSION: i16 = 35;
+
+/// ApiVersions responses always use header v0, whatever the version (KIP-511).
+const HEADER_VERSION: i16 = 0;
+
+pub fn rewrite(frame: Bytes, version: i16) -> Result<Bytes, String> {
+    let mut buf = frame.clone();
+    let header = ResponseHeader::decode(&mut buf, HEADER_VERSION).map_err(|e| e.to_string())?;
+    if version > ApiKey::ApiVersions.valid_versions().max {
+        return encode(&header, HEADER_VERSION, &unsupported_version_answer(), 0);
+    }
+    let mut body = ApiVersionsResponse::decode(&mut buf, version).map_err(|e| e.to_string())?;
+    intersect_api_versions(&mut body.api_keys);
+    encode(&header, HEADER_VERSION, &body, version)
+}
+
+/// Narrows each API to the versions this proxy can decode, dropping APIs left empty,
+/// unknown or hidden.
+pub fn intersect_api_versions(api_keys: &mut Vec<ApiVersion>) {
+    api_keys.retain_mut(|entry| {
+        let Ok(api_key) = ApiKey::try_from(entry.api_key) else {
+            return false;
+        };
+        if HIDDEN.contains(&api_key) {
+            return false;
+        }
+        let ours = api_key.valid_versions();
+        entry.min_version = max(entry.min_version, ours.min);
+        entry.max_version = min(entry.max_version, ours.max);
+        entry.min_version <= entry.max_version
+    });
+}
+
+fn unsupported_version_answer() -> ApiVersionsResponse {
+    let range = ApiKey::ApiVersions.valid_versions();
+    ApiVersionsResponse::default()
+        .with_error_code(UNSUPPORTED_VERSION)
+        .with_api_keys(vec![ApiVersion::default()
+            .with_api_key(ApiKey::ApiVersions as i16)
+            .with_min_version(range.min)
+            .with_max_version(range.max)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::tests::directory;
+    use crate::rewrite::test_support::*;
+    use proptest::prelude::*;
+
+    fn entry(key: i16, min: i16, max: i16) -> ApiVersion {
+        ApiVersion::default()
+            .with_api_key(key)
+            .with_min_version(min)
+            .with_max_version(max)
+    }
+
+    #[test]
+    fn narrows_to_decodable_versions_and_hides_unrewritten_apis() {
+        let body = ApiVersionsResponse::default().with_api_keys(vec![
+            entry(ApiKey::Produce as i16, 0, 99),
+            entry(ApiKey::Metadata as i16, 0, 13),
+            entry(ApiKey::DescribeQuorum as i16, 0, 2),
+            entry(9999, 0, 1),
+        ]);
+        let frame = broker_response(ApiKey::ApiVersions, 3, &body);
+        let out: ApiVersionsResponse = client_view(&directory(1), ApiKey::ApiVersions, 3, frame);
+        let produce = ApiKey::Produce.valid_versions();
+        let keys: Vec<_> = out
+            .api_keys
+            .iter()
+            .map(|k| (k.api_key, k.min_version, k.max_version))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                (ApiKey::Produce as i16, produce.min, produce.max),
+                (ApiKey::Metadata as i16, 0, 13)
+            ]
+        );
+    }
+
+    #[test]
+    fn newer_probe_gets_v0_unsupported_version() {
+        let broker_body = ApiVersionsResponse::default().with_error_code(UNSUPPORTED_VERSION);
+        let frame = broker_response(ApiKey::ApiVersions, 0, &broker_body);
+        let mut out = rewrite(frame, 99).unwrap();
+        assert_eq!(
+            ResponseHeader::decode(&mut out, 0).unwrap().correlation_id,
+            77
+        );
+        let body = ApiVersionsResponse::decode(&mut out, 0).unwrap();
+        assert_eq!(body.error_code, UNSUPPORTED_VERSION);
+        assert_eq!(body.api_keys.len(), 1);
+        let range = ApiKey::ApiVersions.valid_versions();
+        assert_eq!(
+            (body.api_keys[0].min_version, body.api_keys[0].max_version),
+            (range.min, range.max)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn intersection_is_within_both_ranges(
+            entries in proptest::collection::btree_map(0i16..100, (-1i16..30, -1i16..30), 0..40)
+        ) {
+            let mut keys: Vec<_> = entries.iter().map(|(&k, &(lo, hi))| entry(k, lo, hi)).collect();
+            intersect_api_versions(&mut keys);
+            for k in &keys {
+                let api = ApiKey::try_from(k.api_key).unwrap();
+                let ours = api.valid_versions();
+                let (their_min, their_max) = entries[&k.api_key];
+                prop_assert!(k.min_version <= k.max_version);
+                prop_assert!(k.min_version >= ours.min && k.max_version <= ours.max);
+                prop_assert!(k.min_version >= their_min && k.max_version <= their_max);
+                prop_assert!(!HIDDEN.contains(&api));
+            }
+        }
+    }
+}
