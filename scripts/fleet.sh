@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# A local flotilla fleet in front of the local Kafka cluster (scripts/kafka-cluster.sh).
+#
+#   scripts/fleet.sh up [N]    start N nodes (default 1), starting Kafka first if needed
+#   scripts/fleet.sh status    one line per node, then the bootstrap list
+#   scripts/fleet.sh down      stop the nodes this script started and remove their state
+#
+# Node i listens on its own loopback host 127.0.0.i: bootstrap port 9192, identity ports
+# 9200 and up, admin API on port 9644. The last line of `up` and `status` is the
+# comma-separated bootstrap list for clients. FLOTILLA_BIN overrides the binary (default:
+# a release build, built on first use).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(dirname "$here")
+state=${FLOTILLA_FLEET_DIR:-${FLOTILLA_CACHE:-$HOME/.cache/flotilla}/fleet}
+bootstrap_port=9192
+identity_port_base=9200
+admin_port=9644
+
+die() { echo "fleet: $*" >&2; exit 1; }
+
+node_host() { echo "127.0.0.$1"; }
+
+alive() { [[ -f $1/pid ]] && kill -0 "$(cat "$1/pid")" 2>/dev/null; }
+
+binary() {
+  if [[ -n ${FLOTILLA_BIN:-} ]]; then echo "$FLOTILLA_BIN"; return; fi
+  (cd "$root" && cargo build --release --quiet --bin flotilla >&2)
+  echo "$root/target/release/flotilla"
+}
+
+write_config() {
+  local id=$1 dir=$2 backend=$3 host
+  host=$(node_host "$id")
+  local servers
+  servers=$(echo "$backend" | sed 's/[^,]*/"&"/g; s/,/, /g')
+  cat >"$dir/node.toml" <<TOML
+[node]
+id = $id
+advertised_host = "$host"
+bootstrap_port = $bootstrap_port
+identity_port_base = $identity_port_base
+admin_listen = "$host:$admin_port"
+
+[backend]
+bootstrap_servers = [$servers]
+TOML
+}
+
+wait_ready() {
+  local id=$1 dir=$2 deadline=$((SECONDS + 60))
+  local url="http://$(node_host "$id"):$admin_port/readyz"
+  until curl -fsS "$url" >/dev/null 2>&1; do
+    alive "$dir" || { tail -20 "$dir/node.log" >&2; die "node $id exited during start-up"; }
+    ((SECONDS < deadline)) || { tail -20 "$dir/node.log" >&2; die "node $id not ready within 60s"; }
+    sleep 0.2
+  done
+}
+
+print_status() {
+  local list=() any=0 dir id host
+  for dir in "$state"/node-*; do
+    [[ -d $dir ]] || continue
+    any=1
+    id=${dir##*-}
+    host=$(node_host "$id")
+    if alive "$dir"; then
+      echo "node $id $host pid=$(cat "$dir/pid") admin=http://$host:$admin_port"
+      list+=("$host:$bootstrap_port")
+    else
+      echo "node $id $host dead"
+    fi
+  done
+  ((any)) || { echo "no fleet is running"; return 1; }
+  (IFS=,; echo "${list[*]}")
+}
+
+up() {
+  local count=${1:-1}
+  [[ $count =~ ^[1-9][0-9]*$ ]] || die "up takes a node count, got '$count'"
+  local backend bin
+  backend=$("$here/kafka-cluster.sh" up | tail -1)
+  bin=$(binary)
+  mkdir -p "$state"
+  for ((id = 1; id <= count; id++)); do
+    local dir="$state/node-$id"
+    mkdir -p "$dir"
+    if alive "$dir"; then
+      echo "node $id already running" >&2
+      continue
+    fi
+    write_config "$id" "$dir" "$backend"
+    nohup "$bin" --config "$dir/node.toml" >>"$dir/node.log" 2>&1 &
+    echo $! >"$dir/pid"
+  done
+  for ((id = 1; id <= count; id++)); do wait_ready "$id" "$state/node-$id"; done
+  print_status
+}
+
+down() {
+  local dir pid any=0
+  for dir in "$state"/node-*; do
+    [[ -d $dir ]] || continue
+    any=1
+    if alive "$dir"; then
+      pid=$(cat "$dir/pid")
+      kill "$pid"
+      local deadline=$((SECONDS + 10))
+      while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+  done
+  rm -rf "$state"
+  ((any)) && echo "fleet stopped" || echo "no fleet was running"
+}
+
+case ${1:-} in
+  up) up "${2:-1}" ;;
+  status) print_status ;;
+  down) down ;;
+  *) die "usage: $0 up [N] | status | down" ;;
+esac

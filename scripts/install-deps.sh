@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what flotilla's scripts and tests need beyond a Rust toolchain: Java 17 and
+# Maven (to fetch and run Apache Kafka), kcat, iproute2, and a C toolchain for the bundled
+# librdkafka. Idempotent: installs only what is missing.
+set -euo pipefail
+
+need=()
+command -v java >/dev/null || need+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need+=(maven)
+command -v kcat >/dev/null || need+=(kcat)
+command -v ip >/dev/null || need+=(iproute2)
+command -v cc >/dev/null || need+=(build-essential)
+command -v curl >/dev/null || need+=(curl)
+
+if ((${#need[@]})); then
+  echo "installing: ${need[*]}" >&2
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >&2
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "install-deps: no Rust toolchain (cargo) on PATH; install Rust 1.85 or newer" >&2
+  exit 1
+fi

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Every test, from a fresh machine: installs what is missing, checks formatting and lints,
+# starts the local Kafka cluster, then runs unit, property and integration tests.
+# The Kafka cluster is left running for the next run; stop it with
+# scripts/kafka-cluster.sh down.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$here/.."
+
+start=$SECONDS
+"$here/install-deps.sh"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+"$here/kafka-cluster.sh" up
+cargo test --workspace
+echo "all tests passed in $((SECONDS - start))s"

@@ -1,0 +1,201 @@
+//! Shared by the integration tests: the real Kafka cluster from `scripts/`, flotilla
+//! nodes run as real processes, and waiting by polling with a deadline.
+#![allow(dead_code)]
+
+pub mod fake_broker;
+pub mod wire;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Polls `check` until it returns `Some`, failing the test with `what` after `deadline`.
+pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The bootstrap list of the local 3-broker Kafka cluster, starting it if needed.
+pub fn kafka() -> &'static str {
+    static BOOTSTRAP: OnceLock<String> = OnceLock::new();
+    BOOTSTRAP.get_or_init(|| {
+        let out = Command::new(repo_root().join("scripts/kafka-cluster.sh"))
+            .arg("up")
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run scripts/kafka-cluster.sh up");
+        assert!(out.status.success(), "scripts/kafka-cluster.sh up failed");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        stdout
+            .lines()
+            .last()
+            .expect("kafka-cluster.sh prints the bootstrap list last")
+            .trim()
+            .to_string()
+    })
+}
+
+/// Runs a Kafka Java tool class (from the cluster script's cached libraries).
+pub fn kafka_tool(class: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(repo_root().join("scripts/kafka-cluster.sh"));
+    command.arg("run-class").arg(class).args(args);
+    command
+}
+
+/// A unique loopback host for each node a test starts, so nodes never share ports.
+fn next_host() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    format!(
+        "127.{}.{}.{}",
+        100 + pid % 100,
+        (pid / 100) % 250 + 1,
+        n % 250 + 1
+    )
+}
+
+/// A flotilla node process, killed when dropped.
+pub struct Node {
+    pub host: String,
+    pub bootstrap: String,
+    pub admin: String,
+    child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+pub const BOOTSTRAP_PORT: u16 = 9192;
+pub const IDENTITY_PORT_BASE: u16 = 9200;
+pub const ADMIN_PORT: u16 = 9644;
+
+impl Node {
+    /// Starts a node in front of `backend` and waits until it is ready.
+    pub fn start(backend: &str) -> Node {
+        Self::start_with(backend, "")
+    }
+
+    /// Like [`Node::start`], with extra TOML appended (for example a `[limits]` table).
+    pub fn start_with(backend: &str, extra_toml: &str) -> Node {
+        let node = Self::spawn(backend, extra_toml);
+        node.wait_ready();
+        node
+    }
+
+    pub fn spawn(backend: &str, extra_toml: &str) -> Node {
+        let host = next_host();
+        let dir = tempfile::tempdir().unwrap();
+        let servers: Vec<String> = backend.split(',').map(|s| format!("\"{s}\"")).collect();
+        let config = format!(
+            "[node]\nid = 1\nadvertised_host = \"{host}\"\nbootstrap_port = {BOOTSTRAP_PORT}\n\
+             identity_port_base = {IDENTITY_PORT_BASE}\nadmin_listen = \"{host}:{ADMIN_PORT}\"\n\
+             [backend]\nbootstrap_servers = [{}]\n{extra_toml}\n",
+            servers.join(", ")
+        );
+        let config_path = dir.path().join("node.toml");
+        std::fs::File::create(&config_path)
+            .unwrap()
+            .write_all(config.as_bytes())
+            .unwrap();
+        let log = dir.path().join("node.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_flotilla"))
+            .arg("--config")
+            .arg(&config_path)
+            .env("RUST_LOG", "info,flotilla=debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start flotilla");
+        Node {
+            bootstrap: format!("{host}:{BOOTSTRAP_PORT}"),
+            admin: format!("http://{host}:{ADMIN_PORT}"),
+            host,
+            child,
+            log,
+            _dir: dir,
+        }
+    }
+
+    pub fn wait_ready(&self) {
+        wait_for("the node to be ready", Duration::from_secs(30), || {
+            http_get(&format!("{}/readyz", self.admin)).ok()
+        });
+    }
+
+    /// Everything the node has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits for a log line containing every one of `needles`, and returns it.
+    pub fn wait_for_log(&self, needles: &[&str]) -> String {
+        wait_for(
+            &format!("a log line with {needles:?}"),
+            Duration::from_secs(20),
+            || {
+                self.log()
+                    .lines()
+                    .find(|line| needles.iter().all(|n| line.contains(n)))
+                    .map(str::to_string)
+            },
+        )
+    }
+
+    /// The sum of a metric's samples whose labels contain `label_filter`.
+    pub fn metric(&self, name: &str, label_filter: &str) -> f64 {
+        let text = http_get(&format!("{}/metrics", self.admin)).unwrap_or_default();
+        text.lines()
+            .filter(|l| l.starts_with(name) && l.contains(label_filter))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- node {} log ---\n{}", self.host, self.log());
+        }
+    }
+}
+
+/// A GET that succeeds only on a 2xx answer.
+pub fn http_get(url: &str) -> Result<String, String> {
+    ureq::get(url)
+        .call()
+        .map_err(|e| e.to_string())?
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| e.to_string())
+}
+
+/// A topic name unique to this test run.
+pub fn unique_topic(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
