@@ -10,7 +10,7 @@ use futures::future::join_all;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use support::{kafka, unique_topic, Node, IDENTITY_PORT_BASE};
 
@@ -54,11 +54,11 @@ async fn idempotent_producer_and_consumer_group_see_every_record_once() {
     let sent: Vec<String> = (0..RECORDS).map(|i| format!("value-{i}")).collect();
     let deliveries = sent.iter().enumerate().map(|(i, value)| {
         let key = format!("key-{i}");
-        let producer = &producer;
+        let (producer, topic) = (&producer, &topic);
         async move {
             producer
                 .send(
-                    FutureRecord::to(&topic).key(&key).payload(value),
+                    FutureRecord::to(topic).key(&key).payload(value),
                     Duration::from_secs(60),
                 )
                 .await

@@ -117,6 +117,31 @@ fn encode<T: Encodable>(
     Ok(out.freeze())
 }
 
+/// Replaces one broker address with the address clients are told for that identity.
+/// Returns false when the identity cannot be advertised and the entry must be dropped.
+fn readdress(
+    dir: &Directory,
+    id: i32,
+    host: &mut kafka_protocol::protocol::StrBytes,
+    port: &mut i32,
+    rack: Option<&kafka_protocol::protocol::StrBytes>,
+) -> bool {
+    let broker = crate::directory::Broker {
+        id,
+        host: host.to_string(),
+        port: u16::try_from(*port).unwrap_or(0),
+        rack: rack.map(|r| r.to_string()),
+    };
+    match dir.advertise(&broker) {
+        Some((new_host, new_port)) => {
+            *host = new_host;
+            *port = new_port;
+            true
+        }
+        None => false,
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod test_support {
     use super::*;
@@ -155,30 +180,5 @@ pub(crate) mod test_support {
             !bytes.windows(host.len()).any(|w| w == host),
             "real broker host leaked"
         );
-    }
-}
-
-/// Replaces one broker address with the address clients are told for that identity.
-/// Returns false when the identity cannot be advertised and the entry must be dropped.
-fn readdress(
-    dir: &Directory,
-    id: i32,
-    host: &mut kafka_protocol::protocol::StrBytes,
-    port: &mut i32,
-    rack: Option<&kafka_protocol::protocol::StrBytes>,
-) -> bool {
-    let broker = crate::directory::Broker {
-        id,
-        host: host.to_string(),
-        port: u16::try_from(*port).unwrap_or(0),
-        rack: rack.map(|r| r.to_string()),
-    };
-    match dir.advertise(&broker) {
-        Some((new_host, new_port)) => {
-            *host = new_host;
-            *port = new_port;
-            true
-        }
-        None => false,
     }
 }
