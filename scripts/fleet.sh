@@ -26,7 +26,7 @@ alive() { [[ -f $1/pid ]] && kill -0 "$(cat "$1/pid")" 2>/dev/null; }
 
 binary() {
   if [[ -n ${FLOTILLA_BIN:-} ]]; then echo "$FLOTILLA_BIN"; return; fi
-  (cd "$root" && cargo build --release --quiet --bin flotilla >&2)
+  (cd "$root" && cargo build --release --quiet --bin flotilla >&2) || die "building flotilla failed"
   echo "$root/target/release/flotilla"
 }
 

@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod backend;
+pub mod cluster;
 pub mod connection;
 pub mod directory;
 pub mod frame;

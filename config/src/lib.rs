@@ -7,7 +7,7 @@
 //! so a bad flag is reported the same way as a bad file value.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -18,6 +18,9 @@ use serde::Deserialize;
 pub struct Config {
     pub node: NodeConfig,
     pub backend: BackendConfig,
+    /// Fleet membership; without it the node runs alone and owns every identity.
+    #[serde(default)]
+    pub cluster: Option<ClusterConfig>,
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
@@ -59,6 +62,39 @@ pub struct BackendConfig {
     /// How often the broker list is refreshed from the backend.
     #[serde(default = "default_metadata_refresh", with = "humantime_serde")]
     pub metadata_refresh: Duration,
+}
+
+/// How this node finds and joins its fleet.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Nodes only gossip with nodes of the same cluster id.
+    pub id: String,
+    /// Failure domain (rack, availability zone); identities move within a zone first.
+    #[serde(default)]
+    pub zone: Option<String>,
+    /// UDP address for gossip.
+    pub gossip_listen: SocketAddr,
+    /// `host:port` gossip addresses of other nodes; any subset of the fleet will do.
+    #[serde(default)]
+    pub seeds: Vec<String>,
+    /// TCP address of the Raft RPC listener (bind it to a private network).
+    pub raft_listen: SocketAddr,
+    /// Raft log, vote and snapshots live here; keep it across restarts.
+    pub data_dir: PathBuf,
+    /// Node ids that form the Raft group of a brand-new cluster, as etcd's
+    /// initial-cluster. Ignored once the group exists; nodes not listed join later.
+    #[serde(default)]
+    pub initial_members: Vec<u64>,
+    /// How many nodes vote in Raft; the rest are learners that still receive the state.
+    #[serde(default = "default_voters")]
+    pub voters: usize,
+    /// A node dead this long loses its identities to live nodes.
+    #[serde(default = "default_takeover_after", with = "humantime_serde")]
+    pub takeover_after: Duration,
+    /// Gossip round interval; failure detection takes a few dozen rounds.
+    #[serde(default = "default_gossip_interval", with = "humantime_serde")]
+    pub gossip_interval: Duration,
 }
 
 /// Protective limits on client and broker connections.
@@ -148,6 +184,15 @@ fn default_connect_timeout() -> Duration {
 fn default_idle_timeout() -> Duration {
     Duration::from_secs(600)
 }
+fn default_voters() -> usize {
+    3
+}
+fn default_takeover_after() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_gossip_interval() -> Duration {
+    Duration::from_millis(100)
+}
 fn default_log_filter() -> String {
     "info".to_string()
 }
@@ -184,6 +229,9 @@ pub struct Overrides {
     pub admin_listen: Option<SocketAddr>,
     pub bootstrap_servers: Option<Vec<String>>,
     pub log_filter: Option<String>,
+    pub zone: Option<String>,
+    pub seeds: Option<Vec<String>>,
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -222,11 +270,21 @@ impl Config {
             o.bootstrap_servers.clone(),
         );
         set(&mut self.log.filter, o.log_filter.clone());
+        if let Some(cluster) = &mut self.cluster {
+            if o.zone.is_some() {
+                cluster.zone = o.zone.clone();
+            }
+            set(&mut cluster.seeds, o.seeds.clone());
+            set(&mut cluster.data_dir, o.data_dir.clone());
+        }
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.node.validate()?;
         self.backend.validate()?;
+        if let Some(cluster) = &self.cluster {
+            cluster.validate()?;
+        }
         self.limits.validate()
     }
 
@@ -318,6 +376,46 @@ impl BackendConfig {
             return Err(invalid(
                 "backend.metadata_refresh",
                 "must be at least 100ms",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ClusterConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.id.trim().is_empty() {
+            return Err(invalid("cluster.id", "must not be empty"));
+        }
+        for seed in &self.seeds {
+            parse_host_port(seed)
+                .map_err(|reason| invalid("cluster.seeds", format!("`{seed}`: {reason}")))?;
+        }
+        if !(1..=7).contains(&self.voters) {
+            return Err(invalid(
+                "cluster.voters",
+                "must be from 1 to 7 (3 or 5 is usual)",
+            ));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("cluster.data_dir", "must not be empty"));
+        }
+        if self.initial_members.contains(&0) {
+            return Err(invalid("cluster.initial_members", "node ids are positive"));
+        }
+        if self.gossip_interval < Duration::from_millis(10) {
+            return Err(invalid("cluster.gossip_interval", "must be at least 10ms"));
+        }
+        if self.takeover_after < self.gossip_interval * 5 {
+            return Err(invalid(
+                "cluster.takeover_after",
+                "must be at least 5 gossip intervals, or live nodes look dead",
+            ));
+        }
+        if self.gossip_listen == self.raft_listen {
+            return Err(invalid(
+                "cluster.raft_listen",
+                "must differ from cluster.gossip_listen",
             ));
         }
         Ok(())
@@ -488,6 +586,29 @@ mod tests {
         assert_eq!(config.node.id, 7);
         assert_eq!(config.listen_host(), "127.0.0.7");
         assert_eq!(config.backend.bootstrap_servers, vec!["10.0.0.1:9092"]);
+    }
+
+    const CLUSTER: &str = "[cluster]\nid = \"c1\"\ngossip_listen = \"127.0.0.1:7946\"\n\
+        raft_listen = \"127.0.0.1:7947\"\ndata_dir = \"/tmp/x\"\n";
+
+    #[test]
+    fn cluster_section_defaults_and_checks() {
+        let config = parsed("", CLUSTER).unwrap();
+        config.validate().unwrap();
+        let cluster = config.cluster.as_ref().unwrap();
+        assert_eq!(cluster.voters, 3);
+        assert_eq!(cluster.takeover_after, Duration::from_secs(2));
+        let cases = [
+            ("voters = 0", "cluster.voters"),
+            ("seeds = [\"nope\"]", "cluster.seeds"),
+            ("takeover_after = \"100ms\"", "cluster.takeover_after"),
+            ("initial_members = [0]", "cluster.initial_members"),
+        ];
+        for (line, field) in cases {
+            let config = parsed("", &format!("{CLUSTER}{line}\n")).unwrap();
+            assert_eq!(field_of(config.validate()), field, "{line}");
+        }
+        assert!(parsed("", "").unwrap().cluster.is_none());
     }
 
     #[test]

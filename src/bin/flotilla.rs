@@ -38,6 +38,15 @@ struct Args {
     /// log.filter (RUST_LOG still wins)
     #[arg(long)]
     log_filter: Option<String>,
+    /// cluster.zone
+    #[arg(long)]
+    zone: Option<String>,
+    /// cluster.seeds, comma-separated host:port list
+    #[arg(long, value_delimiter = ',')]
+    seeds: Option<Vec<String>>,
+    /// cluster.data_dir
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 impl Args {
@@ -51,6 +60,9 @@ impl Args {
             admin_listen: self.admin_listen,
             bootstrap_servers: self.backend.clone(),
             log_filter: self.log_filter.clone(),
+            zone: self.zone.clone(),
+            seeds: self.seeds.clone(),
+            data_dir: self.data_dir.clone(),
         }
     }
 }

@@ -1,0 +1,6 @@
+//! The cluster logic: who owns which identity, and what this node advertises when the
+//! fleet cannot agree. The Raft group (`flotilla-raft`) stores the decisions and gossip
+//! (`flotilla-gossip`) supplies liveness; this module decides.
+
+pub mod assignment;
+pub mod fallback;
