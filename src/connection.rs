@@ -65,6 +65,7 @@ enum Close {
     Rewrite(RewriteError),
     ClientWrite(std::io::Error),
     UpstreamWrite(std::io::Error),
+    Fenced,
 }
 
 impl Close {
@@ -80,6 +81,7 @@ impl Close {
             Close::Rewrite(_) => "rewrite_failed",
             Close::ClientWrite(_) => "client_io",
             Close::UpstreamWrite(_) => "upstream_io",
+            Close::Fenced => "fenced",
         }
     }
 
@@ -111,6 +113,10 @@ impl fmt::Display for Close {
             Close::Rewrite(e) => write!(f, "{e}"),
             Close::ClientWrite(e) => write!(f, "writing to client: {e}"),
             Close::UpstreamWrite(e) => write!(f, "writing to broker: {e}"),
+            Close::Fenced => write!(
+                f,
+                "node is fenced until it re-confirms its membership; the request was not forwarded"
+            ),
         }
     }
 }
@@ -200,6 +206,9 @@ async fn forward_requests(
             Ok(Some(Err(e))) => return Close::ClientFrame(e),
             Ok(Some(Ok(frame))) => frame,
         };
+        if ctx.fence.as_ref().is_some_and(|f| f.is_fenced()) {
+            return Close::Fenced;
+        }
         let request = match header::parse_request(&frame) {
             Ok(request) => request,
             Err(e) => return Close::BadRequest(e),

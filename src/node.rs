@@ -18,6 +18,8 @@ pub struct Context {
     pub limits: Limits,
     pub directory: Arc<Directory>,
     pub metrics: Arc<Metrics>,
+    /// Present in a fleet: requests are only forwarded while its lease holds.
+    pub fence: Option<Arc<crate::cluster::fence::Fence>>,
     /// Slots that have a bound listener; the node is ready when all known slots do.
     pub listening_slots: AtomicUsize,
     next_bootstrap: AtomicUsize,
@@ -30,7 +32,12 @@ impl Context {
             identity_port_base: config.node.identity_port_base,
             max_identities: config.node.max_identities,
         });
+        let fence = config
+            .cluster
+            .as_ref()
+            .map(|c| Arc::new(crate::cluster::fence::Fence::new(c.takeover_after)));
         Context {
+            fence,
             limits: config.limits.clone(),
             config,
             directory: Arc::new(directory),

@@ -4,3 +4,4 @@
 
 pub mod assignment;
 pub mod fallback;
+pub mod fence;
