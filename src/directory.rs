@@ -6,6 +6,11 @@
 //! broker through it. Broker ids may be sparse (100, 200, 300) without widening the port
 //! range. Every rewrite of a broker address goes through [`Directory::advertise`], so
 //! there is exactly one place that decides what a client may see.
+//!
+//! A standalone node learns slots itself and advertises every identity at its own host.
+//! In a fleet, slots and owners are decided through Raft so that every node gives the same
+//! answer; the cluster module installs them with [`Directory::install_routes`], and what
+//! this node sees of the backend is only published for the leader's controller.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -44,12 +49,26 @@ pub struct IdentityView {
     pub slot: u16,
     pub address: String,
     pub broker: Broker,
+    pub owner: Option<u64>,
+}
+
+/// One identity as the fleet decided it: its slot, broker and advertised owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub identity: i32,
+    pub slot: u16,
+    pub broker: Broker,
+    pub owner: Option<u64>,
+    /// `host:port` clients are told; `None` leaves the identity out of responses.
+    pub advertised: Option<(String, u16)>,
 }
 
 #[derive(Debug, Default)]
 struct Slots {
     brokers: Vec<Broker>,
     by_id: HashMap<i32, u16>,
+    /// Fleet mode only: identity -> (owner, advertised address).
+    routes: Option<HashMap<i32, (Option<u64>, Option<(StrBytes, i32)>)>>,
 }
 
 pub struct Directory {
@@ -57,6 +76,7 @@ pub struct Directory {
     advertised_host: StrBytes,
     slots: RwLock<Slots>,
     slot_count: watch::Sender<usize>,
+    observed: watch::Sender<Vec<Broker>>,
 }
 
 /// A slot was wanted beyond `node.max_identities`.
@@ -75,7 +95,41 @@ impl Directory {
             node,
             slots: RwLock::default(),
             slot_count: watch::Sender::new(0),
+            observed: watch::Sender::new(Vec::new()),
         }
+    }
+
+    /// Puts the node in fleet mode with the slots and owners the fleet committed.
+    pub fn install_routes(&self, mut routes: Vec<Route>) {
+        routes.sort_by_key(|r| r.slot);
+        let count = {
+            let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
+            slots.brokers.clear();
+            slots.by_id.clear();
+            let mut table = HashMap::new();
+            for route in routes {
+                // Slots are dense in a committed table; a gap would shift ports, so stop.
+                if usize::from(route.slot) != slots.brokers.len() {
+                    tracing::error!(slot = route.slot, "gap in the committed slot table");
+                    break;
+                }
+                slots.by_id.insert(route.identity, route.slot);
+                slots.brokers.push(route.broker);
+                let advertised = route
+                    .advertised
+                    .map(|(host, port)| (StrBytes::from_string(host), i32::from(port)));
+                table.insert(route.identity, (route.owner, advertised));
+            }
+            slots.routes = Some(table);
+            slots.brokers.len()
+        };
+        self.slot_count
+            .send_if_modified(|c| std::mem::replace(c, count) != count);
+    }
+
+    /// The brokers this node last saw in the backend's own Metadata.
+    pub fn watch_observed(&self) -> watch::Receiver<Vec<Broker>> {
+        self.observed.subscribe()
     }
 
     /// Records brokers seen in a backend Metadata response: new ids get the next slots,
@@ -84,10 +138,16 @@ impl Directory {
         &self,
         brokers: impl IntoIterator<Item = &'a Broker>,
     ) -> Result<(), SlotsExhausted> {
+        let brokers: Vec<&Broker> = brokers.into_iter().collect();
+        self.observed
+            .send_replace(brokers.iter().map(|b| (*b).clone()).collect());
         let mut added = false;
         let mut result = Ok(());
         {
             let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
+            if slots.routes.is_some() {
+                return Ok(()); // in a fleet, the committed table decides slots
+            }
             for broker in brokers {
                 match slots.by_id.get(&broker.id) {
                     Some(&slot) => {
@@ -122,6 +182,9 @@ impl Directory {
     /// The address clients are told for broker `id`, learning the broker first if this is
     /// its first sighting. `None` when no slot is left for it.
     pub fn advertise(&self, broker: &Broker) -> Option<(StrBytes, i32)> {
+        if let Some(routes) = &self.read().routes {
+            return routes.get(&broker.id).and_then(|(_, a)| a.clone());
+        }
         if self.slot_of(broker.id).is_none() {
             if let Err(e) = self.learn([broker]) {
                 tracing::error!("{e}; its address is left out of responses");
@@ -167,11 +230,25 @@ impl Directory {
             .brokers
             .iter()
             .enumerate()
-            .map(|(slot, broker)| IdentityView {
-                id: broker.id,
-                slot: slot as u16,
-                address: format!("{}:{}", self.node.host, self.port_of(slot as u16)),
-                broker: broker.clone(),
+            .map(|(slot, broker)| {
+                let (owner, address) = match &slots.routes {
+                    Some(routes) => match routes.get(&broker.id) {
+                        Some((owner, Some((host, port)))) => (*owner, format!("{host}:{port}")),
+                        Some((owner, None)) => (*owner, String::new()),
+                        None => (None, String::new()),
+                    },
+                    None => (
+                        None,
+                        format!("{}:{}", self.node.host, self.port_of(slot as u16)),
+                    ),
+                };
+                IdentityView {
+                    id: broker.id,
+                    slot: slot as u16,
+                    address,
+                    broker: broker.clone(),
+                    owner,
+                }
             })
             .collect()
     }
@@ -212,6 +289,42 @@ pub(crate) mod tests {
         assert_eq!(dir.slot_of(200), Some(2));
         assert_eq!(dir.upstream(1).as_deref(), Some("10.9.9.9:4"));
         assert_eq!(*dir.watch_slots().borrow(), 3);
+    }
+
+    #[test]
+    fn fleet_routes_replace_local_learning() {
+        let dir = directory(8);
+        dir.learn(&[broker(1, 1)]).unwrap();
+        dir.install_routes(vec![
+            Route {
+                identity: 2,
+                slot: 1,
+                broker: broker(2, 22),
+                owner: Some(7),
+                advertised: None,
+            },
+            Route {
+                identity: 1,
+                slot: 0,
+                broker: broker(1, 11),
+                owner: Some(7),
+                advertised: Some(("node7".into(), 9200)),
+            },
+        ]);
+        let (host, port) = dir.advertise(&broker(1, 11)).unwrap();
+        assert_eq!((host.as_str(), port), ("node7", 9200));
+        assert!(
+            dir.advertise(&broker(2, 22)).is_none(),
+            "no live owner: left out"
+        );
+        assert!(
+            dir.advertise(&broker(9, 1)).is_none(),
+            "not committed: left out"
+        );
+        dir.learn(&[broker(9, 1)]).unwrap();
+        assert_eq!(dir.slot_of(9), None, "fleet mode does not learn locally");
+        assert_eq!(dir.watch_observed().borrow().len(), 1);
+        assert_eq!(dir.upstream(1).as_deref(), Some("10.9.9.9:22"));
     }
 
     #[test]
