@@ -67,9 +67,12 @@ pub struct Route {
 struct Slots {
     brokers: Vec<Broker>,
     by_id: HashMap<i32, u16>,
-    /// Fleet mode only: identity -> (owner, advertised address).
-    routes: Option<HashMap<i32, (Option<u64>, Option<(StrBytes, i32)>)>>,
+    /// Fleet mode only: what the committed table says of each identity.
+    routes: Option<HashMap<i32, Advertised>>,
 }
+
+/// An identity's owner and the address clients are told, ready for rewrites.
+type Advertised = (Option<u64>, Option<(StrBytes, i32)>);
 
 pub struct Directory {
     node: AdvertisedNode,
