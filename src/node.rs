@@ -12,6 +12,9 @@ use crate::directory::{AdvertisedNode, Directory};
 use crate::metrics::Metrics;
 use crate::{admin, backend, server};
 
+/// How often the self-fencing lease is renewed; far below any sensible takeover deadline.
+const FENCE_TICK: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// What every connection and admin handler may read.
 pub struct Context {
     pub config: Config,
@@ -107,7 +110,14 @@ pub async fn run(
     {
         tracing::warn!("backend cluster not reachable yet, will keep trying: {e:#}");
     }
-    let tasks = [
+    let mut tasks = vec![];
+    if let Some(fence) = ctx.fence.clone() {
+        // Until gossip membership is wired in, a stall is re-confirmed as soon as the
+        // node runs again; what matters here is that buffered requests are dropped.
+        let tick = FENCE_TICK;
+        tasks.push(tokio::spawn(fence.keep_renewed(tick, || async {})));
+    }
+    tasks.extend([
         tokio::spawn(backend::refresh_forever(
             ctx.directory.clone(),
             ctx.metrics.clone(),
@@ -122,7 +132,7 @@ pub async fn run(
             crate::connection::Target::Bootstrap,
         )),
         tokio::spawn(admin::serve(ctx.clone(), admin)),
-    ];
+    ]);
     shutdown.await;
     tracing::info!("shutting down");
     for task in tasks {

@@ -92,6 +92,7 @@ impl Node {
     }
 
     /// Like [`Node::start`], with extra TOML appended (for example a `[limits]` table).
+    /// `{host}` and `{dir}` in it stand for the node's host and its scratch directory.
     pub fn start_with(backend: &str, extra_toml: &str) -> Node {
         let node = Self::spawn(backend, extra_toml);
         node.wait_ready();
@@ -102,6 +103,9 @@ impl Node {
         let host = next_host();
         let dir = tempfile::tempdir().unwrap();
         let servers: Vec<String> = backend.split(',').map(|s| format!("\"{s}\"")).collect();
+        let extra_toml = extra_toml
+            .replace("{host}", &host)
+            .replace("{dir}", &dir.path().display().to_string());
         let config = format!(
             "[node]\nid = 1\nadvertised_host = \"{host}\"\nbootstrap_port = {BOOTSTRAP_PORT}\n\
              identity_port_base = {IDENTITY_PORT_BASE}\nadmin_listen = \"{host}:{ADMIN_PORT}\"\n\
@@ -164,6 +168,15 @@ impl Node {
             .filter(|l| l.starts_with(name) && l.contains(label_filter))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, `KILL`, ...) to the node process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} failed");
     }
 
     pub fn is_running(&mut self) -> bool {
