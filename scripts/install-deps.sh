@@ -11,6 +11,7 @@ command -v kcat >/dev/null || need+=(kcat)
 command -v ip >/dev/null || need+=(iproute2)
 command -v cc >/dev/null || need+=(build-essential)
 command -v curl >/dev/null || need+=(curl)
+command -v shellcheck >/dev/null || need+=(shellcheck)
 
 if ((${#need[@]})); then
   echo "installing: ${need[*]}" >&2

@@ -104,7 +104,7 @@ stop_all() {
   local i pid
   for i in "${nodes[@]}"; do
     pid=$(pid_of "$i")
-    [[ -n $pid ]] && kill "$pid" 2>/dev/null || true
+    if [[ -n $pid ]]; then kill "$pid" 2>/dev/null || true; fi
   done
   local deadline=$((SECONDS + 30))
   for i in "${nodes[@]}"; do
