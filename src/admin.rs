@@ -1,47 +1,59 @@
 //! The admin HTTP listener: Prometheus metrics, health and readiness probes, and the JSON
-//! API that `proxyctl` reads.
+//! API that `proxyctl` reads. The JSON types are shared with `proxyctl`, so the CLI and
+//! the server cannot drift apart.
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
-use crate::directory::IdentityView;
 use crate::node::Context;
 
-/// `GET /api/v1/status`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct NodeStatus {
-    pub node_id: u64,
-    pub advertised_host: String,
-    pub bootstrap: String,
-    pub ready: bool,
-    pub not_ready_reason: Option<String>,
+/// `GET /api/v1/cluster`: the fleet as the answering node sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    pub answered_by: u64,
+    /// `standalone` (one node owns everything) or `fleet`.
+    pub mode: String,
+    pub leader: Option<u64>,
+    pub term: u64,
+    pub assignment_epoch: u64,
+    /// The Raft group has no quorum; owners of dead nodes are fallbacks, not committed.
+    pub degraded: bool,
+    pub nodes: Vec<NodeSummary>,
     pub identities: Vec<IdentitySummary>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeSummary {
+    pub id: u64,
+    pub address: String,
+    pub zone: Option<String>,
+    pub state: String,
+    pub alive: bool,
+    pub raft_role: String,
+    pub identities: Vec<i32>,
+    pub connections: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IdentitySummary {
     pub id: i32,
     pub slot: u16,
+    pub owner: Option<u64>,
     pub address: String,
     pub broker: String,
 }
 
-impl From<IdentityView> for IdentitySummary {
-    fn from(v: IdentityView) -> Self {
-        IdentitySummary {
-            id: v.id,
-            slot: v.slot,
-            address: v.address,
-            broker: v.broker.address(),
-        }
-    }
+/// The body of every error answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: String,
 }
 
 pub fn router(ctx: Arc<Context>) -> Router {
@@ -49,7 +61,9 @@ pub fn router(ctx: Arc<Context>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route("/api/v1/status", get(status))
+        .route("/api/v1/cluster", get(cluster))
+        .route("/api/v1/identities", get(identities))
+        .route("/api/v1/nodes/{id}/drain", post(drain))
         .with_state(ctx)
 }
 
@@ -73,20 +87,17 @@ async fn readyz(State(ctx): State<Arc<Context>>) -> impl IntoResponse {
     }
 }
 
-async fn status(State(ctx): State<Arc<Context>>) -> Json<NodeStatus> {
-    let node = &ctx.config.node;
-    let not_ready_reason = ctx.not_ready_reason();
-    Json(NodeStatus {
-        node_id: node.id,
-        advertised_host: node.advertised_host.clone(),
-        bootstrap: format!("{}:{}", node.advertised_host, node.bootstrap_port),
-        ready: not_ready_reason.is_none(),
-        not_ready_reason,
-        identities: ctx
-            .directory
-            .identities()
-            .into_iter()
-            .map(Into::into)
-            .collect(),
-    })
+async fn cluster(State(ctx): State<Arc<Context>>) -> Json<ClusterStatus> {
+    Json(ctx.cluster_status())
+}
+
+async fn identities(State(ctx): State<Arc<Context>>) -> Json<Vec<IdentitySummary>> {
+    Json(ctx.cluster_status().identities)
+}
+
+async fn drain(State(ctx): State<Arc<Context>>, Path(id): Path<u64>) -> impl IntoResponse {
+    match ctx.drain(id).await {
+        Ok(()) => (StatusCode::OK, Json(serde_json::json!({ "drained": id }))).into_response(),
+        Err((status, error)) => (status, Json(ApiError { error })).into_response(),
+    }
 }

@@ -1,6 +1,7 @@
 //! Prometheus metrics of one node. Everything a connection counts goes through here, so
 //! the names and labels are defined once.
 
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -138,6 +139,16 @@ impl Metrics {
             .encode(&self.registry.gather(), &mut out)
             .expect("text encoding of gathered metrics");
         String::from_utf8(out).expect("prometheus text is UTF-8")
+    }
+
+    /// Client connections open now, over all listeners.
+    pub fn active_connections(&self) -> u64 {
+        self.connections_active
+            .collect()
+            .iter()
+            .flat_map(|family| family.get_metric())
+            .map(|m| m.get_gauge().get_value() as u64)
+            .sum()
     }
 
     fn request_counter(&self, api: &str, identity: &str) -> IntCounter {

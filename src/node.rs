@@ -78,6 +78,59 @@ impl Context {
     }
 }
 
+impl Context {
+    /// The fleet as this node sees it; a standalone node is a fleet of one.
+    pub fn cluster_status(&self) -> crate::admin::ClusterStatus {
+        use crate::admin::{ClusterStatus, IdentitySummary, NodeSummary};
+        let node = &self.config.node;
+        let identities: Vec<IdentitySummary> = self
+            .directory
+            .identities()
+            .into_iter()
+            .map(|v| IdentitySummary {
+                id: v.id,
+                slot: v.slot,
+                owner: v.owner.or(Some(node.id)),
+                address: v.address,
+                broker: v.broker.address(),
+            })
+            .collect();
+        let me = NodeSummary {
+            id: node.id,
+            address: format!("{}:{}", node.advertised_host, node.bootstrap_port),
+            zone: self.config.cluster.as_ref().and_then(|c| c.zone.clone()),
+            state: if self.not_ready_reason().is_none() {
+                "serving"
+            } else {
+                "joining"
+            }
+            .into(),
+            alive: true,
+            raft_role: "-".into(),
+            identities: identities.iter().map(|i| i.id).collect(),
+            connections: self.metrics.active_connections(),
+        };
+        ClusterStatus {
+            answered_by: node.id,
+            mode: "standalone".into(),
+            leader: None,
+            term: 0,
+            assignment_epoch: 0,
+            degraded: false,
+            nodes: vec![me],
+            identities,
+        }
+    }
+
+    /// Asks the fleet to move every identity off node `id`.
+    pub async fn drain(&self, _id: u64) -> Result<(), (axum::http::StatusCode, String)> {
+        Err((
+            axum::http::StatusCode::CONFLICT,
+            "this node runs standalone: there is no fleet to drain to".into(),
+        ))
+    }
+}
+
 /// Binds every listener, then serves until `shutdown` completes.
 pub async fn run(
     config: Config,

@@ -1,9 +1,11 @@
-//! `proxyctl`: the operator CLI. Talks to any node's admin API.
+//! `proxyctl`: the operator CLI. Talks to any node's admin API; every answer is the fleet
+//! as that node sees it, and writes are forwarded by the node to the Raft leader.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use flotilla::admin::NodeStatus;
+use flotilla::admin::{ApiError, ClusterStatus, IdentitySummary};
+use serde::de::DeserializeOwned;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -28,10 +30,29 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// The node's readiness and the identities it advertises.
-    Status,
-    /// Identities: id, slot, advertised address, backend broker.
+    /// The fleet: nodes, liveness, Raft roles and identity owners.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+    /// Identities: id, slot, owner, advertised address, backend broker.
     Identities,
+    /// Node operations.
+    Node {
+        #[command(subcommand)]
+        command: NodeCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ClusterCommand {
+    Status,
+}
+
+#[derive(Subcommand, Debug)]
+enum NodeCommand {
+    /// Move every identity off node ID (it keeps serving clients that still use it).
+    Drain { id: u64 },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,46 +73,171 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<(), String> {
-    let status: NodeStatus = get(&cli.endpoint, "/api/v1/status")?;
-    if cli.output == Output::Json {
-        let json = match cli.command {
-            Command::Status => serde_json::to_string_pretty(&status),
-            Command::Identities => serde_json::to_string_pretty(&status.identities),
-        };
-        println!("{}", json.map_err(|e| e.to_string())?);
-        return Ok(());
-    }
-    if let Command::Status = cli.command {
-        println!(
-            "node {}  bootstrap {}  {}",
-            status.node_id,
-            status.bootstrap,
-            status
-                .not_ready_reason
-                .as_deref()
-                .map_or("ready".to_string(), |r| format!("not ready: {r}"))
-        );
-        println!();
-    }
-    println!(
-        "{:<10} {:<6} {:<24} BROKER",
-        "IDENTITY", "SLOT", "ADVERTISED"
-    );
-    for identity in &status.identities {
-        println!(
-            "{:<10} {:<6} {:<24} {}",
-            identity.id, identity.slot, identity.address, identity.broker
-        );
+    let api = Api::new(&cli.endpoint);
+    match &cli.command {
+        Command::Cluster {
+            command: ClusterCommand::Status,
+        } => {
+            let status: ClusterStatus = api.get("/api/v1/cluster")?;
+            match cli.output {
+                Output::Json => print_json(&status),
+                Output::Table => print_cluster(&status),
+            }
+        }
+        Command::Identities => {
+            let identities: Vec<IdentitySummary> = api.get("/api/v1/identities")?;
+            match cli.output {
+                Output::Json => print_json(&identities),
+                Output::Table => print_identities(&identities),
+            }
+        }
+        Command::Node {
+            command: NodeCommand::Drain { id },
+        } => {
+            let answer: serde_json::Value = api.post(&format!("/api/v1/nodes/{id}/drain"))?;
+            match cli.output {
+                Output::Json => print_json(&answer),
+                Output::Table => println!("node {id} is draining"),
+            }
+        }
     }
     Ok(())
 }
 
-fn get<T: serde::de::DeserializeOwned>(endpoint: &str, path: &str) -> Result<T, String> {
-    let url = format!("{}{path}", endpoint.trim_end_matches('/'));
-    ureq::get(&url)
-        .call()
-        .map_err(|e| format!("cannot reach {url}: {e}"))?
-        .body_mut()
-        .read_json()
-        .map_err(|e| format!("unexpected answer from {url}: {e}"))
+struct Api {
+    endpoint: String,
+    agent: ureq::Agent,
+}
+
+impl Api {
+    fn new(endpoint: &str) -> Self {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(10)))
+            .build();
+        Api {
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            agent: config.into(),
+        }
+    }
+
+    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, String> {
+        let url = format!("{}{path}", self.endpoint);
+        Self::answer(&url, self.agent.get(&url).call())
+    }
+
+    fn post<T: DeserializeOwned>(&self, path: &str) -> Result<T, String> {
+        let url = format!("{}{path}", self.endpoint);
+        Self::answer(&url, self.agent.post(&url).send_empty())
+    }
+
+    fn answer<T: DeserializeOwned>(
+        url: &str,
+        result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<T, String> {
+        let mut response = result.map_err(|e| format!("cannot reach {url}: {e}"))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            return Err(match response.body_mut().read_json::<ApiError>() {
+                Ok(body) => body.error,
+                Err(_) => format!("{url} answered {status}"),
+            });
+        }
+        response
+            .body_mut()
+            .read_json()
+            .map_err(|e| format!("unexpected answer from {url}: {e}"))
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("serializable")
+    );
+}
+
+fn print_cluster(status: &ClusterStatus) {
+    let leader = status.leader.map_or("none".to_string(), |l| l.to_string());
+    println!(
+        "mode {}  leader {leader}  term {}  assignment epoch {}{}  (answered by node {})\n",
+        status.mode,
+        status.term,
+        status.assignment_epoch,
+        if status.degraded {
+            "  DEGRADED: no Raft quorum"
+        } else {
+            ""
+        },
+        status.answered_by
+    );
+    let rows = status.nodes.iter().map(|n| {
+        vec![
+            n.id.to_string(),
+            n.address.clone(),
+            n.zone.clone().unwrap_or_else(|| "-".into()),
+            n.state.clone(),
+            if n.alive { "yes" } else { "NO" }.into(),
+            n.raft_role.clone(),
+            join(&n.identities),
+            n.connections.to_string(),
+        ]
+    });
+    let headers = [
+        "NODE",
+        "ADDRESS",
+        "ZONE",
+        "STATE",
+        "ALIVE",
+        "RAFT",
+        "IDENTITIES",
+        "CONNECTIONS",
+    ];
+    print_table(&headers, rows.collect());
+    println!();
+    print_identities(&status.identities);
+}
+
+fn print_identities(identities: &[IdentitySummary]) {
+    let rows = identities.iter().map(|i| {
+        vec![
+            i.id.to_string(),
+            i.slot.to_string(),
+            i.owner.map_or("-".into(), |o| o.to_string()),
+            i.address.clone(),
+            i.broker.clone(),
+        ]
+    });
+    print_table(
+        &["IDENTITY", "SLOT", "OWNER", "ADVERTISED", "BROKER"],
+        rows.collect(),
+    );
+}
+
+fn join(ids: &[i32]) -> String {
+    if ids.is_empty() {
+        return "-".into();
+    }
+    ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
+}
+
+fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(headers.to_vec());
+    for row in &rows {
+        line(row.iter().map(String::as_str).collect());
+    }
 }
