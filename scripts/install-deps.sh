@@ -22,6 +22,6 @@ if ((${#need[@]})); then
 fi
 
 if ! command -v cargo >/dev/null; then
-  echo "install-deps: no Rust toolchain (cargo) on PATH; install Rust 1.85 or newer" >&2
+  echo "install-deps: no Rust toolchain (cargo) on PATH; install Rust 1.86 or newer" >&2
   exit 1
 fi
