@@ -21,6 +21,8 @@ pub struct Context {
     pub limits: Limits,
     pub directory: Arc<Directory>,
     pub metrics: Arc<Metrics>,
+    /// Present in a fleet: gossip membership and the Raft-replicated control state.
+    pub fleet: Option<Arc<crate::cluster::fleet::Fleet>>,
     /// Present in a fleet: requests are only forwarded while its lease holds.
     pub fence: Option<Arc<crate::cluster::fence::Fence>>,
     /// Slots that have a bound listener; the node is ready when all known slots do.
@@ -29,7 +31,7 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(config: Config) -> Self {
+    pub fn new(config: Config, fleet: Option<Arc<crate::cluster::fleet::Fleet>>) -> Self {
         let directory = Directory::new(AdvertisedNode {
             host: config.node.advertised_host.clone(),
             identity_port_base: config.node.identity_port_base,
@@ -40,6 +42,7 @@ impl Context {
             .as_ref()
             .map(|c| Arc::new(crate::cluster::fence::Fence::new(c.takeover_after)));
         Context {
+            fleet,
             fence,
             limits: config.limits.clone(),
             config,
@@ -81,6 +84,13 @@ impl Context {
 impl Context {
     /// The fleet as this node sees it; a standalone node is a fleet of one.
     pub fn cluster_status(&self) -> crate::admin::ClusterStatus {
+        if let Some(fleet) = &self.fleet {
+            return crate::cluster::status::fleet_status(
+                fleet,
+                &self.directory,
+                self.config.node.id,
+            );
+        }
         use crate::admin::{ClusterStatus, IdentitySummary, NodeSummary};
         let node = &self.config.node;
         let identities: Vec<IdentitySummary> = self
@@ -123,11 +133,14 @@ impl Context {
     }
 
     /// Asks the fleet to move every identity off node `id`.
-    pub async fn drain(&self, _id: u64) -> Result<(), (axum::http::StatusCode, String)> {
-        Err((
-            axum::http::StatusCode::CONFLICT,
-            "this node runs standalone: there is no fleet to drain to".into(),
-        ))
+    pub async fn drain(&self, id: u64) -> Result<(), (axum::http::StatusCode, String)> {
+        match &self.fleet {
+            Some(fleet) => crate::cluster::status::drain(fleet, id).await,
+            None => Err((
+                axum::http::StatusCode::CONFLICT,
+                "this node runs standalone: there is no fleet to drain to".into(),
+            )),
+        }
     }
 }
 
@@ -136,15 +149,21 @@ pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let ctx = Arc::new(Context::new(config));
-    let node = &ctx.config.node;
-    let bootstrap_address = format!("{}:{}", ctx.config.listen_host(), node.bootstrap_port);
+    // Bind first: a second copy of a node fails here, before it touches gossip or Raft.
+    let node = &config.node;
+    let bootstrap_address = format!("{}:{}", config.listen_host(), node.bootstrap_port);
     let bootstrap = TcpListener::bind(&bootstrap_address)
         .await
         .with_context(|| format!("cannot listen on {bootstrap_address} (node.bootstrap_port)"))?;
     let admin = TcpListener::bind(node.admin_listen)
         .await
         .with_context(|| format!("cannot listen on {} (node.admin_listen)", node.admin_listen))?;
+    let fleet = match config.cluster {
+        Some(_) => Some(crate::cluster::fleet::Fleet::start(&config).await?),
+        None => None,
+    };
+    let ctx = Arc::new(Context::new(config, fleet));
+    let node = &ctx.config.node;
     tracing::info!(
         node_id = node.id,
         bootstrap = %bootstrap_address,
@@ -164,11 +183,17 @@ pub async fn run(
         tracing::warn!("backend cluster not reachable yet, will keep trying: {e:#}");
     }
     let mut tasks = vec![];
-    if let Some(fence) = ctx.fence.clone() {
-        // Until gossip membership is wired in, a stall is re-confirmed as soon as the
-        // node runs again; what matters here is that buffered requests are dropped.
-        let tick = FENCE_TICK;
-        tasks.push(tokio::spawn(fence.keep_renewed(tick, || async {})));
+    if let (Some(fence), Some(fleet)) = (ctx.fence.clone(), ctx.fleet.clone()) {
+        let reconfirm = move || {
+            let fleet = fleet.clone();
+            async move { fleet.reconfirm().await }
+        };
+        tasks.push(tokio::spawn(fence.keep_renewed(FENCE_TICK, reconfirm)));
+    }
+    if let Some(fleet) = ctx.fleet.clone() {
+        tasks.push(tokio::spawn(
+            fleet.run(ctx.directory.clone(), ctx.metrics.clone()),
+        ));
     }
     tasks.extend([
         tokio::spawn(backend::refresh_forever(

@@ -193,8 +193,10 @@ fn default_takeover_after() -> Duration {
 fn default_gossip_interval() -> Duration {
     Duration::from_millis(100)
 }
+/// openraft reports every failed retry to an unreachable peer at ERROR, several times a
+/// second for as long as a node is down; gossip and the metrics already say it is down.
 fn default_log_filter() -> String {
-    "info".to_string()
+    "info,openraft=warn,openraft::replication=off,openraft::engine::handler::replication_handler=off".to_string()
 }
 
 /// A configuration problem, naming the field at fault.

@@ -1,1 +1,27 @@
-//! Control state replicated through Raft (openraft). Filled in by the fleet work.
+//! The fleet's replicated control state: which node serves which broker identity, at
+//! which assignment epoch, and which nodes are draining.
+//!
+//! One typed [`Command`] enum applied by one deterministic state machine is the only way
+//! to change that state, so every node that has applied the same log index holds the
+//! same state, and later capabilities extend the enum instead of adding side channels.
+//! Raft (openraft 0.9, storage v2) orders the commands; the log is durable in redb and
+//! the state itself is kept in memory and persisted through snapshots.
+//!
+//! The node uses [`ControlPlane`] only; the other modules are public for tests and tools.
+
+pub mod codec;
+pub mod control_plane;
+pub mod error;
+pub mod log_store;
+pub mod network;
+pub mod rpc_server;
+pub mod state;
+pub mod state_machine;
+pub mod status;
+pub mod types;
+
+pub use control_plane::{ControlPlane, RaftConfig};
+pub use error::{ProposeError, RaftError};
+pub use state::{BrokerAddr, Command, CommandResult, ControlState, Identity};
+pub use status::{RaftStatus, Role};
+pub use types::{Member, NodeId, TypeConfig};

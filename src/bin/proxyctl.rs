@@ -73,22 +73,31 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<(), String> {
+    let out = render(cli)?;
+    // A closed pipe (`proxyctl ... | head`) is the reader's choice, not an error.
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.to_string()),
+        _ => Ok(()),
+    }
+}
+
+fn render(cli: &Cli) -> Result<String, String> {
     let api = Api::new(&cli.endpoint);
-    match &cli.command {
+    Ok(match &cli.command {
         Command::Cluster {
             command: ClusterCommand::Status,
         } => {
             let status: ClusterStatus = api.get("/api/v1/cluster")?;
             match cli.output {
-                Output::Json => print_json(&status),
-                Output::Table => print_cluster(&status),
+                Output::Json => json(&status),
+                Output::Table => cluster_table(&status),
             }
         }
         Command::Identities => {
             let identities: Vec<IdentitySummary> = api.get("/api/v1/identities")?;
             match cli.output {
-                Output::Json => print_json(&identities),
-                Output::Table => print_identities(&identities),
+                Output::Json => json(&identities),
+                Output::Table => identity_table(&identities),
             }
         }
         Command::Node {
@@ -96,12 +105,11 @@ fn run(cli: &Cli) -> Result<(), String> {
         } => {
             let answer: serde_json::Value = api.post(&format!("/api/v1/nodes/{id}/drain"))?;
             match cli.output {
-                Output::Json => print_json(&answer),
-                Output::Table => println!("node {id} is draining"),
+                Output::Json => json(&answer),
+                Output::Table => format!("node {id} is draining\n"),
             }
         }
-    }
-    Ok(())
+    })
 }
 
 struct Api {
@@ -150,16 +158,13 @@ impl Api {
     }
 }
 
-fn print_json<T: serde::Serialize>(value: &T) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("serializable")
-    );
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).expect("serializable") + "\n"
 }
 
-fn print_cluster(status: &ClusterStatus) {
+fn cluster_table(status: &ClusterStatus) -> String {
     let leader = status.leader.map_or("none".to_string(), |l| l.to_string());
-    println!(
+    let mut out = format!(
         "mode {}  leader {leader}  term {}  assignment epoch {}{}  (answered by node {})\n",
         status.mode,
         status.term,
@@ -193,12 +198,13 @@ fn print_cluster(status: &ClusterStatus) {
         "IDENTITIES",
         "CONNECTIONS",
     ];
-    print_table(&headers, rows.collect());
-    println!();
-    print_identities(&status.identities);
+    out += &table(&headers, rows.collect());
+    out += "\n";
+    out += &identity_table(&status.identities);
+    out
 }
 
-fn print_identities(identities: &[IdentitySummary]) {
+fn identity_table(identities: &[IdentitySummary]) -> String {
     let rows = identities.iter().map(|i| {
         vec![
             i.id.to_string(),
@@ -208,10 +214,10 @@ fn print_identities(identities: &[IdentitySummary]) {
             i.broker.clone(),
         ]
     });
-    print_table(
+    table(
         &["IDENTITY", "SLOT", "OWNER", "ADVERTISED", "BROKER"],
         rows.collect(),
-    );
+    )
 }
 
 fn join(ids: &[i32]) -> String {
@@ -221,7 +227,7 @@ fn join(ids: &[i32]) -> String {
     ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
 }
 
-fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
+fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -234,10 +240,11 @@ fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        padded.join("  ").trim_end().to_string() + "\n"
     };
-    line(headers.to_vec());
+    let mut out = line(headers.to_vec());
     for row in &rows {
-        line(row.iter().map(String::as_str).collect());
+        out += &line(row.iter().map(String::as_str).collect());
     }
+    out
 }

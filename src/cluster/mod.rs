@@ -3,5 +3,9 @@
 //! (`flotilla-gossip`) supplies liveness; this module decides.
 
 pub mod assignment;
+pub mod controller;
 pub mod fallback;
 pub mod fence;
+pub mod fleet;
+pub mod routes;
+pub mod status;

@@ -1,0 +1,245 @@
+//! The product's authoritative control state and the only way to change it.
+//!
+//! Every replica applies the same committed commands in the same order, so `apply` must
+//! be a pure function of (state, command): no clocks, no randomness, no iteration over
+//! hash maps, no dependence on the order of items inside a command where the order is
+//! not meaningful. New capabilities (routes, breakers, quotas, ...) are added as new
+//! `Command` variants and new fields here, never as side channels.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+/// Address of a backend broker as seen in the backend cluster's metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BrokerAddr {
+    pub host: String,
+    pub port: u16,
+    pub rack: Option<String>,
+}
+
+/// A broker identity the fleet impersonates towards clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// Identity id; equal to the real broker id in single-cluster mode.
+    pub id: i32,
+    /// Dense, never reused index, e.g. for deriving a listener port.
+    pub slot: u16,
+    pub broker: BrokerAddr,
+    /// Node currently serving this identity.
+    pub owner: Option<u64>,
+    /// Whether the broker is still in the backend cluster.
+    pub present: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ControlState {
+    /// Key: identity id.
+    pub identities: BTreeMap<i32, Identity>,
+    /// Bumped by every accepted `Assign`.
+    pub assignment_epoch: u64,
+    /// Node ids an operator asked to drain.
+    pub drained: BTreeSet<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Brokers seen in the backend cluster: new ids get the next free slot (dense, never
+    /// reused), known ids update their address, absent ones get `present = false`.
+    SyncBrokers {
+        brokers: Vec<(i32, BrokerAddr)>,
+    },
+    /// New owners for some identities, computed by the leader's controller. Applied only
+    /// if `expected_epoch` equals the current epoch (optimistic concurrency); then the
+    /// epoch is bumped once. Unknown identity ids are ignored.
+    Assign {
+        expected_epoch: u64,
+        owners: Vec<(i32, u64)>,
+    },
+    SetDrained {
+        node: u64,
+        drained: bool,
+    },
+}
+
+/// What applying a command did; returned to the proposer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandResult {
+    Ok,
+    StaleEpoch { current: u64 },
+}
+
+impl ControlState {
+    /// Applies one committed command.
+    pub fn apply(&mut self, command: &Command) -> CommandResult {
+        match command {
+            Command::SyncBrokers { brokers } => self.sync_brokers(brokers),
+            Command::Assign {
+                expected_epoch,
+                owners,
+            } => self.assign(*expected_epoch, owners),
+            Command::SetDrained { node, drained } => self.set_drained(*node, *drained),
+        }
+    }
+
+    fn sync_brokers(&mut self, brokers: &[(i32, BrokerAddr)]) -> CommandResult {
+        // Sorted by id (last duplicate wins) so slots do not depend on input order.
+        let seen: BTreeMap<i32, &BrokerAddr> = brokers.iter().map(|(id, a)| (*id, a)).collect();
+        for (id, addr) in &seen {
+            self.upsert_identity(*id, addr);
+        }
+        for identity in self.identities.values_mut() {
+            identity.present = seen.contains_key(&identity.id);
+        }
+        CommandResult::Ok
+    }
+
+    fn upsert_identity(&mut self, id: i32, addr: &BrokerAddr) {
+        if let Some(identity) = self.identities.get_mut(&id) {
+            identity.broker = addr.clone();
+            return;
+        }
+        let slot = self.next_slot();
+        self.identities.insert(
+            id,
+            Identity {
+                id,
+                slot,
+                broker: addr.clone(),
+                owner: None,
+                present: true,
+            },
+        );
+    }
+
+    /// Identities are never removed, so one past the highest slot is never reused.
+    fn next_slot(&self) -> u16 {
+        self.identities
+            .values()
+            .map(|i| i.slot.saturating_add(1))
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn assign(&mut self, expected_epoch: u64, owners: &[(i32, u64)]) -> CommandResult {
+        if expected_epoch != self.assignment_epoch {
+            return CommandResult::StaleEpoch {
+                current: self.assignment_epoch,
+            };
+        }
+        for (id, owner) in owners {
+            if let Some(identity) = self.identities.get_mut(id) {
+                identity.owner = Some(*owner);
+            }
+        }
+        self.assignment_epoch += 1;
+        CommandResult::Ok
+    }
+
+    fn set_drained(&mut self, node: u64, drained: bool) -> CommandResult {
+        if drained {
+            self.drained.insert(node);
+        } else {
+            self.drained.remove(&node);
+        }
+        CommandResult::Ok
+    }
+
+    /// Identities owned by `node`, in id order.
+    pub fn owned_by(&self, node: u64) -> impl Iterator<Item = &Identity> {
+        self.identities
+            .values()
+            .filter(move |i| i.owner == Some(node))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(host: &str, port: u16) -> BrokerAddr {
+        BrokerAddr {
+            host: host.into(),
+            port,
+            rack: None,
+        }
+    }
+
+    fn sync(ids: &[i32]) -> Command {
+        Command::SyncBrokers {
+            brokers: ids
+                .iter()
+                .map(|&i| (i, addr("b", 9000 + i as u16)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn slots_are_dense_and_never_reused() {
+        let mut s = ControlState::default();
+        s.apply(&sync(&[3, 1]));
+        s.apply(&sync(&[1]));
+        s.apply(&sync(&[1, 7]));
+        let slots: Vec<(i32, u16, bool)> = s
+            .identities
+            .values()
+            .map(|i| (i.id, i.slot, i.present))
+            .collect();
+        assert_eq!(slots, vec![(1, 0, true), (3, 1, false), (7, 2, true)]);
+    }
+
+    #[test]
+    fn known_ids_update_their_address() {
+        let mut s = ControlState::default();
+        s.apply(&sync(&[1]));
+        let moved = Command::SyncBrokers {
+            brokers: vec![(1, addr("elsewhere", 1))],
+        };
+        s.apply(&moved);
+        assert_eq!(s.identities[&1].broker.host, "elsewhere");
+        assert_eq!(s.identities[&1].slot, 0);
+    }
+
+    #[test]
+    fn stale_epoch_changes_nothing() {
+        let mut s = ControlState::default();
+        s.apply(&sync(&[1, 2]));
+        let before = s.clone();
+        let r = s.apply(&Command::Assign {
+            expected_epoch: 5,
+            owners: vec![(1, 9)],
+        });
+        assert_eq!(r, CommandResult::StaleEpoch { current: 0 });
+        assert_eq!(s, before);
+    }
+
+    #[test]
+    fn assign_bumps_epoch_once() {
+        let mut s = ControlState::default();
+        s.apply(&sync(&[1, 2]));
+        let r = s.apply(&Command::Assign {
+            expected_epoch: 0,
+            owners: vec![(1, 9), (2, 8), (42, 7)],
+        });
+        assert_eq!(r, CommandResult::Ok);
+        assert_eq!(s.assignment_epoch, 1);
+        assert_eq!(s.identities[&1].owner, Some(9));
+        assert_eq!(s.owned_by(8).map(|i| i.id).collect::<Vec<_>>(), vec![2]);
+        assert!(!s.identities.contains_key(&42));
+    }
+
+    #[test]
+    fn drain_toggles() {
+        let mut s = ControlState::default();
+        s.apply(&Command::SetDrained {
+            node: 4,
+            drained: true,
+        });
+        assert!(s.drained.contains(&4));
+        s.apply(&Command::SetDrained {
+            node: 4,
+            drained: false,
+        });
+        assert!(s.drained.is_empty());
+    }
+}

@@ -1,0 +1,251 @@
+//! Holds the control state in memory and makes it durable through snapshots only.
+//!
+//! The control state is small and changes rarely, so rewriting it whole on each
+//! snapshot is cheaper and simpler than a persistent state machine. After a restart the
+//! state is the latest snapshot plus a replay of the committed log, which openraft does
+//! on its own because the log store persists the committed log id.
+//!
+//! A snapshot file is replaced atomically (temp file, fsync, rename, fsync of the dir)
+//! so a crash leaves either the old or the new snapshot, never a torn one. Every applied
+//! batch and every installed snapshot is published on a watch channel; readers (the data
+//! path, the identity controller, the admin API) use the last applied state.
+
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use openraft::storage::RaftStateMachine;
+use openraft::{EntryPayload, RaftSnapshotBuilder, StorageIOError};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{watch, Mutex};
+
+use crate::codec;
+use crate::log_store::StoreError;
+use crate::state::{CommandResult, ControlState};
+use crate::types::{
+    Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+};
+
+/// File name of the latest snapshot inside the data dir.
+pub const SNAPSHOT_FILE: &str = "snapshot.bin";
+
+/// What is written to the snapshot file: openraft's metadata plus the opaque bytes that
+/// are also sent to lagging followers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredSnapshot {
+    meta: SnapshotMeta,
+    data: Vec<u8>,
+}
+
+impl StoredSnapshot {
+    fn to_snapshot(&self) -> Snapshot {
+        Snapshot {
+            meta: self.meta.clone(),
+            snapshot: Box::new(Cursor::new(self.data.clone())),
+        }
+    }
+}
+
+/// The latest snapshot, on disk and in memory; shared with snapshot builders.
+struct SnapshotStore {
+    path: PathBuf,
+    current: Mutex<Option<StoredSnapshot>>,
+}
+
+impl SnapshotStore {
+    /// Persists `snapshot` unless a snapshot at least as recent is already stored.
+    /// The lock is held across the write so builders and installs never interleave.
+    async fn save(&self, snapshot: StoredSnapshot) -> Result<(), StoreError> {
+        let mut current = self.current.lock().await;
+        if let Some(existing) = current.as_ref() {
+            if existing.meta.last_log_id > snapshot.meta.last_log_id {
+                return Ok(());
+            }
+        }
+        let bytes = codec::encode(&snapshot)?;
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || write_atomically(&path, &bytes)).await??;
+        *current = Some(snapshot);
+        Ok(())
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+fn load_snapshot(path: &Path) -> Result<Option<StoredSnapshot>, StoreError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(codec::decode(&bytes)?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub struct StateMachine {
+    applied: Option<LogId>,
+    membership: StoredMembership,
+    state: ControlState,
+    published: watch::Sender<Arc<ControlState>>,
+    snapshots: Arc<SnapshotStore>,
+}
+
+impl StateMachine {
+    /// Restores the state from the latest snapshot in `dir`, if any.
+    pub fn open(dir: &Path) -> Result<StateMachine, StoreError> {
+        let path = dir.join(SNAPSHOT_FILE);
+        let stored = load_snapshot(&path)?;
+        let (applied, membership, state) = match &stored {
+            Some(s) => (
+                s.meta.last_log_id,
+                s.meta.last_membership.clone(),
+                codec::decode(&s.data)?,
+            ),
+            None => (None, StoredMembership::default(), ControlState::default()),
+        };
+        let (published, _) = watch::channel(Arc::new(state.clone()));
+        let snapshots = Arc::new(SnapshotStore {
+            path,
+            current: Mutex::new(stored),
+        });
+        Ok(StateMachine {
+            applied,
+            membership,
+            state,
+            published,
+            snapshots,
+        })
+    }
+
+    /// Subscribes to the last applied state.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<ControlState>> {
+        self.published.subscribe()
+    }
+
+    fn apply_entry(&mut self, entry: Entry) -> CommandResult {
+        self.applied = Some(entry.log_id);
+        match entry.payload {
+            EntryPayload::Blank => CommandResult::Ok,
+            EntryPayload::Normal(command) => self.state.apply(&command),
+            EntryPayload::Membership(m) => {
+                self.membership = StoredMembership::new(Some(entry.log_id), m);
+                CommandResult::Ok
+            }
+        }
+    }
+
+    fn publish(&self) {
+        self.published.send_replace(Arc::new(self.state.clone()));
+    }
+}
+
+/// A consistent copy of the state taken when openraft asked for a snapshot; encoding and
+/// writing happen off the state machine task.
+pub struct SnapshotBuilder {
+    applied: Option<LogId>,
+    membership: StoredMembership,
+    state: ControlState,
+    snapshots: Arc<SnapshotStore>,
+}
+
+fn snapshot_id(applied: Option<LogId>) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    match applied {
+        Some(id) => format!("{}-{}-{nanos}", id.leader_id.term, id.index),
+        None => format!("none-{nanos}"),
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        let write_err = |e: &StoreError| StorageIOError::write_snapshot(None, e);
+        let data = codec::encode(&self.state).map_err(|e| write_err(&e.into()))?;
+        let stored = StoredSnapshot {
+            meta: SnapshotMeta {
+                last_log_id: self.applied,
+                last_membership: self.membership.clone(),
+                snapshot_id: snapshot_id(self.applied),
+            },
+            data,
+        };
+        let snapshot = stored.to_snapshot();
+        self.snapshots
+            .save(stored)
+            .await
+            .map_err(|e| write_err(&e))?;
+        Ok(snapshot)
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        Ok((self.applied, self.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<CommandResult>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let results = entries.into_iter().map(|e| self.apply_entry(e)).collect();
+        self.publish();
+        Ok(results)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
+        SnapshotBuilder {
+            applied: self.applied,
+            membership: self.membership.clone(),
+            state: self.state.clone(),
+            snapshots: self.snapshots.clone(),
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let signature = Some(meta.signature());
+        let data = snapshot.into_inner();
+        let state: ControlState = codec::decode(&data)
+            .map_err(|e| StorageIOError::read_snapshot(signature.clone(), &e))?;
+        let stored = StoredSnapshot {
+            meta: meta.clone(),
+            data,
+        };
+        self.snapshots
+            .save(stored)
+            .await
+            .map_err(|e| StorageIOError::write_snapshot(signature, &e))?;
+        self.applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+        self.state = state;
+        self.publish();
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
+        let current = self.snapshots.current.lock().await;
+        Ok(current.as_ref().map(StoredSnapshot::to_snapshot))
+    }
+}

@@ -1,0 +1,200 @@
+//! The identity controller's decisions, as pure functions of what the Raft leader sees:
+//! the committed control state, the gossip view, how long dead nodes have been dead, and
+//! the brokers the backend reports. The fleet task runs them on the leader only and
+//! proposes what they return; keeping them pure keeps them testable and deterministic.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use flotilla_gossip::{Lifecycle, Member};
+use flotilla_raft::{BrokerAddr, Command, ControlState};
+
+use super::assignment::{assign, Candidate, Slot};
+use crate::directory::Broker;
+
+/// What the leader knows when it decides.
+pub struct View<'a> {
+    pub state: &'a ControlState,
+    pub members: &'a [Member],
+    /// How long each dead node has been dead, as this leader has watched it.
+    pub dead_for: &'a HashMap<u64, Duration>,
+    pub takeover_after: Duration,
+    /// The backend's brokers as last seen; empty when unknown.
+    pub backend: &'a [Broker],
+}
+
+/// The one command the controller wants committed next, if any. Broker changes come
+/// first: owners can only be assigned to identities that exist.
+pub fn next_command(view: &View) -> Option<Command> {
+    sync_brokers(view).or_else(|| reassign(view))
+}
+
+fn sync_brokers(view: &View) -> Option<Command> {
+    if view.backend.is_empty() {
+        return None;
+    }
+    let brokers: Vec<(i32, BrokerAddr)> = view
+        .backend
+        .iter()
+        .map(|b| {
+            (
+                b.id,
+                BrokerAddr {
+                    host: b.host.clone(),
+                    port: b.port,
+                    rack: b.rack.clone(),
+                },
+            )
+        })
+        .collect();
+    let unchanged = brokers.len() == view.state.identities.values().filter(|i| i.present).count()
+        && brokers.iter().all(|(id, addr)| {
+            view.state
+                .identities
+                .get(id)
+                .is_some_and(|i| i.present && &i.broker == addr)
+        });
+    (!unchanged).then_some(Command::SyncBrokers { brokers })
+}
+
+fn reassign(view: &View) -> Option<Command> {
+    // A node dead for less than the takeover deadline keeps its identities: it may be a
+    // blip, and moving identities costs every client a reconnect.
+    let in_grace = |node: &u64| {
+        view.dead_for
+            .get(node)
+            .is_some_and(|d| *d < view.takeover_after)
+    };
+    if view
+        .state
+        .identities
+        .values()
+        .any(|i| i.owner.as_ref().is_some_and(in_grace))
+    {
+        return None;
+    }
+    let candidates: Vec<Candidate> = view
+        .members
+        .iter()
+        .filter(|m| m.alive && m.state.lifecycle == Lifecycle::Serving)
+        .filter(|m| !view.state.drained.contains(&m.state.node_id))
+        .map(|m| Candidate {
+            node: m.state.node_id,
+            zone: m.state.zone.clone(),
+        })
+        .collect();
+    let zone_of = |node: u64| {
+        view.members
+            .iter()
+            .find(|m| m.state.node_id == node)
+            .and_then(|m| m.state.zone.clone())
+    };
+    let slots: Vec<Slot> = view
+        .state
+        .identities
+        .values()
+        .map(|i| Slot {
+            identity: i.id,
+            owner: i.owner,
+            preferred_zone: i.owner.and_then(zone_of).or_else(|| i.broker.rack.clone()),
+        })
+        .collect();
+    let wanted: BTreeMap<i32, u64> = assign(&slots, &candidates);
+    let owners: Vec<(i32, u64)> = wanted
+        .into_iter()
+        .filter(|(id, owner)| view.state.identities[id].owner != Some(*owner))
+        .collect();
+    (!owners.is_empty()).then_some(Command::Assign {
+        expected_epoch: view.state.assignment_epoch,
+        owners,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::routes::tests::{member, state};
+
+    fn broker(id: i32, port: u16) -> Broker {
+        Broker {
+            id,
+            host: "10.9.9.9".into(),
+            port,
+            rack: None,
+        }
+    }
+
+    fn view<'a>(
+        state: &'a ControlState,
+        members: &'a [Member],
+        dead_for: &'a HashMap<u64, Duration>,
+        backend: &'a [Broker],
+    ) -> View<'a> {
+        View {
+            state,
+            members,
+            dead_for,
+            takeover_after: Duration::from_secs(2),
+            backend,
+        }
+    }
+
+    #[test]
+    fn new_brokers_are_synced_before_anything_is_assigned() {
+        let state = ControlState::default();
+        let members = [member(1, true, "a")];
+        let backend = [broker(1, 39092)];
+        let dead = HashMap::new();
+        assert!(matches!(
+            next_command(&view(&state, &members, &dead, &backend)),
+            Some(Command::SyncBrokers { .. })
+        ));
+    }
+
+    #[test]
+    fn a_dead_owner_keeps_its_identities_until_the_deadline() {
+        let state = state(&[(1, Some(1)), (2, Some(2))]);
+        let backend = [broker(1, 39092), broker(2, 39093)];
+        let members = [member(1, true, "a"), member(2, false, "a")];
+        let mut dead = HashMap::from([(2, Duration::from_millis(500))]);
+        assert_eq!(next_command(&view(&state, &members, &dead, &backend)), None);
+        dead.insert(2, Duration::from_secs(3));
+        assert_eq!(
+            next_command(&view(&state, &members, &dead, &backend)),
+            Some(Command::Assign {
+                expected_epoch: 0,
+                owners: vec![(2, 1)]
+            })
+        );
+    }
+
+    #[test]
+    fn a_balanced_fleet_proposes_nothing() {
+        let state = state(&[(1, Some(1)), (2, Some(2)), (3, Some(3))]);
+        let backend = [broker(1, 39092), broker(2, 39093), broker(3, 39094)];
+        let members = [
+            member(1, true, "a"),
+            member(2, true, "b"),
+            member(3, true, "c"),
+        ];
+        assert_eq!(
+            next_command(&view(&state, &members, &HashMap::new(), &backend)),
+            None
+        );
+    }
+
+    #[test]
+    fn a_drained_node_gives_up_its_identities() {
+        let mut state = state(&[(1, Some(1)), (2, Some(2))]);
+        state.drained.insert(2);
+        let backend = [broker(1, 39092), broker(2, 39093)];
+        let members = [member(1, true, "a"), member(2, true, "a")];
+        assert_eq!(
+            next_command(&view(&state, &members, &HashMap::new(), &backend)),
+            Some(Command::Assign {
+                expected_epoch: 0,
+                owners: vec![(2, 1)]
+            })
+        );
+    }
+}

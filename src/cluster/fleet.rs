@@ -1,0 +1,285 @@
+//! This node as a member of the fleet: starts gossip and Raft, and runs the tasks that
+//! connect them to the data path.
+//!
+//! - bootstrap: a brand-new cluster's `initial_members` initialize the Raft group once,
+//!   as soon as gossip has shown each of them (their Raft addresses come from gossip);
+//! - routes: every change of the committed state or of the gossip view re-installs what
+//!   this node advertises (see `routes`);
+//! - controller: on the Raft leader only, commits broker changes and identity owners, and
+//!   grows the Raft group from gossip (learners, then voters up to `cluster.voters`);
+//! - lifecycle: publishes serving/draining and the connection count in gossip.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use flotilla_config::{ClusterConfig, Config};
+use flotilla_gossip::{Gossip, GossipConfig, Lifecycle, Member, NodeState};
+use flotilla_raft::{
+    Command, CommandResult, ControlPlane, ControlState, Member as RaftMember, ProposeError,
+    RaftConfig, RaftStatus,
+};
+
+use super::controller::{self, View};
+use super::routes;
+use crate::directory::Directory;
+use crate::metrics::Metrics;
+
+/// How often the leader's controller looks again even when nothing has changed, so that
+/// deadlines (a node dead for `takeover_after`) are noticed.
+const CONTROLLER_TICK: Duration = Duration::from_millis(200);
+
+pub struct Fleet {
+    pub gossip: Gossip,
+    pub raft: ControlPlane,
+    pub config: ClusterConfig,
+    node_id: u64,
+}
+
+impl Fleet {
+    /// Joins gossip and starts Raft; errors name what could not be bound or opened.
+    pub async fn start(config: &Config) -> anyhow::Result<Arc<Fleet>> {
+        let cluster = config.cluster.clone().context("no [cluster] table")?;
+        let node = &config.node;
+        let state = NodeState {
+            node_id: node.id,
+            advertised_host: node.advertised_host.clone(),
+            bootstrap_port: node.bootstrap_port,
+            identity_port_base: node.identity_port_base,
+            zone: cluster.zone.clone(),
+            raft_addr: cluster.raft_listen.to_string(),
+            admin_addr: node.admin_listen.to_string(),
+            lifecycle: Lifecycle::Joining,
+            load: 0,
+        };
+        let mut gossip_config = GossipConfig::new(
+            cluster.id.clone(),
+            cluster.gossip_listen,
+            cluster.seeds.clone(),
+        );
+        gossip_config.interval = cluster.gossip_interval;
+        let gossip = Gossip::start(gossip_config, state)
+            .await
+            .context("cannot join the fleet's gossip")?;
+        let raft = ControlPlane::start(RaftConfig::new(
+            node.id,
+            cluster.raft_listen,
+            cluster.raft_listen.to_string(),
+            node.admin_listen.to_string(),
+            cluster.data_dir.clone(),
+        ))
+        .await
+        .context("cannot start Raft")?;
+        Ok(Arc::new(Fleet {
+            gossip,
+            raft,
+            config: cluster,
+            node_id: node.id,
+        }))
+    }
+
+    /// Runs every fleet task for the life of the node.
+    pub async fn run(self: Arc<Self>, directory: Arc<Directory>, metrics: Arc<Metrics>) {
+        tokio::join!(
+            self.bootstrap(),
+            self.keep_routes(&directory),
+            self.control(&directory),
+            self.publish_lifecycle(&directory, &metrics),
+        );
+    }
+
+    /// True while the Raft group has no leader this node can see alive.
+    pub fn degraded(&self) -> bool {
+        let status = self.raft.status();
+        let alive = |id: u64| {
+            self.gossip
+                .members()
+                .iter()
+                .any(|m| m.state.node_id == id && m.alive)
+        };
+        !status.leader.is_some_and(alive)
+    }
+
+    /// Waits until this node has heard from the rest of the fleet again: used after a
+    /// stall, before the node forwards anything.
+    pub async fn reconfirm(&self) {
+        let mut members = self.gossip.watch();
+        let heard = |m: &Vec<Member>| {
+            let others: Vec<&Member> = m.iter().filter(|m| !m.is_self).collect();
+            others.is_empty() || others.iter().any(|m| m.alive)
+        };
+        let _ = members.wait_for(heard).await;
+    }
+
+    /// Marks a node drained (or not) through the Raft leader.
+    pub async fn set_drained(&self, node: u64, drained: bool) -> Result<(), ProposeError> {
+        self.raft
+            .propose(Command::SetDrained { node, drained })
+            .await
+            .map(|_| ())
+    }
+
+    pub fn status(&self) -> RaftStatus {
+        self.raft.status()
+    }
+
+    async fn bootstrap(&self) {
+        let initial: BTreeSet<u64> = self.config.initial_members.iter().copied().collect();
+        if !initial.contains(&self.node_id) {
+            return;
+        }
+        let mut members = self.gossip.watch();
+        let all_seen = |m: &Vec<Member>| {
+            initial
+                .iter()
+                .all(|id| m.iter().any(|m| m.state.node_id == *id))
+        };
+        let seen: Vec<Member> = match members.wait_for(all_seen).await {
+            Ok(seen) => seen.clone(),
+            Err(_) => return,
+        };
+        let raft_members: BTreeMap<u64, RaftMember> = seen
+            .iter()
+            .filter(|m| initial.contains(&m.state.node_id))
+            .map(|m| {
+                (
+                    m.state.node_id,
+                    RaftMember::new(&m.state.raft_addr, &m.state.admin_addr),
+                )
+            })
+            .collect();
+        if let Err(e) = self.raft.initialize(raft_members).await {
+            tracing::error!("initializing the Raft group failed: {e}");
+        }
+    }
+
+    async fn keep_routes(&self, directory: &Directory) {
+        let mut state = self.raft.state();
+        let mut members = self.gossip.watch();
+        loop {
+            let installed =
+                routes::routes(&state.borrow_and_update(), &members.borrow_and_update());
+            directory.install_routes(installed);
+            tokio::select! {
+                r = state.changed() => if r.is_err() { return },
+                r = members.changed() => if r.is_err() { return },
+            }
+        }
+    }
+
+    async fn control(&self, directory: &Directory) {
+        let backend = directory.watch_observed();
+        let mut dead_since: HashMap<u64, Instant> = HashMap::new();
+        let mut interval = tokio::time::interval(CONTROLLER_TICK);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let members = self.gossip.members();
+            track_deaths(&mut dead_since, &members);
+            if self.raft.status().leader != Some(self.node_id) {
+                continue;
+            }
+            self.grow_raft_group(&members).await;
+            let state: Arc<ControlState> = self.raft.state().borrow().clone();
+            let dead_for = dead_since.iter().map(|(n, t)| (*n, t.elapsed())).collect();
+            let brokers = backend.borrow().clone();
+            let view = View {
+                state: &state,
+                members: &members,
+                dead_for: &dead_for,
+                takeover_after: self.config.takeover_after,
+                backend: &brokers,
+            };
+            if let Some(command) = controller::next_command(&view) {
+                self.commit(command).await;
+            }
+        }
+    }
+
+    async fn commit(&self, command: Command) {
+        let label = command_label(&command);
+        match self.raft.propose(command).await {
+            Ok(CommandResult::Ok) => tracing::info!("committed {label}"),
+            Ok(CommandResult::StaleEpoch { current }) => {
+                tracing::debug!(current, "{label} raced another assignment; recomputing")
+            }
+            Err(e) => tracing::warn!("could not commit {label}: {e}"),
+        }
+    }
+
+    /// Adds live nodes the Raft group does not know as learners, and promotes live
+    /// learners while there are fewer voters than configured.
+    async fn grow_raft_group(&self, members: &[Member]) {
+        let status = self.raft.status();
+        for m in members
+            .iter()
+            .filter(|m| m.alive && !status.members.contains_key(&m.state.node_id))
+        {
+            let member = RaftMember::new(&m.state.raft_addr, &m.state.admin_addr);
+            match self.raft.add_learner(m.state.node_id, member).await {
+                Ok(()) => tracing::info!(node = m.state.node_id, "added to Raft as a learner"),
+                Err(e) => tracing::warn!(node = m.state.node_id, "cannot add learner: {e}"),
+            }
+        }
+        let alive = |id: &u64| members.iter().any(|m| m.state.node_id == *id && m.alive);
+        if status.voters.len() < self.config.voters {
+            if let Some(learner) = status.learners.iter().find(|l| alive(l)) {
+                let mut voters = status.voters.clone();
+                voters.insert(*learner);
+                match self.raft.change_voters(voters).await {
+                    Ok(()) => tracing::info!(node = learner, "promoted to Raft voter"),
+                    Err(e) => tracing::warn!(node = learner, "cannot promote to voter: {e}"),
+                }
+            }
+        }
+    }
+
+    async fn publish_lifecycle(&self, directory: &Directory, metrics: &Metrics) {
+        let mut interval = tokio::time::interval(Duration::from_secs(1));
+        let mut published = Lifecycle::Joining;
+        loop {
+            interval.tick().await;
+            let drained = self.raft.state().borrow().drained.contains(&self.node_id);
+            let backend_known = !directory.watch_observed().borrow().is_empty();
+            let lifecycle = match (drained, backend_known) {
+                (true, _) => Lifecycle::Draining,
+                (false, true) => Lifecycle::Serving,
+                (false, false) => Lifecycle::Joining,
+            };
+            if lifecycle != published {
+                self.gossip.set_lifecycle(lifecycle).await;
+                published = lifecycle;
+            }
+            self.gossip.set_load(metrics.active_connections()).await;
+        }
+    }
+}
+
+fn track_deaths(dead_since: &mut HashMap<u64, Instant>, members: &[Member]) {
+    for m in members {
+        if m.alive {
+            dead_since.remove(&m.state.node_id);
+        } else {
+            dead_since
+                .entry(m.state.node_id)
+                .or_insert_with(Instant::now);
+        }
+    }
+}
+
+fn command_label(command: &Command) -> String {
+    match command {
+        Command::SyncBrokers { brokers } => format!("broker list ({} brokers)", brokers.len()),
+        Command::Assign {
+            expected_epoch,
+            owners,
+        } => {
+            format!(
+                "new owners {owners:?} (epoch {expected_epoch} -> {})",
+                expected_epoch + 1
+            )
+        }
+        Command::SetDrained { node, drained } => format!("node {node} drained={drained}"),
+    }
+}

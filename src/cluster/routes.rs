@@ -1,0 +1,158 @@
+//! What this node advertises for each identity, from the committed control state and its
+//! own gossip view.
+//!
+//! The committed owner is advertised while gossip shows it alive. When it is dead, this
+//! node advertises the rendezvous fallback among live members instead, without waiting for
+//! Raft: with quorum the controller commits a new owner within `takeover_after` anyway, and
+//! without quorum (degraded mode) the fallback is the only way clients reach a live node.
+//! Nodes with the same gossip view compute the same fallback, and every node serves every
+//! identity port, so a client holding any advertised address keeps working.
+
+use flotilla_gossip::{Lifecycle, Member};
+use flotilla_raft::ControlState;
+
+use super::fallback::fallback_owner;
+use crate::directory::{Broker, Route};
+
+pub fn routes(state: &ControlState, members: &[Member]) -> Vec<Route> {
+    let live = live_nodes(members);
+    let mut routes: Vec<Route> = state
+        .identities
+        .values()
+        .map(|identity| {
+            let committed = identity.owner.filter(|o| live.contains(o));
+            let owner = committed.or_else(|| fallback_owner(identity.id, &live));
+            let advertised = owner
+                .and_then(|o| members.iter().find(|m| m.state.node_id == o))
+                .map(|m| {
+                    let port = m.state.identity_port_base.saturating_add(identity.slot);
+                    (m.state.advertised_host.clone(), port)
+                });
+            Route {
+                identity: identity.id,
+                slot: identity.slot,
+                broker: Broker {
+                    id: identity.id,
+                    host: identity.broker.host.clone(),
+                    port: identity.broker.port,
+                    rack: identity.broker.rack.clone(),
+                },
+                owner,
+                advertised,
+            }
+        })
+        .collect();
+    routes.sort_by_key(|r| r.slot);
+    routes
+}
+
+/// Live nodes that accept identities; if none is serving (all draining), any live node,
+/// since a draining node is still better than a dead address.
+pub fn live_nodes(members: &[Member]) -> Vec<u64> {
+    let live = |serving_only: bool| -> Vec<u64> {
+        members
+            .iter()
+            .filter(|m| m.alive && (!serving_only || m.state.lifecycle == Lifecycle::Serving))
+            .map(|m| m.state.node_id)
+            .collect()
+    };
+    let serving = live(true);
+    if serving.is_empty() {
+        live(false)
+    } else {
+        serving
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use flotilla_gossip::NodeState;
+    use flotilla_raft::{BrokerAddr, Identity};
+
+    pub fn member(id: u64, alive: bool, zone: &str) -> Member {
+        Member {
+            state: NodeState {
+                node_id: id,
+                advertised_host: format!("127.0.0.{id}"),
+                bootstrap_port: 9192,
+                identity_port_base: 9200,
+                zone: Some(zone.to_string()),
+                raft_addr: format!("127.0.0.{id}:7947"),
+                admin_addr: format!("127.0.0.{id}:9644"),
+                lifecycle: Lifecycle::Serving,
+                load: 0,
+            },
+            alive,
+            is_self: id == 1,
+            generation: 1,
+            gossip_addr: format!("127.0.0.{id}:7946").parse().unwrap(),
+        }
+    }
+
+    pub fn state(owners: &[(i32, Option<u64>)]) -> ControlState {
+        let mut state = ControlState::default();
+        for (slot, &(id, owner)) in owners.iter().enumerate() {
+            state.identities.insert(
+                id,
+                Identity {
+                    id,
+                    slot: slot as u16,
+                    broker: BrokerAddr {
+                        host: "10.9.9.9".into(),
+                        port: 39092 + slot as u16,
+                        rack: None,
+                    },
+                    owner,
+                    present: true,
+                },
+            );
+        }
+        state
+    }
+
+    #[test]
+    fn live_owners_are_advertised_at_their_own_host() {
+        let members = [member(1, true, "a"), member(2, true, "b")];
+        let routes = routes(
+            &state(&[(1, Some(1)), (2, Some(2)), (3, Some(2))]),
+            &members,
+        );
+        let advertised: Vec<_> = routes
+            .iter()
+            .map(|r| r.advertised.clone().unwrap())
+            .collect();
+        assert_eq!(
+            advertised,
+            vec![
+                ("127.0.0.1".to_string(), 9200),
+                ("127.0.0.2".to_string(), 9201),
+                ("127.0.0.2".to_string(), 9202)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_dead_owner_is_replaced_by_the_same_fallback_on_every_node() {
+        let view = [
+            member(1, true, "a"),
+            member(2, false, "a"),
+            member(3, true, "a"),
+        ];
+        let state = state(&[(1, Some(2)), (2, Some(2))]);
+        let here = routes(&state, &view);
+        let mut elsewhere_view = view.clone();
+        elsewhere_view.reverse();
+        assert_eq!(here, routes(&state, &elsewhere_view));
+        for route in &here {
+            assert_ne!(route.owner, Some(2));
+            assert!(route.advertised.is_some());
+        }
+    }
+
+    #[test]
+    fn no_live_node_means_nothing_advertised() {
+        let routes = routes(&state(&[(1, Some(1))]), &[member(1, false, "a")]);
+        assert_eq!(routes[0].advertised, None);
+    }
+}
