@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_broker;
+pub mod fleet;
 pub mod wire;
 
 use std::io::Write;
@@ -59,7 +60,7 @@ pub fn kafka_tool(class: &str, args: &[&str]) -> Command {
 }
 
 /// A unique loopback host for each node a test starts, so nodes never share ports.
-fn next_host() -> String {
+pub fn next_host() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let pid = std::process::id();
@@ -73,10 +74,12 @@ fn next_host() -> String {
 
 /// A flotilla node process, killed when dropped.
 pub struct Node {
+    pub id: u64,
     pub host: String,
     pub bootstrap: String,
     pub admin: String,
     child: Child,
+    config_path: PathBuf,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -100,14 +103,19 @@ impl Node {
     }
 
     pub fn spawn(backend: &str, extra_toml: &str) -> Node {
-        let host = next_host();
+        Self::spawn_as(1, &next_host(), backend, extra_toml)
+    }
+
+    /// Starts node `id` on `host`.
+    pub fn spawn_as(id: u64, host: &str, backend: &str, extra_toml: &str) -> Node {
+        let host = host.to_string();
         let dir = tempfile::tempdir().unwrap();
         let servers: Vec<String> = backend.split(',').map(|s| format!("\"{s}\"")).collect();
         let extra_toml = extra_toml
             .replace("{host}", &host)
             .replace("{dir}", &dir.path().display().to_string());
         let config = format!(
-            "[node]\nid = 1\nadvertised_host = \"{host}\"\nbootstrap_port = {BOOTSTRAP_PORT}\n\
+            "[node]\nid = {id}\nadvertised_host = \"{host}\"\nbootstrap_port = {BOOTSTRAP_PORT}\n\
              identity_port_base = {IDENTITY_PORT_BASE}\nadmin_listen = \"{host}:{ADMIN_PORT}\"\n\
              [backend]\nbootstrap_servers = [{}]\n{extra_toml}\n",
             servers.join(", ")
@@ -118,22 +126,29 @@ impl Node {
             .write_all(config.as_bytes())
             .unwrap();
         let log = dir.path().join("node.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_flotilla"))
-            .arg("--config")
-            .arg(&config_path)
-            .env("RUST_LOG", "info,flotilla=debug")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start flotilla");
+        let child = launch(&config_path, &log);
         Node {
+            id,
             bootstrap: format!("{host}:{BOOTSTRAP_PORT}"),
             admin: format!("http://{host}:{ADMIN_PORT}"),
             host,
             child,
+            config_path,
             log,
             _dir: dir,
         }
+    }
+
+    /// Starts the process again with the same config and data, after it was killed.
+    pub fn restart(&mut self) {
+        assert!(!self.is_running(), "node {} is still running", self.id);
+        self.child = launch(&self.config_path, &self.log);
+    }
+
+    /// SIGKILL, and waits until the process is gone.
+    pub fn kill(&mut self) {
+        self.signal("KILL");
+        self.child.wait().unwrap();
     }
 
     pub fn wait_ready(&self) {
@@ -182,6 +197,25 @@ impl Node {
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
+}
+
+fn launch(config_path: &Path, log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_flotilla"))
+        .arg("--config")
+        .arg(config_path)
+        .env(
+            "RUST_LOG",
+            "info,flotilla=debug,openraft=warn,openraft::replication=off",
+        )
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start flotilla")
 }
 
 impl Drop for Node {

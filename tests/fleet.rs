@@ -1,0 +1,233 @@
+//! The fleet's promise, with real processes, real signals and a real Kafka cluster:
+//! killing any node costs clients a short pause and nothing else.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::stream::{self, StreamExt};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use support::fleet::{all_owned_by_live, owner_of, Fleet};
+use support::{kafka, unique_topic, wait_for};
+
+const TAKEOVER_AFTER: &str = "1s";
+
+fn client(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4");
+    config
+}
+
+async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = client(bootstrap).create().unwrap();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let topics = [NewTopic::new(topic, partitions, TopicReplication::Fixed(3))];
+    for result in admin.create_topics(&topics, &options).await.unwrap() {
+        result.unwrap();
+    }
+}
+
+fn idempotent_producer(bootstrap: &str) -> FutureProducer {
+    client(bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", "60000")
+        .set("linger.ms", "2")
+        .create()
+        .unwrap()
+}
+
+/// The broker id leading `partition`, as clients of the fleet see it.
+fn leader_of(producer: &FutureProducer, topic: &str, partition: i32) -> i32 {
+    let metadata = producer
+        .client()
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    metadata.topics()[0].partitions()[partition as usize].leader()
+}
+
+/// Acknowledged offsets by value, and the time of each acknowledgement.
+#[derive(Default)]
+struct Acks {
+    offsets: BTreeMap<String, i64>,
+    times: Vec<Instant>,
+}
+
+/// Produces `count` records to `partition` with up to 50 in flight, recording each ack.
+async fn produce(
+    producer: &FutureProducer,
+    topic: &str,
+    partition: i32,
+    count: usize,
+    acks: &Mutex<Acks>,
+) {
+    stream::iter(0..count)
+        .map(|i| async move {
+            let value = format!("v-{i}");
+            let record = FutureRecord::to(topic)
+                .partition(partition)
+                .key("k")
+                .payload(&value);
+            (
+                value.clone(),
+                producer.send(record, Duration::from_secs(60)).await,
+            )
+        })
+        .buffer_unordered(50)
+        .for_each(|(value, result)| async move {
+            let delivery = result.unwrap_or_else(|(e, _)| panic!("{value} not acknowledged: {e}"));
+            let mut acks = acks.lock().unwrap();
+            assert!(acks.offsets.insert(value, delivery.offset).is_none());
+            acks.times.push(Instant::now());
+        })
+        .await;
+}
+
+/// Every value in `partition`, read through `bootstrap` to the end.
+fn consume_all(bootstrap: &str, topic: &str, partition: i32) -> Vec<(i64, String)> {
+    let consumer: BaseConsumer = client(bootstrap)
+        .set("group.id", unique_topic("check"))
+        .create()
+        .unwrap();
+    let (_, high) = consumer
+        .fetch_watermarks(topic, partition, Duration::from_secs(20))
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, partition, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let mut records = Vec::new();
+    wait_for(
+        "reading the partition to its end",
+        Duration::from_secs(60),
+        || {
+            while records.last().map_or(0, |(o, _)| o + 1) < high {
+                match consumer.poll(Duration::from_millis(500))? {
+                    Ok(m) => records.push((
+                        m.offset(),
+                        String::from_utf8_lossy(m.payload()?).to_string(),
+                    )),
+                    Err(e) => panic!("consumer error: {e}"),
+                }
+            }
+            Some(())
+        },
+    );
+    records
+}
+
+/// Every acknowledged record is in the log at its acknowledged offset, exactly once.
+fn assert_no_loss_no_duplicates(acks: &Acks, log: &[(i64, String)]) {
+    let mut seen = BTreeMap::new();
+    for (offset, value) in log {
+        assert!(
+            seen.insert(value.clone(), *offset).is_none(),
+            "{value} appears twice"
+        );
+    }
+    for (value, offset) in &acks.offsets {
+        assert_eq!(
+            seen.get(value),
+            Some(offset),
+            "acknowledged {value} at {offset} is missing"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_owner_of_a_hot_partition_loses_no_acknowledged_record() {
+    let mut fleet = Fleet::start(3, kafka(), TAKEOVER_AFTER);
+    let bootstrap = fleet.bootstrap();
+    let topic = unique_topic("hot");
+    create_topic(&bootstrap, &topic, 6).await;
+    let producer = idempotent_producer(&bootstrap);
+    let leader = leader_of(&producer, &topic, 0);
+    let status = fleet.status(1).unwrap();
+    let victim = owner_of(&status, i64::from(leader)).expect("the leader identity has an owner");
+    let survivor = if victim == 1 { 2 } else { 1 };
+
+    let acks = Arc::new(Mutex::new(Acks::default()));
+    let producing = {
+        let (producer, topic, acks) = (producer.clone(), topic.clone(), acks.clone());
+        tokio::spawn(async move { produce(&producer, &topic, 0, 6_000, &acks).await })
+    };
+    wait_for("1,000 acknowledgements", Duration::from_secs(60), || {
+        (acks.lock().unwrap().times.len() >= 1_000).then_some(())
+    });
+    fleet.node(victim).kill();
+    let killed_at = Instant::now();
+    producing.await.unwrap();
+
+    let acks = acks.lock().unwrap();
+    let resumed = acks
+        .times
+        .iter()
+        .find(|t| **t > killed_at)
+        .map(|t| t.duration_since(killed_at));
+    eprintln!("killed node {victim} (owner of identity {leader}); next ack after {resumed:?}");
+    assert_eq!(acks.offsets.len(), 6_000);
+    let status = fleet.wait_for_status(survivor, "the dead node's identities taken over", |s| {
+        all_owned_by_live(s) && owner_of(s, i64::from(leader)) != Some(victim)
+    });
+    assert!(
+        status["assignment_epoch"].as_u64().unwrap() >= 2,
+        "takeover committed"
+    );
+    let survivor_bootstrap = fleet.node(survivor).bootstrap.clone();
+    assert_no_loss_no_duplicates(&acks, &consume_all(&survivor_bootstrap, &topic, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_raft_leader_elects_a_new_one_that_takes_over() {
+    let mut fleet = Fleet::start(3, kafka(), TAKEOVER_AFTER);
+    let before = fleet.status(1).unwrap();
+    let leader = before["leader"].as_u64().unwrap();
+    let term = before["term"].as_u64().unwrap();
+    let epoch = before["assignment_epoch"].as_u64().unwrap();
+    fleet.node(leader).kill();
+    let witness = if leader == 1 { 2 } else { 1 };
+    let after = fleet.wait_for_status(witness, "a new leader and a committed takeover", |s| {
+        s["leader"].as_u64().is_some_and(|l| l != leader)
+            && s["assignment_epoch"].as_u64() > Some(epoch)
+            && all_owned_by_live(s)
+    });
+    assert!(after["term"].as_u64().unwrap() > term);
+    assert_eq!(after["degraded"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_quorum_lost_the_survivor_still_serves_everything() {
+    let mut fleet = Fleet::start(3, kafka(), TAKEOVER_AFTER);
+    fleet.node(2).kill();
+    fleet.node(3).kill();
+    let status = fleet.wait_for_status(1, "degraded mode with every identity at node 1", |s| {
+        s["degraded"] == true
+            && s["identities"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|i| i["owner"] == 1)
+    });
+    for identity in status["identities"].as_array().unwrap() {
+        assert!(identity["address"]
+            .as_str()
+            .unwrap()
+            .starts_with(&fleet.node(1).host));
+    }
+
+    let bootstrap = fleet.node(1).bootstrap.clone();
+    let topic = unique_topic("degraded");
+    let producer = idempotent_producer(&bootstrap);
+    let acks = Mutex::new(Acks::default());
+    produce(&producer, &topic, 0, 500, &acks).await;
+    assert_no_loss_no_duplicates(&acks.lock().unwrap(), &consume_all(&bootstrap, &topic, 0));
+}

@@ -1,0 +1,92 @@
+//! Fleets of real node processes for tests: each node on its own loopback host, with
+//! gossip and Raft, killable with real signals and restartable with its data.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{http_get, next_host, wait_for, Node};
+
+pub struct Fleet {
+    pub nodes: Vec<Node>,
+}
+
+impl Fleet {
+    /// Starts `count` nodes in front of `backend`, waits until every identity has a live
+    /// owner committed by Raft.
+    pub fn start(count: usize, backend: &str, takeover_after: &str) -> Fleet {
+        let hosts: Vec<String> = (0..count).map(|_| next_host()).collect();
+        let nodes = (0..count)
+            .map(|i| {
+                let seeds: Vec<String> =
+                    hosts.iter().filter(|h| **h != hosts[i]).map(|h| format!("\"{h}:7946\"")).collect();
+                let members: Vec<String> = (1..=count.min(3)).map(|n| n.to_string()).collect();
+                let cluster = format!(
+                    "[cluster]\nid = \"test\"\nzone = \"zone-{i}\"\ngossip_listen = \"{{host}}:7946\"\n\
+                     seeds = [{}]\nraft_listen = \"{{host}}:7947\"\ndata_dir = \"{{dir}}/data\"\n\
+                     initial_members = [{}]\ntakeover_after = \"{takeover_after}\"\n",
+                    seeds.join(", "),
+                    members.join(", ")
+                );
+                Node::spawn_as(i as u64 + 1, &hosts[i], backend, &cluster)
+            })
+            .collect();
+        let fleet = Fleet { nodes };
+        fleet.wait_for_status(1, "every identity owned by a live node", |s| {
+            s["leader"].is_u64() && all_owned_by_live(s)
+        });
+        fleet
+    }
+
+    pub fn node(&mut self, id: u64) -> &mut Node {
+        &mut self.nodes[id as usize - 1]
+    }
+
+    /// The bootstrap list of every node, for client configs.
+    pub fn bootstrap(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| n.bootstrap.clone())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// `GET /api/v1/cluster` on node `via`.
+    pub fn status(&self, via: u64) -> Option<Value> {
+        let node = &self.nodes[via as usize - 1];
+        let body = http_get(&format!("{}/api/v1/cluster", node.admin)).ok()?;
+        serde_json::from_str(&body).ok()
+    }
+
+    /// Polls node `via`'s cluster status until `check` holds (deadline 30 s).
+    pub fn wait_for_status(&self, via: u64, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        wait_for(what, Duration::from_secs(30), || {
+            self.status(via).filter(|s| check(s))
+        })
+    }
+}
+
+/// Every identity's owner is a node the status reports alive.
+pub fn all_owned_by_live(status: &Value) -> bool {
+    let live: Vec<u64> = status["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| n["alive"] == true)
+        .filter_map(|n| n["id"].as_u64())
+        .collect();
+    let identities = status["identities"].as_array().cloned().unwrap_or_default();
+    !identities.is_empty()
+        && identities
+            .iter()
+            .all(|i| i["owner"].as_u64().is_some_and(|o| live.contains(&o)))
+}
+
+/// The owner of identity `id` in a cluster status.
+pub fn owner_of(status: &Value, id: i64) -> Option<u64> {
+    status["identities"]
+        .as_array()?
+        .iter()
+        .find(|i| i["id"] == id)?["owner"]
+        .as_u64()
+}
