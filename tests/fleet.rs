@@ -240,3 +240,49 @@ async fn with_quorum_lost_the_survivor_still_serves_everything() {
     produce(&producer, &topic, 0, 500, &acks).await;
     assert_no_loss_no_duplicates(&acks.lock().unwrap(), &consume_all(&bootstrap, &topic, 0));
 }
+
+/// Identities owned by `node` in a cluster status.
+fn owned_by(status: &serde_json::Value, node: u64) -> usize {
+    status["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["owner"] == node)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_rejoins_and_gets_identities_back_while_clients_work() {
+    let mut fleet = Fleet::start(3, kafka(), TAKEOVER_AFTER);
+    fleet.node(3).kill();
+    fleet.wait_for_status(1, "node 3's identities committed elsewhere", |s| {
+        s["degraded"] == false && all_owned_by_live(s) && owned_by(s, 3) == 0
+    });
+
+    let bootstrap = format!("{},{}", fleet.nodes[0].bootstrap, fleet.nodes[1].bootstrap);
+    let topic = unique_topic("rejoin");
+    let producer = idempotent_producer(&bootstrap);
+    let acks = Arc::new(Mutex::new(Acks::default()));
+    let producing = {
+        let (producer, topic, acks) = (producer.clone(), topic.clone(), acks.clone());
+        tokio::spawn(async move { produce(&producer, &topic, 0, 4_000, &acks).await })
+    };
+    fleet.node(3).restart();
+    let status = fleet.wait_for_status(1, "every node owning one identity again", |s| {
+        all_owned_by_live(s) && (1..=3).all(|n| owned_by(s, n) == 1)
+    });
+    let node3 = status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == 3)
+        .unwrap()
+        .clone();
+    assert_eq!(node3["alive"], true);
+    assert_ne!(node3["raft_role"], "-", "node 3 is back in the Raft group");
+
+    producing.await.unwrap();
+    let acks = acks.lock().unwrap();
+    assert_eq!(acks.offsets.len(), 4_000);
+    assert_no_loss_no_duplicates(&acks, &consume_all(&bootstrap, &topic, 0));
+}

@@ -114,13 +114,7 @@ impl ControlPlane {
         let raft_config = Arc::new(config.openraft_config()?);
         let (log_store, state_machine) = open_storage(&config.data_dir, config.node_id).await?;
         let state_rx = state_machine.subscribe();
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| RaftError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
+        let listener = bind(config.listen).await?;
         let network = NetworkFactory::new(config.election_timeout.0)?;
         let raft = Raft::new(
             config.node_id,
@@ -130,13 +124,8 @@ impl ControlPlane {
             state_machine,
         )
         .await?;
-        let server =
-            RpcServer::spawn(listener, raft.clone(), config.node_id).map_err(|source| {
-                RaftError::Bind {
-                    addr: config.listen,
-                    source,
-                }
-            })?;
+        let server = RpcServer::spawn(listener, raft.clone(), config.node_id)
+            .map_err(|source| bind_error(config.listen, source))?;
         let (status_rx, status_task) = watch_status(&raft);
         tracing::info!(node_id = config.node_id, rpc = %server.local_addr(), "raft started");
         Ok(ControlPlane {
@@ -263,6 +252,16 @@ impl ControlPlane {
         self.status_task.abort();
         tracing::info!(node_id = self.node_id, "raft stopped");
     }
+}
+
+fn bind_error(addr: SocketAddr, source: std::io::Error) -> RaftError {
+    RaftError::Bind { addr, source }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, RaftError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| bind_error(addr, source))
 }
 
 async fn open_storage(dir: &Path, node_id: NodeId) -> Result<(LogStore, StateMachine), RaftError> {

@@ -47,6 +47,24 @@ impl StoredSnapshot {
     }
 }
 
+/// The snapshot payload (also what is sent to lagging followers). bincode is not
+/// self-describing, so the payload is tagged: a release that changes `ControlState` adds
+/// a variant holding the new shape and migrates the old one when decoding.
+#[derive(Serialize, Deserialize)]
+enum SnapshotPayload {
+    V1(ControlState),
+}
+
+fn encode_state(state: &ControlState) -> Result<Vec<u8>, codec::EncodeError> {
+    codec::encode(&SnapshotPayload::V1(state.clone()))
+}
+
+fn decode_state(data: &[u8]) -> Result<ControlState, codec::DecodeError> {
+    match codec::decode(data)? {
+        SnapshotPayload::V1(state) => Ok(state),
+    }
+}
+
 /// The latest snapshot, on disk and in memory; shared with snapshot builders.
 struct SnapshotStore {
     path: PathBuf,
@@ -109,7 +127,7 @@ impl StateMachine {
             Some(s) => (
                 s.meta.last_log_id,
                 s.meta.last_membership.clone(),
-                codec::decode(&s.data)?,
+                decode_state(&s.data)?,
             ),
             None => (None, StoredMembership::default(), ControlState::default()),
         };
@@ -172,7 +190,7 @@ fn snapshot_id(applied: Option<LogId>) -> String {
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
         let write_err = |e: &StoreError| StorageIOError::write_snapshot(None, e);
-        let data = codec::encode(&self.state).map_err(|e| write_err(&e.into()))?;
+        let data = encode_state(&self.state).map_err(|e| write_err(&e.into()))?;
         let stored = StoredSnapshot {
             meta: SnapshotMeta {
                 last_log_id: self.applied,
@@ -227,7 +245,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     ) -> Result<(), StorageError> {
         let signature = Some(meta.signature());
         let data = snapshot.into_inner();
-        let state: ControlState = codec::decode(&data)
+        let state = decode_state(&data)
             .map_err(|e| StorageIOError::read_snapshot(signature.clone(), &e))?;
         let stored = StoredSnapshot {
             meta: meta.clone(),
