@@ -197,6 +197,7 @@ async fn forward_requests(
     metrics: &mut ConnectionMetrics,
 ) -> Close {
     let idle_timeout = ctx.limits.idle_timeout;
+    let fence_epoch = ctx.fence.as_ref().map(|f| f.epoch());
     let mut frames = FramedRead::new(client, FrameCodec::new(ctx.limits.max_request_bytes));
     loop {
         let frame = match tokio::time::timeout(idle_timeout, frames.next()).await {
@@ -206,8 +207,10 @@ async fn forward_requests(
             Ok(Some(Err(e))) => return Close::ClientFrame(e),
             Ok(Some(Ok(frame))) => frame,
         };
-        if ctx.fence.as_ref().is_some_and(|f| f.is_fenced()) {
-            return Close::Fenced;
+        if let (Some(fence), Some(epoch)) = (&ctx.fence, fence_epoch) {
+            if fence.is_fenced(epoch) {
+                return Close::Fenced;
+            }
         }
         let request = match header::parse_request(&frame) {
             Ok(request) => request,

@@ -18,6 +18,52 @@ pub struct Metrics {
     pub backend_refresh_failures: IntCounter,
     pub identities: IntGauge,
     pub identity_listeners: IntGauge,
+    pub fleet: FleetMetrics,
+}
+
+/// What a fleet member reports about Raft and gossip; zero on a standalone node.
+pub struct FleetMetrics {
+    pub raft_is_leader: IntGauge,
+    pub raft_term: IntGauge,
+    pub raft_last_applied: IntGauge,
+    pub raft_voters: IntGauge,
+    pub gossip_live_nodes: IntGauge,
+    pub gossip_dead_nodes: IntGauge,
+    pub assignment_epoch: IntGauge,
+    pub takeovers: IntCounter,
+    pub degraded: IntGauge,
+}
+
+impl FleetMetrics {
+    fn new(r: &Registry) -> Self {
+        FleetMetrics {
+            raft_is_leader: gauge(r, "flotilla_raft_is_leader", "1 on the Raft leader"),
+            raft_term: gauge(r, "flotilla_raft_term", "Current Raft term"),
+            raft_last_applied: gauge(
+                r,
+                "flotilla_raft_last_applied_index",
+                "Last Raft log index applied to the control state",
+            ),
+            raft_voters: gauge(r, "flotilla_raft_voters", "Voters in the Raft group"),
+            gossip_live_nodes: gauge(r, "flotilla_gossip_live_nodes", "Members gossip sees alive"),
+            gossip_dead_nodes: gauge(r, "flotilla_gossip_dead_nodes", "Members gossip sees dead"),
+            assignment_epoch: gauge(
+                r,
+                "flotilla_assignment_epoch",
+                "Epoch of the committed identity assignment",
+            ),
+            takeovers: counter(
+                r,
+                "flotilla_takeovers_total",
+                "Identities this node, as Raft leader, moved off dead nodes",
+            ),
+            degraded: gauge(
+                r,
+                "flotilla_degraded",
+                "1 while the Raft group has no live leader",
+            ),
+        }
+    }
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -102,6 +148,7 @@ impl Metrics {
                 "flotilla_identity_listeners",
                 "Identity ports this node listens on",
             ),
+            fleet: FleetMetrics::new(&r),
             registry: r,
         }
     }

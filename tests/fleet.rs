@@ -211,6 +211,48 @@ async fn killing_the_raft_leader_elects_a_new_one_that_takes_over() {
     });
     assert!(after["term"].as_u64().unwrap() > term);
     assert_eq!(after["degraded"], false);
+
+    let new_leader = fleet.node(after["leader"].as_u64().unwrap());
+    wait_for("the new leader's metrics", Duration::from_secs(10), || {
+        let takeovers = new_leader.metric("flotilla_takeovers_total", "");
+        let leader = new_leader.metric("flotilla_raft_is_leader", "");
+        let dead = new_leader.metric("flotilla_gossip_dead_nodes", "");
+        (takeovers >= 1.0 && leader == 1.0 && dead == 1.0).then_some(())
+    });
+}
+
+#[test]
+fn draining_a_node_through_any_node_moves_its_identities_away() {
+    let fleet = Fleet::start(3, kafka(), TAKEOVER_AFTER);
+    let leader = fleet.status(1).unwrap()["leader"].as_u64().unwrap();
+    let (via, drained) = match leader {
+        1 => (2, 3),
+        2 => (3, 1),
+        _ => (1, 2),
+    };
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_proxyctl"))
+        .args([
+            "--endpoint",
+            &fleet.nodes[via as usize - 1].admin,
+            "node",
+            "drain",
+        ])
+        .arg(drained.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let node_view = |s: &serde_json::Value| {
+        let nodes = s["nodes"].as_array().unwrap();
+        nodes.iter().find(|n| n["id"] == drained).cloned().unwrap()
+    };
+    let status = fleet.wait_for_status(via, "the drained node owning nothing, draining", |s| {
+        all_owned_by_live(s) && owned_by(s, drained) == 0 && node_view(s)["state"] == "draining"
+    });
+    assert_eq!(node_view(&status)["alive"], true);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

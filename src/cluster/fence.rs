@@ -4,11 +4,16 @@
 //! timed out and retried elsewhere, and replaying them could duplicate writes. So such a
 //! node forwards nothing until it has re-confirmed its membership.
 //!
-//! The mechanism is a lease. A heartbeat task renews it every tick; the data path checks
-//! it between reading a request and forwarding it. After a pause the lease has expired
-//! whichever task runs first: a connection task finds it stale and closes its connection
-//! (the client retries, nothing is replayed); the heartbeat task sees the gap, revokes the
-//! lease before renewing anything, and renews only once membership is confirmed again.
+//! The mechanism is a lease plus an epoch. A heartbeat task renews the lease every tick;
+//! the data path checks both between reading a request and forwarding it. After a pause,
+//! whichever task runs first, a connection that existed before it is closed (the client
+//! retries, nothing is replayed): if the heartbeat task has not run yet, the lease is
+//! stale; if it has, it bumped the epoch before renewing anything, and the connection's
+//! epoch no longer matches. Connections accepted after the node re-confirmed are served.
+//!
+//! One case is left open: a client that connected and sent a request during the stall
+//! itself, and whose connection is accepted only after re-confirmation; its request is
+//! forwarded late, as if the network had delayed it.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,6 +27,8 @@ pub struct Fence {
     lease: Duration,
     renewed_at_ms: AtomicU64,
     revoked: AtomicBool,
+    /// Bumped at every detected stall, before the lease is renewed again.
+    epoch: AtomicU64,
 }
 
 impl Fence {
@@ -31,16 +38,24 @@ impl Fence {
             lease,
             renewed_at_ms: AtomicU64::new(0),
             revoked: AtomicBool::new(false),
+            epoch: AtomicU64::new(0),
         }
     }
 
-    /// Whether a request read now may be forwarded.
-    pub fn allows_forwarding(&self) -> bool {
-        !self.revoked.load(Ordering::Acquire) && self.since_renewal() < self.lease
+    /// The epoch a new connection is served in.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
     }
 
-    pub fn is_fenced(&self) -> bool {
-        !self.allows_forwarding()
+    /// Whether a request read now, on a connection opened in `epoch`, may be forwarded.
+    pub fn allows_forwarding(&self, epoch: u64) -> bool {
+        // Lease first: a renewal seen here implies the epoch bump that preceded it.
+        let lease_holds = self.since_renewal() < self.lease;
+        lease_holds && !self.revoked.load(Ordering::Acquire) && self.epoch() == epoch
+    }
+
+    pub fn is_fenced(&self, epoch: u64) -> bool {
+        !self.allows_forwarding(epoch)
     }
 
     fn since_renewal(&self) -> Duration {
@@ -68,6 +83,7 @@ impl Fence {
             let gap = last.elapsed();
             if gap >= self.lease {
                 self.revoked.store(true, Ordering::Release);
+                self.epoch.fetch_add(1, Ordering::AcqRel);
                 tracing::warn!(
                     ?gap,
                     "node was stalled past its lease; fenced until membership is re-confirmed"
@@ -90,9 +106,9 @@ mod tests {
         let fence = Fence::new(Duration::from_secs(2));
         fence.renew();
         tokio::time::advance(Duration::from_millis(1900)).await;
-        assert!(fence.allows_forwarding());
+        assert!(fence.allows_forwarding(0));
         tokio::time::advance(Duration::from_millis(200)).await;
-        assert!(fence.is_fenced());
+        assert!(fence.is_fenced(0));
     }
 
     #[tokio::test(start_paused = true)]
@@ -111,19 +127,27 @@ mod tests {
                 .keep_renewed(Duration::from_millis(100), reconfirm),
         );
         tokio::time::sleep(Duration::from_secs(5)).await;
-        assert!(fence.allows_forwarding(), "regular ticks keep the lease");
+        let before = fence.epoch();
+        assert!(
+            fence.allows_forwarding(before),
+            "regular ticks keep the lease"
+        );
 
         // The whole process stalls for 3 s: time jumps with no task running.
         tokio::time::advance(Duration::from_secs(3)).await;
-        assert!(fence.is_fenced());
+        assert!(fence.is_fenced(before));
         tokio::time::sleep(Duration::from_secs(1)).await;
-        assert!(
-            fence.is_fenced(),
-            "still fenced while membership is unconfirmed"
-        );
+        assert!(fence.is_fenced(fence.epoch()), "fenced while unconfirmed");
 
         confirmed.send(true).unwrap();
         tokio::time::sleep(Duration::from_millis(150)).await;
-        assert!(fence.allows_forwarding());
+        assert!(
+            fence.allows_forwarding(fence.epoch()),
+            "new connections are served"
+        );
+        assert!(
+            fence.is_fenced(before),
+            "connections from before the stall never are"
+        );
     }
 }

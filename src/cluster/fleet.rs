@@ -84,8 +84,9 @@ impl Fleet {
         tokio::join!(
             self.bootstrap(),
             self.keep_routes(&directory),
-            self.control(&directory),
+            self.control(&directory, &metrics),
             self.publish_lifecycle(&directory, &metrics),
+            self.publish_metrics(&metrics),
         );
     }
 
@@ -168,7 +169,7 @@ impl Fleet {
         }
     }
 
-    async fn control(&self, directory: &Directory) {
+    async fn control(&self, directory: &Directory, metrics: &Metrics) {
         let backend = directory.watch_observed();
         let mut dead_since: HashMap<u64, Instant> = HashMap::new();
         let mut interval = tokio::time::interval(CONTROLLER_TICK);
@@ -192,19 +193,53 @@ impl Fleet {
                 backend: &brokers,
             };
             if let Some(command) = controller::next_command(&view) {
-                self.commit(command).await;
+                let taken_over = taken_from_dead(&command, &state, &members);
+                if self.commit(command).await {
+                    metrics.fleet.takeovers.inc_by(taken_over);
+                }
             }
         }
     }
 
-    async fn commit(&self, command: Command) {
+    /// Proposes `command`; true when it was committed and applied.
+    async fn commit(&self, command: Command) -> bool {
         let label = command_label(&command);
         match self.raft.propose(command).await {
-            Ok(CommandResult::Ok) => tracing::info!("committed {label}"),
-            Ok(CommandResult::StaleEpoch { current }) => {
-                tracing::debug!(current, "{label} raced another assignment; recomputing")
+            Ok(CommandResult::Ok) => {
+                tracing::info!("committed {label}");
+                true
             }
-            Err(e) => tracing::warn!("could not commit {label}: {e}"),
+            Ok(CommandResult::StaleEpoch { current }) => {
+                tracing::debug!(current, "{label} raced another assignment; recomputing");
+                false
+            }
+            Err(e) => {
+                tracing::warn!("could not commit {label}: {e}");
+                false
+            }
+        }
+    }
+
+    async fn publish_metrics(&self, metrics: &Metrics) {
+        let fleet = &metrics.fleet;
+        let mut interval = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            interval.tick().await;
+            let status = self.raft.status();
+            fleet
+                .raft_is_leader
+                .set(i64::from(status.leader == Some(self.node_id)));
+            fleet.raft_term.set(status.term as i64);
+            fleet
+                .raft_last_applied
+                .set(status.last_applied.unwrap_or(0) as i64);
+            fleet.raft_voters.set(status.voters.len() as i64);
+            fleet.gossip_live_nodes.set(self.gossip.live_count() as i64);
+            fleet.gossip_dead_nodes.set(self.gossip.dead_count() as i64);
+            fleet
+                .assignment_epoch
+                .set(self.raft.state().borrow().assignment_epoch as i64);
+            fleet.degraded.set(i64::from(self.degraded()));
         }
     }
 
@@ -236,7 +271,7 @@ impl Fleet {
     }
 
     async fn publish_lifecycle(&self, directory: &Directory, metrics: &Metrics) {
-        let mut interval = tokio::time::interval(Duration::from_secs(1));
+        let mut interval = tokio::time::interval(Duration::from_millis(250));
         let mut published = Lifecycle::Joining;
         loop {
             interval.tick().await;
@@ -254,6 +289,24 @@ impl Fleet {
             self.gossip.set_load(metrics.active_connections()).await;
         }
     }
+}
+
+/// How many identities `command` moves away from owners gossip sees dead.
+fn taken_from_dead(command: &Command, state: &ControlState, members: &[Member]) -> u64 {
+    let Command::Assign { owners, .. } = command else {
+        return 0;
+    };
+    let dead = |node: u64| members.iter().any(|m| m.state.node_id == node && !m.alive);
+    owners
+        .iter()
+        .filter(|(id, _)| {
+            state
+                .identities
+                .get(id)
+                .and_then(|i| i.owner)
+                .is_some_and(dead)
+        })
+        .count() as u64
 }
 
 fn track_deaths(dead_since: &mut HashMap<u64, Instant>, members: &[Member]) {

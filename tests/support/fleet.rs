@@ -32,8 +32,11 @@ impl Fleet {
             })
             .collect();
         let fleet = Fleet { nodes };
-        fleet.wait_for_status(1, "every identity owned by a live node", |s| {
-            s["leader"].is_u64() && all_owned_by_live(s)
+        fleet.wait_for_status(1, "a committed assignment with every identity owned", |s| {
+            s["leader"].is_u64()
+                && s["degraded"] == false
+                && s["assignment_epoch"].as_u64() >= Some(1)
+                && all_owned_by_live(s)
         });
         fleet
     }
