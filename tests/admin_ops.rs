@@ -105,7 +105,11 @@ fn list_and_describe_consumer_groups() {
     offsets
         .add_partition_offset(&topic, 1, Offset::Offset(0))
         .unwrap();
-    consumer.commit(&offsets, CommitMode::Sync).unwrap();
+    // On a fresh cluster the offsets topic is created by this first commit, and the
+    // coordinator answers NOT_COORDINATOR (retriable) until it is ready.
+    support::wait_for("the first offset commit", Duration::from_secs(30), || {
+        consumer.commit(&offsets, CommitMode::Sync).ok()
+    });
     drop(consumer);
 
     let listed = support::wait_for("the group in --list", Duration::from_secs(30), || {
