@@ -8,17 +8,11 @@ use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use support::{kafka, kafka_tool, unique_topic, Node};
+use support::{create_topic_with_tool, kafka, unique_topic, Node};
 
+/// The tool's standard output.
 fn run_tool(class: &str, args: &[&str]) -> String {
-    let out = kafka_tool(class, args).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{class} {args:?} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    String::from_utf8_lossy(&support::run_tool(class, args).stdout).to_string()
 }
 
 fn assert_no_real_broker_port(text: &str) {
@@ -39,20 +33,7 @@ fn create_and_describe_a_topic() {
     let node = Node::start(kafka());
     let topic = unique_topic("admin");
     let b = node.bootstrap.as_str();
-    let created = run_tool(
-        TOPICS,
-        &[
-            "--bootstrap-server",
-            b,
-            "--create",
-            "--topic",
-            &topic,
-            "--partitions",
-            "4",
-            "--replication-factor",
-            "3",
-        ],
-    );
+    let created = create_topic_with_tool(b, &topic, 4);
     assert!(
         created.contains(&format!("Created topic {topic}")),
         "{created}"
@@ -76,20 +57,7 @@ fn list_and_describe_consumer_groups() {
     let topic = unique_topic("groups");
     let group = unique_topic("admin-group");
     let b = node.bootstrap.as_str();
-    run_tool(
-        TOPICS,
-        &[
-            "--bootstrap-server",
-            b,
-            "--create",
-            "--topic",
-            &topic,
-            "--partitions",
-            "2",
-            "--replication-factor",
-            "3",
-        ],
-    );
+    create_topic_with_tool(b, &topic, 2);
 
     // A group with committed offsets, committed through the node.
     let consumer: BaseConsumer = ClientConfig::new()

@@ -142,6 +142,7 @@ async fn requests_buffered_while_stopped_are_never_forwarded() {
 
     // Stopped longer than the takeover deadline, with a request arriving meanwhile.
     node.signal("STOP");
+    node.wait_stopped();
     let frame = producer.encode(
         ApiKey::Produce,
         9,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::fleet::{all_owned_by_live, Fleet};
-use support::{kafka, kafka_tool, unique_topic, wait_for};
+use support::{create_topic_with_tool, kafka, kafka_tool, run_tool, unique_topic, wait_for};
 
 const RECORDS: usize = 8_000;
 
@@ -30,27 +30,7 @@ fn verifiable_producer_survives_a_killed_node() {
     let mut fleet = Fleet::start(3, kafka(), "1s");
     let bootstrap = fleet.bootstrap();
     let topic = unique_topic("java-fleet");
-    let created = kafka_tool(
-        "org.apache.kafka.tools.TopicCommand",
-        &[
-            "--bootstrap-server",
-            &bootstrap,
-            "--create",
-            "--topic",
-            &topic,
-            "--partitions",
-            "6",
-            "--replication-factor",
-            "3",
-        ],
-    )
-    .output()
-    .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
+    create_topic_with_tool(&bootstrap, &topic, 6);
 
     let max = RECORDS.to_string();
     let mut producer = kafka_tool(
@@ -106,7 +86,7 @@ fn verifiable_producer_survives_a_killed_node() {
         all_owned_by_live(s) && s["degraded"] == false
     });
 
-    let consumed = kafka_tool(
+    let consumed = run_tool(
         "org.apache.kafka.tools.VerifiableConsumer",
         &[
             "--bootstrap-server",
@@ -119,10 +99,7 @@ fn verifiable_producer_survives_a_killed_node() {
             &max,
             "--verbose",
         ],
-    )
-    .output()
-    .unwrap();
-    assert!(consumed.status.success());
+    );
     let mut seen: BTreeMap<(i64, i64), String> = BTreeMap::new();
     for line in String::from_utf8_lossy(&consumed.stdout).lines() {
         let Ok(event) = serde_json::from_str::<Value>(line) else {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::process::Output;
 
 use serde_json::Value;
-use support::{kafka, kafka_tool, unique_topic, Node};
+use support::{create_topic_with_tool, kafka, run_tool, unique_topic, Node};
 
 const RECORDS: usize = 5_000;
 
@@ -29,36 +29,13 @@ fn records(output: &Output, event: &str) -> BTreeMap<(i64, i64), String> {
         .collect()
 }
 
-fn run(class: &str, args: &[&str]) -> Output {
-    let output = kafka_tool(class, args).output().unwrap();
-    assert!(
-        output.status.success(),
-        "{class} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
 fn produce_then_consume(group_protocol: &str) {
     let node = Node::start(kafka());
     let b = node.bootstrap.as_str();
     let topic = unique_topic(&format!("java-{group_protocol}"));
-    run(
-        "org.apache.kafka.tools.TopicCommand",
-        &[
-            "--bootstrap-server",
-            b,
-            "--create",
-            "--topic",
-            &topic,
-            "--partitions",
-            "6",
-            "--replication-factor",
-            "3",
-        ],
-    );
+    create_topic_with_tool(b, &topic, 6);
     let max = RECORDS.to_string();
-    let produced = run(
+    let produced = run_tool(
         "org.apache.kafka.tools.VerifiableProducer",
         &[
             "--bootstrap-server",
@@ -74,7 +51,7 @@ fn produce_then_consume(group_protocol: &str) {
     let acknowledged = records(&produced, "producer_send_success");
     assert_eq!(acknowledged.len(), RECORDS, "every send acknowledged");
 
-    let consumed = run(
+    let consumed = run_tool(
         "org.apache.kafka.tools.VerifiableConsumer",
         &[
             "--bootstrap-server",

@@ -59,6 +59,36 @@ pub fn kafka_tool(class: &str, args: &[&str]) -> Command {
     command
 }
 
+/// Runs a Kafka Java tool to completion, failing the test with its output if it fails.
+pub fn run_tool(class: &str, args: &[&str]) -> std::process::Output {
+    let output = kafka_tool(class, args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{class} {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Creates a topic with replication factor 3 through `bootstrap`, with Kafka's own tool.
+pub fn create_topic_with_tool(bootstrap: &str, topic: &str, partitions: u32) -> String {
+    let partitions = partitions.to_string();
+    let args = [
+        "--bootstrap-server",
+        bootstrap,
+        "--create",
+        "--topic",
+        topic,
+        "--partitions",
+        &partitions,
+        "--replication-factor",
+        "3",
+    ];
+    let output = run_tool("org.apache.kafka.tools.TopicCommand", &args);
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
 /// A unique loopback host for each node a test starts, so nodes never share ports.
 pub fn next_host() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -192,6 +222,24 @@ impl Node {
             .status()
             .unwrap();
         assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits until every thread of the process is stopped (after `signal("STOP")`, which
+    /// returns before the kernel has stopped them all).
+    pub fn wait_stopped(&self) {
+        let tasks = format!("/proc/{}/task", self.child.id());
+        wait_for("every thread stopped", Duration::from_secs(10), || {
+            let all_stopped = std::fs::read_dir(&tasks).ok()?.all(|task| {
+                let stat = std::fs::read_to_string(task.unwrap().path().join("stat"));
+                // The state follows the parenthesized command name.
+                stat.ok().and_then(|s| {
+                    s.rsplit(')')
+                        .next()
+                        .map(|rest| rest.trim_start().starts_with('T'))
+                }) == Some(true)
+            });
+            all_stopped.then_some(())
+        });
     }
 
     pub fn is_running(&mut self) -> bool {
