@@ -32,6 +32,15 @@ fn verifiable_producer_survives_a_killed_node() {
     let topic = unique_topic("java-fleet");
     create_topic_with_tool(&bootstrap, &topic, 6);
 
+    // VerifiableProducer sets retries=0 unless told otherwise; an idempotent producer
+    // with retries is what the promise is about.
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        config.path(),
+        "enable.idempotence=true\nretries=2147483647\ndelivery.timeout.ms=120000\n",
+    )
+    .unwrap();
+    let config_path = config.path().display().to_string();
     let max = RECORDS.to_string();
     let mut producer = kafka_tool(
         "org.apache.kafka.tools.VerifiableProducer",
@@ -46,6 +55,8 @@ fn verifiable_producer_survives_a_killed_node() {
             "2000",
             "--acks",
             "-1",
+            "--command-config",
+            &config_path,
         ],
     )
     .stdout(Stdio::piped())
@@ -53,7 +64,7 @@ fn verifiable_producer_survives_a_killed_node() {
     .spawn()
     .unwrap();
     let acked = Arc::new(Mutex::new(Acked::new()));
-    let failures = Arc::new(Mutex::new(0usize));
+    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
     let reader = {
         let (acked, failures) = (acked.clone(), failures.clone());
         let stdout = producer.stdout.take().unwrap();
@@ -67,7 +78,7 @@ fn verifiable_producer_survives_a_killed_node() {
                         let (key, value) = record_of(&event);
                         acked.lock().unwrap().insert(key, value);
                     }
-                    Some("producer_send_error") => *failures.lock().unwrap() += 1,
+                    Some("producer_send_error") => failures.lock().unwrap().push(event.to_string()),
                     _ => {}
                 }
             }
@@ -79,7 +90,13 @@ fn verifiable_producer_survives_a_killed_node() {
     fleet.node(2).kill();
     assert!(producer.wait().unwrap().success());
     reader.join().unwrap();
-    assert_eq!(*failures.lock().unwrap(), 0, "sends failed");
+    let failures = failures.lock().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} sends failed, first: {:?}",
+        failures.len(),
+        failures.first()
+    );
     let acked = acked.lock().unwrap().clone();
     assert_eq!(acked.len(), RECORDS);
     fleet.wait_for_status(1, "node 2's identities taken over", |s| {
