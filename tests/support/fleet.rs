@@ -32,12 +32,24 @@ impl Fleet {
             })
             .collect();
         let fleet = Fleet { nodes };
-        fleet.wait_for_status(1, "a committed assignment with every identity owned", |s| {
-            s["leader"].is_u64()
-                && s["degraded"] == false
-                && s["assignment_epoch"].as_u64() >= Some(1)
-                && all_owned_by_live(s)
-        });
+        // Every node, not just one: a node that has not yet received the replicated state
+        // answers Metadata from an incomplete view (see the readiness note in fleet.rs).
+        for node in &fleet.nodes {
+            node.wait_ready();
+            fleet.wait_for_status(
+                node.id,
+                "a committed assignment with every identity owned",
+                |s| {
+                    s["leader"].is_u64()
+                        && s["degraded"] == false
+                        && s["assignment_epoch"].as_u64() >= Some(1)
+                        && all_owned_by_live(s)
+                        && s["nodes"]
+                            .as_array()
+                            .is_some_and(|n| n.len() == fleet.nodes.len())
+                },
+            );
+        }
         fleet
     }
 
