@@ -50,6 +50,18 @@ pub struct IdentitySummary {
     pub broker: String,
 }
 
+impl From<crate::directory::IdentityView> for IdentitySummary {
+    fn from(v: crate::directory::IdentityView) -> Self {
+        IdentitySummary {
+            id: v.id,
+            slot: v.slot,
+            owner: v.owner,
+            address: v.address,
+            broker: v.broker.address(),
+        }
+    }
+}
+
 /// The body of every error answer.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ApiError {

@@ -98,11 +98,9 @@ impl Context {
             .identities()
             .into_iter()
             .map(|v| IdentitySummary {
-                id: v.id,
-                slot: v.slot,
+                // A standalone node owns every identity.
                 owner: v.owner.or(Some(node.id)),
-                address: v.address,
-                broker: v.broker.address(),
+                ..v.into()
             })
             .collect();
         let me = NodeSummary {

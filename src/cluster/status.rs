@@ -13,13 +13,7 @@ pub fn fleet_status(fleet: &Fleet, directory: &Directory, self_id: u64) -> Clust
     let identities: Vec<IdentitySummary> = directory
         .identities()
         .into_iter()
-        .map(|v| IdentitySummary {
-            id: v.id,
-            slot: v.slot,
-            owner: v.owner,
-            address: v.address,
-            broker: v.broker.address(),
-        })
+        .map(IdentitySummary::from)
         .collect();
     let role = |id: u64| {
         if raft.leader == Some(id) {
