@@ -66,11 +66,23 @@ impl Context {
     }
 
     /// Why the node cannot serve clients yet, if it cannot.
+    ///
+    /// A fleet node is not ready until it has applied a committed identity table with an
+    /// address for every identity: before that its Metadata would list no brokers, and
+    /// clients would cache that.
     pub fn not_ready_reason(&self) -> Option<String> {
-        let known = self.directory.identities().len();
+        let identities = self.directory.identities();
+        let known = identities.len();
         let listening = self.listening_slots.load(Ordering::Relaxed);
-        if known == 0 {
+        let unrouted = identities.iter().filter(|i| i.address.is_empty()).count();
+        if known == 0 && self.fleet.is_some() {
+            Some("the fleet's identity table has not been replicated to this node yet".into())
+        } else if known == 0 {
             Some("no broker of the backend cluster is known yet".into())
+        } else if unrouted > 0 {
+            Some(format!(
+                "{unrouted} of {known} identities have no live owner"
+            ))
         } else if listening < known {
             Some(format!(
                 "{listening} of {known} identity ports are listening"

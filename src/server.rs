@@ -16,6 +16,9 @@ pub async fn accept(ctx: Arc<Context>, listener: TcpListener, target: Target) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                if refuse_while_not_ready(&ctx, peer) {
+                    continue; // dropping the stream closes it
+                }
                 if let Err(e) = stream.set_nodelay(true) {
                     tracing::debug!(%peer, "cannot disable Nagle: {e}");
                 }
@@ -28,6 +31,22 @@ pub async fn accept(ctx: Arc<Context>, listener: TcpListener, target: Target) {
             }
         }
     }
+}
+
+/// A fleet node that has not applied the committed identity table closes new client
+/// connections, so clients move on to another bootstrap server instead of caching a
+/// Metadata answer with no brokers. A standalone node learns brokers from the very
+/// Metadata requests it forwards, so it always serves.
+fn refuse_while_not_ready(ctx: &Context, peer: std::net::SocketAddr) -> bool {
+    if ctx.fleet.is_none() {
+        return false;
+    }
+    let Some(reason) = ctx.not_ready_reason() else {
+        return false;
+    };
+    tracing::info!(%peer, "closing a client connection: not ready ({reason})");
+    ctx.metrics.connection_closed("not_ready");
+    true
 }
 
 /// Opens a listener for every identity slot, now and as new slots appear.

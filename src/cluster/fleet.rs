@@ -9,9 +9,6 @@
 //!   grows the Raft group from gossip (learners, then voters up to `cluster.voters`);
 //! - lifecycle: publishes serving/draining and the connection count in gossip.
 //!
-//! Known gap: `/readyz` does not yet wait for the replicated control state, so a node
-//! that has just started can answer Metadata from an incomplete view for a moment (seen
-//! as an rdkafka admin request that timed out right after a fleet started).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;

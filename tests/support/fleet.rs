@@ -32,8 +32,8 @@ impl Fleet {
             })
             .collect();
         let fleet = Fleet { nodes };
-        // Every node, not just one: a node that has not yet received the replicated state
-        // answers Metadata from an incomplete view (see the readiness note in fleet.rs).
+        // Every node, not just one: tests compare what each node says, and a ready node may
+        // still advertise fallback owners until the first assignment is committed.
         for node in &fleet.nodes {
             node.wait_ready();
             fleet.wait_for_status(

@@ -242,6 +242,13 @@ impl Node {
         });
     }
 
+    /// Waits until the process exits on its own, and returns its exit status.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        wait_for("the node to exit", Duration::from_secs(20), || {
+            self.child.try_wait().unwrap()
+        })
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
@@ -284,6 +291,21 @@ pub fn http_get(url: &str) -> Result<String, String> {
         .body_mut()
         .read_to_string()
         .map_err(|e| e.to_string())
+}
+
+/// A GET's status code and body, whatever the status.
+pub fn http_get_status(url: &str) -> Result<(u16, String), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent.get(url).call().map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| e.to_string())?;
+    Ok((status, body))
 }
 
 /// A topic name unique to this test run.

@@ -1,0 +1,110 @@
+//! Joining a fleet, at the level of node processes: a node serves clients only once it
+//! has the fleet's identity table, and a node that would corrupt the fleet (a second copy
+//! of a node id, a seed from another cluster) refuses to start and says why.
+
+mod support;
+
+use std::time::Duration;
+
+use support::wire::RawClient;
+use support::{http_get_status, kafka, next_host, wait_for, Node};
+
+fn cluster_toml(cluster_id: &str, seeds: &[&str], initial_members: &[u64]) -> String {
+    let seeds: Vec<String> = seeds.iter().map(|s| format!("\"{s}:7946\"")).collect();
+    let members: Vec<String> = initial_members.iter().map(u64::to_string).collect();
+    format!(
+        "[cluster]\nid = \"{cluster_id}\"\ngossip_listen = \"{{host}}:7946\"\nseeds = [{}]\n\
+         raft_listen = \"{{host}}:7947\"\ndata_dir = \"{{dir}}/data\"\ninitial_members = [{}]\n",
+        seeds.join(", "),
+        members.join(", ")
+    )
+}
+
+/// Starts a one-node fleet and waits until it serves.
+fn single_node_fleet(cluster_id: &str) -> Node {
+    let node = Node::spawn_as(
+        1,
+        &next_host(),
+        kafka(),
+        &cluster_toml(cluster_id, &[], &[1]),
+    );
+    node.wait_ready();
+    node
+}
+
+#[test]
+fn a_node_refuses_clients_until_it_has_the_fleets_identity_table() {
+    let first_host = next_host();
+    // Node 1 waits for node 2 before the Raft group can be initialized.
+    let first = Node::spawn_as(1, &first_host, kafka(), &cluster_toml("join", &[], &[1, 2]));
+    let (status, reason) = wait_for("the admin listener", Duration::from_secs(20), || {
+        http_get_status(&format!("{}/readyz", first.admin)).ok()
+    });
+    assert_eq!(
+        status, 503,
+        "readyz before the table was replicated: {reason}"
+    );
+    assert!(reason.contains("not been replicated"), "{reason}");
+
+    let mut client = RawClient::connect(&first.bootstrap);
+    client.assert_closed_within(Duration::from_secs(5));
+    first.wait_for_log(&["closing a client connection: not ready"]);
+    assert!(first.metric("flotilla_connections_closed_total", "not_ready") >= 1.0);
+
+    let _second = Node::spawn_as(
+        2,
+        &next_host(),
+        kafka(),
+        &cluster_toml("join", &[&first_host], &[1, 2]),
+    );
+    first.wait_ready();
+    let metadata = RawClient::connect(&first.bootstrap).metadata();
+    assert!(!metadata.brokers.is_empty(), "a ready node lists brokers");
+    for broker in &metadata.brokers {
+        assert!(
+            broker.port >= 9200,
+            "broker {} advertised at {}:{}, not at an identity port",
+            broker.node_id.0,
+            broker.host,
+            broker.port
+        );
+    }
+}
+
+#[test]
+fn a_second_node_with_the_same_id_is_refused() {
+    let first = single_node_fleet("dup");
+    let mut copy = Node::spawn_as(
+        1,
+        &next_host(),
+        kafka(),
+        &cluster_toml("dup", &[&first.host], &[1]),
+    );
+    let status = copy.wait_exit();
+    assert!(!status.success(), "the copy must exit with an error");
+    let log = copy.log();
+    assert!(
+        log.contains("node id 1 is already in use by a live node"),
+        "the copy's log names the clash:\n{log}"
+    );
+    first.wait_ready();
+}
+
+#[test]
+fn a_seed_from_another_cluster_is_refused() {
+    let first = single_node_fleet("blue");
+    let mut stranger = Node::spawn_as(
+        2,
+        &next_host(),
+        kafka(),
+        &cluster_toml("green", &[&first.host], &[2]),
+    );
+    let status = stranger.wait_exit();
+    assert!(!status.success(), "the stranger must exit with an error");
+    let log = stranger.log();
+    assert!(
+        log.contains("belongs to another cluster (ours is `green`)"),
+        "the stranger's log names the mismatch:\n{log}"
+    );
+    first.wait_ready();
+}
