@@ -91,16 +91,15 @@ impl Fleet {
         );
     }
 
-    /// True while the Raft group has no leader this node can see alive.
+    /// True while the Raft group cannot commit as far as this node can tell: no leader it
+    /// sees alive, or fewer live voters than a majority. The second case matters because
+    /// an openraft 0.9 leader keeps its role after losing its quorum.
     pub fn degraded(&self) -> bool {
         let status = self.raft.status();
-        let alive = |id: u64| {
-            self.gossip
-                .members()
-                .iter()
-                .any(|m| m.state.node_id == id && m.alive)
-        };
-        !status.leader.is_some_and(alive)
+        let members = self.gossip.members();
+        let alive = |id: &u64| members.iter().any(|m| m.state.node_id == *id && m.alive);
+        let live_voters = status.voters.iter().filter(|v| alive(v)).count();
+        !status.leader.is_some_and(|l| alive(&l)) || live_voters <= status.voters.len() / 2
     }
 
     /// Waits until this node has heard from the rest of the fleet again: used after a
