@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -25,6 +25,9 @@ pub struct ClusterStatus {
     pub assignment_epoch: u64,
     /// The Raft group has no quorum; owners of dead nodes are fallbacks, not committed.
     pub degraded: bool,
+    /// The Raft group's members as the answering node knows them; empty when standalone.
+    #[serde(default)]
+    pub raft_members: Vec<RaftMemberSummary>,
     pub nodes: Vec<NodeSummary>,
     pub identities: Vec<IdentitySummary>,
 }
@@ -39,6 +42,16 @@ pub struct NodeSummary {
     pub raft_role: String,
     pub identities: Vec<i32>,
     pub connections: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RaftMemberSummary {
+    pub id: u64,
+    /// A voter, or else a learner.
+    pub voter: bool,
+    pub raft_address: String,
+    /// The member's data directory (see `flotilla_raft::incarnation`).
+    pub incarnation: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -76,6 +89,7 @@ pub fn router(ctx: Arc<Context>) -> Router {
         .route("/api/v1/cluster", get(cluster))
         .route("/api/v1/identities", get(identities))
         .route("/api/v1/nodes/{id}/drain", post(drain))
+        .route("/api/v1/nodes/{id}", delete(remove_node))
         .with_state(ctx)
 }
 
@@ -108,8 +122,21 @@ async fn identities(State(ctx): State<Arc<Context>>) -> Json<Vec<IdentitySummary
 }
 
 async fn drain(State(ctx): State<Arc<Context>>, Path(id): Path<u64>) -> impl IntoResponse {
-    match ctx.drain(id).await {
-        Ok(()) => (StatusCode::OK, Json(serde_json::json!({ "drained": id }))).into_response(),
+    let done = ctx.fleet_write(id, crate::cluster::status::drain).await;
+    answer(done, serde_json::json!({ "drained": id }))
+}
+
+async fn remove_node(State(ctx): State<Arc<Context>>, Path(id): Path<u64>) -> impl IntoResponse {
+    let done = ctx.fleet_write(id, crate::cluster::status::remove).await;
+    answer(done, serde_json::json!({ "removed": id }))
+}
+
+fn answer(
+    done: Result<(), (StatusCode, String)>,
+    ok: serde_json::Value,
+) -> axum::response::Response {
+    match done {
+        Ok(()) => (StatusCode::OK, Json(ok)).into_response(),
         Err((status, error)) => (status, Json(ApiError { error })).into_response(),
     }
 }

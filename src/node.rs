@@ -8,6 +8,8 @@ use anyhow::Context as _;
 use flotilla_config::{Config, Limits};
 use tokio::net::TcpListener;
 
+use crate::cluster::fleet::Fleet;
+use crate::cluster::status::AdminError;
 use crate::directory::{AdvertisedNode, Directory};
 use crate::metrics::Metrics;
 use crate::{admin, backend, server};
@@ -137,18 +139,24 @@ impl Context {
             term: 0,
             assignment_epoch: 0,
             degraded: false,
+            raft_members: Vec::new(),
             nodes: vec![me],
             identities,
         }
     }
 
-    /// Asks the fleet to move every identity off node `id`.
-    pub async fn drain(&self, id: u64) -> Result<(), (axum::http::StatusCode, String)> {
+    /// Runs an admin write about node `id` against the fleet (`status::drain`,
+    /// `status::remove`); a standalone node has no fleet to write to.
+    pub async fn fleet_write<'a, F, Fut>(&'a self, id: u64, write: F) -> Result<(), AdminError>
+    where
+        F: FnOnce(&'a Fleet, u64) -> Fut,
+        Fut: std::future::Future<Output = Result<(), AdminError>>,
+    {
         match &self.fleet {
-            Some(fleet) => crate::cluster::status::drain(fleet, id).await,
+            Some(fleet) => write(fleet, id).await,
             None => Err((
                 axum::http::StatusCode::CONFLICT,
-                "this node runs standalone: there is no fleet to drain to".into(),
+                "this node runs standalone: there is no fleet to change".into(),
             )),
         }
     }

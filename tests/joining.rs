@@ -6,6 +6,7 @@ mod support;
 
 use std::time::Duration;
 
+use support::fleet::{all_owned_by_live, Fleet};
 use support::wire::RawClient;
 use support::{http_get_status, kafka, next_host, wait_for, Node};
 
@@ -107,4 +108,82 @@ fn a_seed_from_another_cluster_is_refused() {
         "the stranger's log names the mismatch:\n{log}"
     );
     first.wait_ready();
+}
+
+/// `proxyctl --endpoint ADMIN args...`: success, stdout and stderr.
+fn proxyctl(admin: &str, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_proxyctl"))
+        .arg("--endpoint")
+        .arg(admin)
+        .args(args)
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+fn raft_member(status: &serde_json::Value, id: u64) -> Option<serde_json::Value> {
+    status["raft_members"]
+        .as_array()?
+        .iter()
+        .find(|m| m["id"] == id)
+        .cloned()
+}
+
+#[test]
+fn a_wiped_node_rejoins_as_a_new_member_only_after_an_operator_removes_the_old_one() {
+    let mut fleet = Fleet::start(3, kafka(), "1s");
+    let admin = fleet.node(1).admin.clone();
+    let old = raft_member(&fleet.status(1).unwrap(), 3).expect("node 3 is a Raft member");
+
+    let (ok, _, error) = proxyctl(&admin, &["node", "remove", "2"]);
+    assert!(!ok, "removing a live node must be refused");
+    assert!(error.contains("node 2 is alive"), "{error}");
+
+    fleet.node(3).kill();
+    fleet.node(3).wipe_data();
+    fleet.wait_for_status(1, "node 3 dead and its identities taken over", |s| {
+        all_owned_by_live(s)
+            && s["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n["id"] == 3 && n["alive"] == false)
+    });
+    fleet.node(3).restart();
+    assert!(
+        !fleet.node(3).wait_exit().success(),
+        "a wiped node must not take its old seat"
+    );
+    let log = fleet.node(3).log();
+    assert!(
+        log.contains("starts with a new data directory") && log.contains("node remove 3"),
+        "the refusal says what to do:\n{log}"
+    );
+
+    // The refused start was alive in gossip for a moment; removal waits until it is dead.
+    let removed = wait_for("proxyctl node remove 3", Duration::from_secs(20), || {
+        let (ok, out, _) = proxyctl(&admin, &["node", "remove", "3"]);
+        ok.then_some(out)
+    });
+    assert!(removed.contains("node 3 is removed"), "{removed}");
+    fleet.wait_for_status(1, "node 3 out of the Raft group", |s| {
+        raft_member(s, 3).is_none()
+    });
+
+    fleet.node(3).restart();
+    fleet.node(3).wait_ready();
+    let status = fleet.wait_for_status(1, "node 3 back as a voter owning identities", |s| {
+        raft_member(s, 3).is_some_and(|m| m["voter"] == true)
+            && s["nodes"].as_array().unwrap().iter().any(|n| {
+                n["id"] == 3
+                    && n["alive"] == true
+                    && !n["identities"].as_array().unwrap().is_empty()
+            })
+    });
+    let new = raft_member(&status, 3).unwrap();
+    assert_ne!(
+        new["incarnation"], old["incarnation"],
+        "node 3 joined with its new data directory"
+    );
 }

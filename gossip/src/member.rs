@@ -100,6 +100,7 @@ mod tests {
                 zone: None,
                 raft_addr: "h:3".into(),
                 admin_addr: "h:4".into(),
+                incarnation: "i".into(),
                 lifecycle: Lifecycle::Serving,
                 load: 0,
             },

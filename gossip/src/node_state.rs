@@ -18,6 +18,7 @@ const IDENTITY_PORT_BASE: &str = "identity_port_base";
 const ZONE: &str = "zone";
 const RAFT_ADDR: &str = "raft_addr";
 const ADMIN_ADDR: &str = "admin_addr";
+const INCARNATION: &str = "incarnation";
 pub(crate) const LIFECYCLE: &str = "lifecycle";
 pub(crate) const LOAD: &str = "load";
 
@@ -34,6 +35,9 @@ pub struct NodeState {
     pub raft_addr: String,
     /// `host:port` of the node's admin HTTP listener.
     pub admin_addr: String,
+    /// Names the node's data directory; a wiped directory gets a new one, so the fleet can
+    /// tell a restart from a replacement.
+    pub incarnation: String,
     pub lifecycle: Lifecycle,
     /// Open client connections.
     pub load: u64,
@@ -98,6 +102,7 @@ impl NodeState {
             (ZONE, zone),
             (RAFT_ADDR, self.raft_addr.clone()),
             (ADMIN_ADDR, self.admin_addr.clone()),
+            (INCARNATION, self.incarnation.clone()),
             (LIFECYCLE, self.lifecycle.to_string()),
             (LOAD, self.load.to_string()),
         ]
@@ -119,6 +124,7 @@ impl NodeState {
                 .map(str::to_string),
             raft_addr: non_empty(RAFT_ADDR, text(RAFT_ADDR)?)?,
             admin_addr: non_empty(ADMIN_ADDR, text(ADMIN_ADDR)?)?,
+            incarnation: non_empty(INCARNATION, text(INCARNATION)?)?,
             lifecycle: parsed(LIFECYCLE, text(LIFECYCLE)?)?,
             load: parsed(LOAD, text(LOAD)?)?,
         })
@@ -164,6 +170,7 @@ mod tests {
             zone: Some("eu-west-1a".to_string()),
             raft_addr: "127.0.0.7:9700".to_string(),
             admin_addr: "127.0.0.7:9644".to_string(),
+            incarnation: "a1b2".to_string(),
             lifecycle: Lifecycle::Draining,
             load: 42,
         }

@@ -20,6 +20,7 @@ fn state(node_id: u64) -> NodeState {
         zone: (node_id != 1).then(|| "zone-b".to_string()),
         raft_addr: format!("127.0.0.{node_id}:9700"),
         admin_addr: format!("127.0.0.{node_id}:9644"),
+        incarnation: format!("incarnation-{node_id}"),
         lifecycle: Lifecycle::Serving,
         load: node_id * 10,
     }

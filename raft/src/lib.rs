@@ -12,6 +12,7 @@
 pub mod codec;
 pub mod control_plane;
 pub mod error;
+pub mod incarnation;
 pub mod log_store;
 pub mod network;
 pub mod rpc_server;
@@ -22,6 +23,7 @@ pub mod types;
 
 pub use control_plane::{ControlPlane, RaftConfig};
 pub use error::{ProposeError, RaftError};
+pub use incarnation::data_incarnation;
 pub use state::{BrokerAddr, Command, CommandResult, ControlState, Identity};
 pub use status::{RaftStatus, Role};
 pub use types::{Member, NodeId, TypeConfig};

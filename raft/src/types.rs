@@ -22,6 +22,9 @@ pub struct Member {
     pub raft_addr: String,
     /// `host:port` of the member's admin HTTP API (where writes are forwarded).
     pub admin_addr: String,
+    /// The data directory that holds this member's seat (see `incarnation`); empty when
+    /// unknown.
+    pub incarnation: String,
 }
 
 impl Member {
@@ -29,6 +32,14 @@ impl Member {
         Member {
             raft_addr: raft_addr.into(),
             admin_addr: admin_addr.into(),
+            incarnation: String::new(),
+        }
+    }
+
+    pub fn with_incarnation(self, incarnation: impl Into<String>) -> Self {
+        Member {
+            incarnation: incarnation.into(),
+            ..self
         }
     }
 }

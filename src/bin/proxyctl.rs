@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use flotilla::admin::{ApiError, ClusterStatus, IdentitySummary};
+use flotilla::admin::{ApiError, ClusterStatus, IdentitySummary, RaftMemberSummary};
 use serde::de::DeserializeOwned;
 
 #[derive(Parser, Debug)]
@@ -53,6 +53,9 @@ enum ClusterCommand {
 enum NodeCommand {
     /// Move every identity off node ID (it keeps serving clients that still use it).
     Drain { id: u64 },
+    /// Remove dead node ID from the Raft group, so a node with that id and an empty data
+    /// directory can join as a new member.
+    Remove { id: u64 },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,6 +112,15 @@ fn render(cli: &Cli) -> Result<String, String> {
                 Output::Table => format!("node {id} is draining\n"),
             }
         }
+        Command::Node {
+            command: NodeCommand::Remove { id },
+        } => {
+            let answer: serde_json::Value = api.delete(&format!("/api/v1/nodes/{id}"))?;
+            match cli.output {
+                Output::Json => json(&answer),
+                Output::Table => format!("node {id} is removed from the Raft group\n"),
+            }
+        }
     })
 }
 
@@ -137,6 +149,11 @@ impl Api {
     fn post<T: DeserializeOwned>(&self, path: &str) -> Result<T, String> {
         let url = format!("{}{path}", self.endpoint);
         Self::answer(&url, self.agent.post(&url).send_empty())
+    }
+
+    fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, String> {
+        let url = format!("{}{path}", self.endpoint);
+        Self::answer(&url, self.agent.delete(&url).call())
     }
 
     fn answer<T: DeserializeOwned>(
@@ -176,6 +193,14 @@ fn cluster_table(status: &ClusterStatus) -> String {
         },
         status.answered_by
     );
+    if status.mode == "fleet" {
+        let (voters, learners): (Vec<_>, Vec<_>) =
+            status.raft_members.iter().partition(|m| m.voter);
+        let ids = |members: Vec<&RaftMemberSummary>| {
+            join(&members.iter().map(|m| m.id).collect::<Vec<_>>())
+        };
+        out += &format!("raft voters {}  learners {}\n", ids(voters), ids(learners));
+    }
     let rows = status.nodes.iter().map(|n| {
         vec![
             n.id.to_string(),
@@ -220,11 +245,11 @@ fn identity_table(identities: &[IdentitySummary]) -> String {
     )
 }
 
-fn join(ids: &[i32]) -> String {
+fn join<T: ToString>(ids: &[T]) -> String {
     if ids.is_empty() {
         return "-".into();
     }
-    ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
+    ids.iter().map(T::to_string).collect::<Vec<_>>().join(",")
 }
 
 fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {

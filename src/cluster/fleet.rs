@@ -24,6 +24,7 @@ use flotilla_raft::{
 
 use super::controller::{self, View};
 use super::routes;
+use super::seat::{self, Seat};
 use crate::directory::Directory;
 use crate::metrics::Metrics;
 
@@ -36,6 +37,7 @@ pub struct Fleet {
     pub raft: ControlPlane,
     pub config: ClusterConfig,
     node_id: u64,
+    seat: Seat,
 }
 
 impl Fleet {
@@ -43,6 +45,13 @@ impl Fleet {
     pub async fn start(config: &Config) -> anyhow::Result<Arc<Fleet>> {
         let cluster = config.cluster.clone().context("no [cluster] table")?;
         let node = &config.node;
+        let incarnation =
+            flotilla_raft::data_incarnation(&cluster.data_dir).with_context(|| {
+                format!(
+                    "cannot open cluster.data_dir {}",
+                    cluster.data_dir.display()
+                )
+            })?;
         let state = NodeState {
             node_id: node.id,
             advertised_host: node.advertised_host.clone(),
@@ -51,6 +60,7 @@ impl Fleet {
             zone: cluster.zone.clone(),
             raft_addr: cluster.raft_listen.to_string(),
             admin_addr: node.admin_listen.to_string(),
+            incarnation: incarnation.clone(),
             lifecycle: Lifecycle::Joining,
             load: 0,
         };
@@ -63,6 +73,8 @@ impl Fleet {
         let gossip = Gossip::start(gossip_config, state)
             .await
             .context("cannot join the fleet's gossip")?;
+        let has_seeds = !cluster.seeds.is_empty();
+        let seat = seat::find(&gossip, has_seeds, node.id, &incarnation).await?;
         let raft = ControlPlane::start(RaftConfig::new(
             node.id,
             cluster.raft_listen,
@@ -77,6 +89,7 @@ impl Fleet {
             raft,
             config: cluster,
             node_id: node.id,
+            seat,
         }))
     }
 
@@ -121,13 +134,26 @@ impl Fleet {
             .map(|_| ())
     }
 
+    /// Takes node `id` out of the Raft group and forgets that it was drained, so a new
+    /// node with that id starts afresh. Its identities were taken over when it died.
+    pub async fn remove_member(&self, id: u64) -> Result<(), String> {
+        self.raft.remove_node(id).await.map_err(|e| e.to_string())?;
+        tracing::info!(node = id, "removed from the Raft group");
+        if self.raft.state().borrow().drained.contains(&id) {
+            self.set_drained(id, false)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
     pub fn status(&self) -> RaftStatus {
         self.raft.status()
     }
 
     async fn bootstrap(&self) {
         let initial: BTreeSet<u64> = self.config.initial_members.iter().copied().collect();
-        if !initial.contains(&self.node_id) {
+        if !initial.contains(&self.node_id) || self.seat == Seat::ExistingGroup {
             return;
         }
         let mut members = self.gossip.watch();
@@ -143,12 +169,7 @@ impl Fleet {
         let raft_members: BTreeMap<u64, RaftMember> = seen
             .iter()
             .filter(|m| initial.contains(&m.state.node_id))
-            .map(|m| {
-                (
-                    m.state.node_id,
-                    RaftMember::new(&m.state.raft_addr, &m.state.admin_addr),
-                )
-            })
+            .map(|m| (m.state.node_id, raft_member(m)))
             .collect();
         if let Err(e) = self.raft.initialize(raft_members).await {
             tracing::error!("initializing the Raft group failed: {e}");
@@ -251,8 +272,7 @@ impl Fleet {
             .iter()
             .filter(|m| m.alive && !status.members.contains_key(&m.state.node_id))
         {
-            let member = RaftMember::new(&m.state.raft_addr, &m.state.admin_addr);
-            match self.raft.add_learner(m.state.node_id, member).await {
+            match self.raft.add_learner(m.state.node_id, raft_member(m)).await {
                 Ok(()) => tracing::info!(node = m.state.node_id, "added to Raft as a learner"),
                 Err(e) => tracing::warn!(node = m.state.node_id, "cannot add learner: {e}"),
             }
@@ -289,6 +309,11 @@ impl Fleet {
             self.gossip.set_load(metrics.active_connections()).await;
         }
     }
+}
+
+/// How a member that gossip shows is reached over Raft, and which data directory it holds.
+fn raft_member(m: &Member) -> RaftMember {
+    RaftMember::new(&m.state.raft_addr, &m.state.admin_addr).with_incarnation(&m.state.incarnation)
 }
 
 /// How many identities `command` moves away from owners gossip sees dead.

@@ -7,5 +7,7 @@ pub mod controller;
 pub mod fallback;
 pub mod fence;
 pub mod fleet;
+pub mod peer_api;
 pub mod routes;
+pub mod seat;
 pub mod status;

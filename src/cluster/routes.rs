@@ -80,6 +80,7 @@ pub(crate) mod tests {
                 zone: Some(zone.to_string()),
                 raft_addr: format!("127.0.0.{id}:7947"),
                 admin_addr: format!("127.0.0.{id}:9644"),
+                incarnation: format!("incarnation-{id}"),
                 lifecycle: Lifecycle::Serving,
                 load: 0,
             },

@@ -1,11 +1,10 @@
 //! The fleet as the admin API shows it, and the admin writes it forwards to the leader.
 
-use axum::http::StatusCode;
-use flotilla_raft::ProposeError;
-
 use super::fleet::Fleet;
-use crate::admin::{ClusterStatus, IdentitySummary, NodeSummary};
+use super::peer_api;
+use crate::admin::{ClusterStatus, IdentitySummary, NodeSummary, RaftMemberSummary};
 use crate::directory::Directory;
+use axum::http::StatusCode;
 
 pub fn fleet_status(fleet: &Fleet, directory: &Directory, self_id: u64) -> ClusterStatus {
     let raft = fleet.status();
@@ -55,47 +54,90 @@ pub fn fleet_status(fleet: &Fleet, directory: &Directory, self_id: u64) -> Clust
         term: raft.term,
         assignment_epoch: state.assignment_epoch,
         degraded: fleet.degraded(),
+        raft_members: raft
+            .members
+            .iter()
+            .map(|(id, m)| RaftMemberSummary {
+                id: *id,
+                voter: raft.voters.contains(id),
+                raft_address: m.raft_addr.clone(),
+                incarnation: m.incarnation.clone(),
+            })
+            .collect(),
         nodes,
         identities,
     }
 }
 
-/// Commits "node `id` is drained" through the leader, forwarding the request to the
-/// leader's admin API when this node is not the leader.
-pub async fn drain(fleet: &Fleet, id: u64) -> Result<(), (StatusCode, String)> {
+/// An admin write that failed: the HTTP status and a sentence for the operator.
+pub type AdminError = (StatusCode, String);
+
+/// Commits "node `id` is drained" through the leader.
+pub async fn drain(fleet: &Fleet, id: u64) -> Result<(), AdminError> {
     if !fleet.gossip.members().iter().any(|m| m.state.node_id == id) {
         return Err((
             StatusCode::NOT_FOUND,
             format!("node {id} is not a member of this fleet"),
         ));
     }
-    match fleet.set_drained(id, true).await {
-        Ok(()) => Ok(()),
-        Err(ProposeError::NotLeader {
-            leader: Some((_, leader)),
-        }) => forward_drain(&leader.admin_addr, id).await,
-        Err(ProposeError::NotLeader { leader: None }) => Err((
+    let path = format!("/api/v1/nodes/{id}/drain");
+    on_leader(fleet, "POST", &path, || async {
+        fleet.set_drained(id, true).await.map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// Removes node `id` from the Raft group through the leader, so that a node started
+/// with that id and an empty data directory can join as a new member. Only a node that
+/// gossip sees dead can be removed: a live one would keep answering as a member.
+pub async fn remove(fleet: &Fleet, id: u64) -> Result<(), AdminError> {
+    let members = fleet.gossip.members();
+    if members.iter().any(|m| m.state.node_id == id && m.alive) {
+        return Err((
+            StatusCode::CONFLICT,
+            format!(
+                "node {id} is alive; stop it before removing it \
+                 (drain it first to move its identities without a pause)"
+            ),
+        ));
+    }
+    if !fleet.status().members.contains_key(&id) {
+        return Err((
+            StatusCode::NOT_FOUND,
+            format!("node {id} is not a member of the Raft group"),
+        ));
+    }
+    let path = format!("/api/v1/nodes/{id}");
+    on_leader(fleet, "DELETE", &path, || fleet.remove_member(id)).await
+}
+
+/// Runs `write` if this node leads the Raft group, or replays the request at the
+/// leader's admin API.
+async fn on_leader<F, Fut>(
+    fleet: &Fleet,
+    method: &'static str,
+    path: &str,
+    write: F,
+) -> Result<(), AdminError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let status = fleet.status();
+    match status.leader {
+        Some(leader) if leader == status.node_id => write()
+            .await
+            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e)),
+        Some(leader) => match status.members.get(&leader) {
+            Some(member) => peer_api::forward(&member.admin_addr, method, path).await,
+            None => Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("leader {leader} is not in this node's membership yet; try again"),
+            )),
+        },
+        None => Err((
             StatusCode::SERVICE_UNAVAILABLE,
             "the fleet has no Raft leader (no quorum); try again when it has one".into(),
         )),
-        Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
     }
-}
-
-async fn forward_drain(leader_admin: &str, id: u64) -> Result<(), (StatusCode, String)> {
-    let url = format!("http://{leader_admin}/api/v1/nodes/{id}/drain");
-    let answer = tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(std::time::Duration::from_secs(10)))
-            .build()
-            .into();
-        agent
-            .post(&url)
-            .send_empty()
-            .map(|_| ())
-            .map_err(|e| format!("forwarding to the leader at {url}: {e}"))
-    })
-    .await
-    .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    answer.map_err(|e| (StatusCode::BAD_GATEWAY, e))
 }

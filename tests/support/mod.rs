@@ -175,6 +175,11 @@ impl Node {
         self.child = launch(&self.config_path, &self.log);
     }
 
+    /// Deletes the node's data directory (`{dir}/data`), as if its disk were replaced.
+    pub fn wipe_data(&self) {
+        std::fs::remove_dir_all(self._dir.path().join("data")).unwrap();
+    }
+
     /// SIGKILL, and waits until the process is gone.
     pub fn kill(&mut self) {
         self.signal("KILL");

@@ -1,0 +1,78 @@
+//! The look a node takes at the fleet before it takes part in Raft. It asks the live
+//! members' admin APIs what the Raft group holds, and two answers matter:
+//!
+//! - the group holds a member with this node's id but another data directory (see
+//!   `flotilla_raft::incarnation`): this node's data was wiped, and it must not take its
+//!   former seat, so it refuses to start until an operator removes the old member;
+//! - a group exists at all: the node waits to be added to it as a learner instead of
+//!   initializing a new group from `initial_members`.
+//!
+//! A fleet whose admin APIs cannot be reached gives no answer; the node then behaves as
+//! in a brand-new fleet, which is what it most likely is.
+
+use std::time::Duration;
+
+use flotilla_gossip::{Gossip, Member};
+
+use super::peer_api;
+use crate::admin::ClusterStatus;
+
+/// How long one peer may take to answer.
+const PEER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long to wait for gossip to show a peer's state at all. Joining gossip only means
+/// a seed answered; its key-values arrive in the next rounds.
+const PEER_SIGHTING_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seat {
+    /// No live member reported a Raft group: initialize one if this node is an initial
+    /// member.
+    NewGroup,
+    /// A Raft group exists; its leader adds this node.
+    ExistingGroup,
+}
+
+/// Finds this node's place in the fleet's Raft group, or refuses a seat taken by another
+/// data directory.
+pub async fn find(
+    gossip: &Gossip,
+    has_seeds: bool,
+    id: u64,
+    incarnation: &str,
+) -> anyhow::Result<Seat> {
+    if has_seeds {
+        let mut members = gossip.watch();
+        let any_peer = |m: &Vec<Member>| m.iter().any(|m| m.alive && !m.is_self);
+        // No peer in time: most likely the first node of a new fleet.
+        let _ = tokio::time::timeout(PEER_SIGHTING_TIMEOUT, members.wait_for(any_peer)).await;
+    }
+    let mut seat = Seat::NewGroup;
+    for peer in gossip.members().iter().filter(|m| m.alive && !m.is_self) {
+        let admin = &peer.state.admin_addr;
+        let Some(status) =
+            peer_api::get::<ClusterStatus>(admin, "/api/v1/cluster", PEER_TIMEOUT).await
+        else {
+            continue;
+        };
+        if let Some(old) = status
+            .raft_members
+            .iter()
+            .find(|m| m.id == id && !m.incarnation.is_empty() && m.incarnation != incarnation)
+        {
+            anyhow::bail!(
+                "node {id} starts with a new data directory (incarnation {incarnation}), but \
+                 the fleet's Raft group still holds node {id} with data directory {} \
+                 (according to node {}). If the old data is gone for good, remove the old \
+                 member with `proxyctl --endpoint http://{admin} node remove {id}` and start \
+                 again; otherwise start with the old data directory",
+                old.incarnation,
+                status.answered_by
+            );
+        }
+        if !status.raft_members.is_empty() {
+            seat = Seat::ExistingGroup;
+        }
+    }
+    Ok(seat)
+}
