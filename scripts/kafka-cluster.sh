@@ -10,6 +10,13 @@
 #                                       exit 0 only if all 3 are alive
 #   scripts/kafka-cluster.sh down       stop the brokers this script started (by pid)
 #                                       and delete the cluster's data
+#   scripts/kafka-cluster.sh add-broker ID
+#                                       start a broker-only node ID (4 to 9) in the running
+#                                       cluster, as an operator adding a broker would; waits
+#                                       until it is registered and unfenced
+#   scripts/kafka-cluster.sh remove-broker ID
+#                                       stop broker ID (4 to 9), unregister it from the
+#                                       cluster and delete its data
 #   scripts/kafka-cluster.sh libs       print the directory of Kafka's jars, for
 #                                       java -cp "$(scripts/kafka-cluster.sh libs)/*" ...
 #   scripts/kafka-cluster.sh run-class CLASS [ARGS...]
@@ -231,15 +238,21 @@ lock_state() {
   done
 }
 
+# write_config ID [broker]: a combined broker+controller node, or a broker-only node.
 write_config() {
-  local i=$1 dir="$state/node$1" voters=() j
+  local i=$1 dir="$state/node$1" voters=() j roles=broker,controller listeners
+  listeners="PLAINTEXT://127.0.0.1:$(broker_port "$1"),CONTROLLER://127.0.0.1:$(controller_port "$1")"
+  if [[ ${2:-} == broker ]]; then
+    roles=broker
+    listeners="PLAINTEXT://127.0.0.1:$(broker_port "$1")"
+  fi
   for j in "${nodes[@]}"; do voters+=("$j@127.0.0.1:$(controller_port "$j")"); done
   mkdir -p "$dir/data"
   cat >"$dir/server.properties" <<PROPS
 # Written by scripts/kafka-cluster.sh; rewritten on every fresh start.
 node.id=$i
-process.roles=broker,controller
-listeners=PLAINTEXT://127.0.0.1:$(broker_port "$i"),CONTROLLER://127.0.0.1:$(controller_port "$i")
+process.roles=$roles
+listeners=$listeners
 advertised.listeners=PLAINTEXT://127.0.0.1:$(broker_port "$i")
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
@@ -294,10 +307,19 @@ node_logs() {
   done
 }
 
-# SIGTERM to every broker of this cluster, wait for them, SIGKILL what is left.
+# The 3 combined nodes and any broker added with add-broker.
+all_nodes() {
+  local dir ids=("${nodes[@]}")
+  for dir in "$state"/node[4-9]; do [[ -d $dir ]] && ids+=("${dir##*/node}"); done
+  echo "${ids[@]}"
+}
+
+# SIGTERM to the given brokers (default: every broker of this cluster), wait for them,
+# SIGKILL what is left.
 stop_all() {
-  local i pid pids=()
-  for i in "${nodes[@]}"; do
+  local i pid pids=() targets
+  if (($#)); then targets=("$@"); else read -ra targets <<<"$(all_nodes)"; fi
+  for i in "${targets[@]}"; do
     if alive "$i"; then
       pid=$(pid_of "$i")
       pids+=("$i:$pid")
@@ -416,6 +438,61 @@ set KAFKA_BASE_PORT or stop it"
   bootstrap_list
 }
 
+# True when broker $1 is registered with the controllers and unfenced.
+broker_unfenced() {
+  local out
+  out=$(timeout 30 "$java" -Xms32m -Xmx192m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    -Dlog4j2.configurationFile="$dist/log4j2-tools.xml" -cp "$libs/*" \
+    org.apache.kafka.tools.BrokerApiVersionsCommand --bootstrap-server "$(bootstrap_list)" \
+    --command-config "$state/probe.properties" 2>/dev/null) || return 1
+  grep -q "(id: $1 rack: .* isFenced: false)" <<<"$out"
+}
+
+extra_broker_id() {
+  [[ ${1:-} =~ ^[4-9]$ ]] || die "an added broker's id is 4 to 9, not '${1:-}'"
+}
+
+cmd_add_broker() {
+  local i=$1 cluster_id deadline
+  extra_broker_id "$i"
+  fetch
+  lock_state
+  all_alive || die "the cluster is not up (run: $0 up)"
+  alive "$i" && die "broker $i is already running"
+  cluster_id=$(sed -n 's/^cluster.id=//p' "$state/node1/data/meta.properties")
+  [[ -n $cluster_id ]] || die "cannot read the cluster id from $state/node1/data/meta.properties"
+  rm -rf "${state:?}/node$i"
+  write_config "$i" broker
+  java_tool kafka.tools.StorageTool format -t "$cluster_id" \
+    -c "$state/node$i/server.properties" >"$state/node$i/format.log" 2>&1 8>&- 9>&- ||
+    die "formatting the storage of broker $i failed (see $state/node$i/format.log)"
+  start_node "$i"
+  deadline=$((SECONDS + start_timeout))
+  until broker_unfenced "$i"; do
+    if ((SECONDS >= deadline)) || { [[ -n $(pid_of "$i") ]] && ! alive "$i"; }; then
+      tail -n 25 "$state/node$i/server.log" >&2 || true
+      stop_all "$i"
+      die "broker $i did not join the cluster (logs in $state/node$i)"
+    fi
+    sleep 0.5
+  done
+  say "broker $i joined at 127.0.0.1:$(broker_port "$i")"
+}
+
+cmd_remove_broker() {
+  local i=$1
+  extra_broker_id "$i"
+  fetch
+  lock_state
+  [[ -d $state/node$i ]] || die "there is no broker $i to remove"
+  stop_all "$i"
+  java_tool org.apache.kafka.tools.ClusterTool unregister --bootstrap-server "$(bootstrap_list)" \
+    --id "$i" >"$state/unregister.log" 2>&1 8>&- 9>&- ||
+    die "stopped broker $i but could not unregister it (see $state/unregister.log)"
+  rm -rf "${state:?}/node$i"
+  say "broker $i stopped and unregistered"
+}
+
 cmd_status() {
   local i pid ok=0
   for i in "${nodes[@]}"; do
@@ -450,7 +527,7 @@ cmd_down() {
 
 usage() {
   cat >&2 <<EOF
-usage: $0 up | down | status | libs | run-class CLASS [ARGS...]
+usage: $0 up | down | status | add-broker ID | remove-broker ID | libs | run-class CLASS [ARGS...]
 EOF
 }
 
@@ -458,6 +535,8 @@ case ${1:-} in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
+  add-broker) cmd_add_broker "${2:-}" ;;
+  remove-broker) cmd_remove_broker "${2:-}" ;;
   libs)
     fetch
     echo "$libs"
