@@ -168,8 +168,11 @@ async fn one_run(client: Client) -> Figures {
             (broker.host.as_str() != victim_host).then(|| now_ms() - killed)
         },
     );
-    wait_for("200 acks after the kill", Duration::from_secs(90), || {
-        (acks_after(killed) >= 200).then_some(())
+    // Acknowledgements must go on well past any takeover: a busy Java client runs the
+    // callbacks of responses that reached its socket before the kill hundreds of
+    // milliseconds later, so the first ones after the kill say nothing.
+    wait_for("acks long after the kill", Duration::from_secs(90), || {
+        (acks_after(killed + 5_000.0) >= 100).then_some(())
     });
     let mut after: Vec<f64> = acks
         .lock()
