@@ -32,6 +32,8 @@
 #                        both kafka_2.13 and kafka-tools are on Maven Central)
 #   KAFKA_LOG4J_VERSION  log4j2 version of the logging binding (default 2.25.4, the
 #                        version Kafka 4.3.1 itself depends on)
+#   KAFKA_HOST           address the brokers listen on and advertise (default 127.0.0.1;
+#                        the chaos harness uses its network bridge's address)
 #   KAFKA_BASE_PORT      brokers listen on BASE..BASE+2, controllers on BASE+100..BASE+102
 #                        (default 39092)
 #   KAFKA_START_TIMEOUT  seconds `up` waits for the cluster (default 120)
@@ -50,6 +52,7 @@ cache=$(realpath -m "${FLOTILLA_CACHE:-$HOME/.cache/flotilla}")
 dist=$cache/kafka-$version
 libs=$dist/libs
 state=$(realpath -m "${FLOTILLA_KAFKA_DIR:-$cache/cluster}")
+host=${KAFKA_HOST:-127.0.0.1}
 base_port=${KAFKA_BASE_PORT:-39092}
 start_timeout=${KAFKA_START_TIMEOUT:-120}
 stop_timeout=${KAFKA_STOP_TIMEOUT:-30}
@@ -72,7 +75,7 @@ broker_port() { echo $((base_port + $1 - 1)); }
 controller_port() { echo $((base_port + 100 + $1 - 1)); }
 bootstrap_list() {
   local list=() i
-  for i in "${nodes[@]}"; do list+=("127.0.0.1:$(broker_port "$i")"); done
+  for i in "${nodes[@]}"; do list+=("$host:$(broker_port "$i")"); done
   (IFS=,; echo "${list[*]}")
 }
 
@@ -241,19 +244,19 @@ lock_state() {
 # write_config ID [broker]: a combined broker+controller node, or a broker-only node.
 write_config() {
   local i=$1 dir="$state/node$1" voters=() j roles=broker,controller listeners
-  listeners="PLAINTEXT://127.0.0.1:$(broker_port "$1"),CONTROLLER://127.0.0.1:$(controller_port "$1")"
+  listeners="PLAINTEXT://$host:$(broker_port "$1"),CONTROLLER://$host:$(controller_port "$1")"
   if [[ ${2:-} == broker ]]; then
     roles=broker
-    listeners="PLAINTEXT://127.0.0.1:$(broker_port "$1")"
+    listeners="PLAINTEXT://$host:$(broker_port "$1")"
   fi
-  for j in "${nodes[@]}"; do voters+=("$j@127.0.0.1:$(controller_port "$j")"); done
+  for j in "${nodes[@]}"; do voters+=("$j@$host:$(controller_port "$j")"); done
   mkdir -p "$dir/data"
   cat >"$dir/server.properties" <<PROPS
 # Written by scripts/kafka-cluster.sh; rewritten on every fresh start.
 node.id=$i
 process.roles=$roles
 listeners=$listeners
-advertised.listeners=PLAINTEXT://127.0.0.1:$(broker_port "$i")
+advertised.listeners=PLAINTEXT://$host:$(broker_port "$i")
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
@@ -351,7 +354,7 @@ stop_all() {
   done
 }
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_in_use() { (exec 3<>"/dev/tcp/$host/$1") 2>/dev/null; }
 
 new_cluster_id() {
   local id
@@ -385,7 +388,7 @@ cmd_up() {
   local i port started=$SECONDS
   for i in "${nodes[@]}"; do
     for port in "$(broker_port "$i")" "$(controller_port "$i")"; do
-      port_in_use "$port" && die "127.0.0.1:$port is already in use by another process; \
+      port_in_use "$port" && die "$host:$port is already in use by another process; \
 set KAFKA_BASE_PORT or stop it"
     done
   done
@@ -476,7 +479,7 @@ cmd_add_broker() {
     fi
     sleep 0.5
   done
-  say "broker $i joined at 127.0.0.1:$(broker_port "$i")"
+  say "broker $i joined at $host:$(broker_port "$i")"
 }
 
 cmd_remove_broker() {
@@ -498,9 +501,9 @@ cmd_status() {
   for i in "${nodes[@]}"; do
     pid=$(pid_of "$i")
     if alive "$i"; then
-      echo "broker $i 127.0.0.1:$(broker_port "$i") pid=$pid alive"
+      echo "broker $i $host:$(broker_port "$i") pid=$pid alive"
     else
-      echo "broker $i 127.0.0.1:$(broker_port "$i") pid=${pid:--} dead"
+      echo "broker $i $host:$(broker_port "$i") pid=${pid:--} dead"
       ok=1
     fi
   done
