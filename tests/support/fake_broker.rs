@@ -16,6 +16,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 pub struct FakeBroker {
     pub address: String,
     stopped: Arc<AtomicBool>,
+    accepting: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl FakeBroker {
@@ -25,7 +26,7 @@ impl FakeBroker {
         let stopped = Arc::new(AtomicBool::new(false));
         let (host, port) = (host.to_string(), listener.local_addr().unwrap().port());
         let flag = stopped.clone();
-        std::thread::spawn(move || {
+        let accepting = std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if flag.load(Ordering::Relaxed) {
                     return; // dropping the listener refuses new connections
@@ -34,13 +35,21 @@ impl FakeBroker {
                 std::thread::spawn(move || serve(stream, &host, port));
             }
         });
-        FakeBroker { address, stopped }
+        FakeBroker {
+            address,
+            stopped,
+            accepting: std::sync::Mutex::new(Some(accepting)),
+        }
     }
 
-    /// Stops accepting: later connections are refused.
+    /// Stops accepting, and returns once the listener is closed: later connections are
+    /// refused, none can still land in the accept queue.
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
         let _ = TcpStream::connect(&self.address); // wake the accept loop
+        if let Some(accepting) = self.accepting.lock().unwrap().take() {
+            accepting.join().unwrap();
+        }
     }
 }
 
