@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test, from a fresh machine: installs what is missing, checks formatting and lints,
-# starts the local Kafka cluster, then runs unit, property and integration tests.
+# starts the local Kafka cluster, then runs unit, property and integration tests and a
+# short chaos run (scripts/chaos.sh, which starts its own Kafka cluster).
 # The Kafka cluster is left running for the next run; stop it with
 # scripts/kafka-cluster.sh down.
 set -euo pipefail
@@ -14,4 +15,6 @@ shellcheck scripts/*.sh .ci/run
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 "$here/kafka-cluster.sh" up
 cargo test --workspace
+# A short chaos run (kill and pause faults, fixed seed) must come out valid.
+"$here/chaos.sh" --time 60 --seed 42 --nemesis kill,kill-leader,pause
 echo "all tests passed in $((SECONDS - start))s"

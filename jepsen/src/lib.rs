@@ -7,6 +7,7 @@
 //! - `workload`: the client processes (librdkafka, Java) and their history lines;
 //! - `runner`: one run from set-up to merged history.
 
+pub mod analysis;
 pub mod fleet;
 pub mod nemesis;
 pub mod net;

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use flotilla_jepsen::nemesis;
 use flotilla_jepsen::runner::{self, RunConfig};
 use flotilla_jepsen::workload::{self, ClientArgs, Role};
+use flotilla_jepsen::{analysis, nemesis};
 
 #[derive(Parser)]
 #[command(about = "Chaos runs against a flotilla fleet, checked for lost and duplicated records")]
@@ -43,6 +43,12 @@ enum Command {
         #[arg(long)]
         no_java: bool,
     },
+    /// Checks a recorded history again and writes its report next to it.
+    Check {
+        history: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// One librdkafka client role (used by `run`).
     Client {
         #[arg(value_enum)]
@@ -61,6 +67,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Check { history, seed } => verdict(&history, seed, serde_json::json!({})),
         Command::Run {
             time,
             seed,
@@ -100,6 +107,27 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// Checks the history, writes the report next to it, prints the summary line and, last,
+/// the path of report.json; success only for a valid history.
+fn verdict(history: &std::path::Path, seed: u64, config: serde_json::Value) -> ExitCode {
+    let dir = history.parent().unwrap_or(std::path::Path::new("."));
+    match analysis::analyze(history, dir, seed, config) {
+        Ok((report, json)) => {
+            println!("{}", report.summary);
+            println!("{}", json.display());
+            if report.valid {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("chaos: checking {}: {e:#}", history.display());
+            ExitCode::FAILURE
         }
     }
 }

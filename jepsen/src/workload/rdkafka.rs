@@ -44,40 +44,80 @@ pub fn produce(args: &ClientArgs, record: Arc<Recorder>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    // Each partition gets its own share of the sends in flight, so one partition whose
+    // leader cannot be reached does not stall the others: the history then shows how long
+    // each partition was unavailable, not how long the producer's queue was full.
+    let per_partition = (args.max_in_flight / args.partitions as usize).max(2);
     runtime.block_on(async {
         let deadline = Instant::now() + args.duration();
         let mut in_flight = FuturesUnordered::new();
+        let mut outstanding = vec![0usize; args.partitions as usize];
         let mut sent: u64 = 0;
+        let mut next_partition = 0usize;
         while Instant::now() < deadline {
-            while in_flight.len() < args.max_in_flight {
-                let partition = (sent % u64::from(args.partitions)) as i32;
+            while let Some(partition) = next_free(&outstanding, &mut next_partition, per_partition)
+            {
+                outstanding[partition] += 1;
                 let value = format!("{}-{sent}", args.process);
                 sent += 1;
-                record.event("send", "invoke", json!({"partition": partition, "value": value}));
-                let (producer, record, topic) = (&producer, record.clone(), args.topic.clone());
-                in_flight.push(async move {
-                    let send = FutureRecord::<(), String>::to(&topic)
-                        .partition(partition)
-                        .payload(&value);
-                    match producer.send(send, Duration::from_secs(30)).await {
-                        Ok(delivery) => record.event(
-                            "send",
-                            "ok",
-                            json!({"partition": delivery.partition, "offset": delivery.offset, "value": value}),
-                        ),
-                        Err((e, _)) => record.event(
-                            "send",
-                            "info",
-                            json!({"partition": partition, "value": value, "error": e.to_string()}),
-                        ),
-                    }
-                });
+                record.event(
+                    "send",
+                    "invoke",
+                    json!({"partition": partition, "value": value}),
+                );
+                in_flight.push(send(
+                    &producer,
+                    &args.topic,
+                    partition as i32,
+                    value,
+                    record.clone(),
+                ));
             }
-            in_flight.next().await;
+            if let Some(partition) = in_flight.next().await {
+                outstanding[partition as usize] -= 1;
+            }
         }
         while in_flight.next().await.is_some() {}
     });
     Ok(())
+}
+
+/// The next partition, round-robin, with room for another send.
+fn next_free(outstanding: &[usize], next: &mut usize, limit: usize) -> Option<usize> {
+    for _ in 0..outstanding.len() {
+        let partition = *next % outstanding.len();
+        *next += 1;
+        if outstanding[partition] < limit {
+            return Some(partition);
+        }
+    }
+    None
+}
+
+/// Sends one value and records how it ended; returns its partition.
+async fn send(
+    producer: &FutureProducer,
+    topic: &str,
+    partition: i32,
+    value: String,
+    record: Arc<Recorder>,
+) -> i32 {
+    let message = FutureRecord::<(), String>::to(topic)
+        .partition(partition)
+        .payload(&value);
+    match producer.send(message, Duration::from_secs(30)).await {
+        Ok(delivery) => record.event(
+            "send",
+            "ok",
+            json!({"partition": delivery.partition, "offset": delivery.offset, "value": value}),
+        ),
+        Err((e, _)) => record.event(
+            "send",
+            "info",
+            json!({"partition": partition, "value": value, "error": e.to_string()}),
+        ),
+    }
+    partition
 }
 
 /// Records every rebalance of a group consumer.

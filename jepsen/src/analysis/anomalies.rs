@@ -1,0 +1,421 @@
+//! The safety checks over a history: everything a Kafka client may rely on after an
+//! acknowledgement, and everything a consumer may rely on when it reads.
+//!
+//! Offsets are compared per partition of the run's one topic. Reads are every record any
+//! consumer returned, including the final reads to the end of every partition, so "lost"
+//! and "unseen" are judged against everything the cluster was seen to hold.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Serialize;
+
+use super::history::{Event, Op, Phase, Record};
+
+/// One anomaly found: where, and what was seen.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Example {
+    pub partition: i32,
+    pub offset: Option<i64>,
+    pub value: Option<String>,
+    pub process: String,
+    pub time_ms: f64,
+    pub detail: String,
+}
+
+/// Every anomaly kind, with all its examples (the report keeps the first few).
+#[derive(Debug, Default, Serialize)]
+pub struct Anomalies {
+    pub lost: Vec<Example>,
+    pub unseen: Vec<Example>,
+    pub duplicate_unexplained: Vec<Example>,
+    pub duplicate_explained: Vec<Example>,
+    pub inconsistent_offset: Vec<Example>,
+    pub read_of_failed_write: Vec<Example>,
+    pub non_monotonic_send: Vec<Example>,
+    pub non_monotonic_poll: Vec<Example>,
+    pub resumed_below_committed: Vec<Example>,
+}
+
+impl Anomalies {
+    /// (name, count) for every kind, in report order.
+    pub fn counts(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("lost", self.lost.len()),
+            ("unseen", self.unseen.len()),
+            ("duplicate_unexplained", self.duplicate_unexplained.len()),
+            ("duplicate_explained", self.duplicate_explained.len()),
+            ("inconsistent_offset", self.inconsistent_offset.len()),
+            ("read_of_failed_write", self.read_of_failed_write.len()),
+            ("non_monotonic_send", self.non_monotonic_send.len()),
+            ("non_monotonic_poll", self.non_monotonic_poll.len()),
+            (
+                "resumed_below_committed",
+                self.resumed_below_committed.len(),
+            ),
+        ]
+    }
+
+    /// Valid when nothing but duplicates a client's own retries explain was found.
+    pub fn valid(&self) -> bool {
+        self.counts()
+            .iter()
+            .all(|(name, count)| *name == "duplicate_explained" || *count == 0)
+    }
+}
+
+/// An acknowledged write.
+struct Ack<'a> {
+    partition: i32,
+    offset: i64,
+    value: &'a str,
+    event: &'a Event,
+}
+
+pub fn check(history: &[Event]) -> Anomalies {
+    let mut found = Anomalies::default();
+    let acks = acknowledged(history);
+    let reads = ReadIndex::new(history);
+    lost_and_unseen(&acks, &reads, &mut found);
+    duplicates(history, &reads, &mut found);
+    inconsistent_offsets(&acks, &reads, &mut found);
+    reads_of_failed_writes(history, &reads, &mut found);
+    non_monotonic_sends(history, &mut found);
+    non_monotonic_polls(history, &mut found);
+    resumed_below_committed(history, &mut found);
+    found
+}
+
+fn acknowledged(history: &[Event]) -> Vec<Ack<'_>> {
+    history
+        .iter()
+        .filter_map(|e| match &e.op {
+            Op::Send {
+                phase: Phase::Ok,
+                partition,
+                value,
+                offset: Some(offset),
+            } => Some(Ack {
+                partition: *partition,
+                offset: *offset,
+                value,
+                event: e,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Everything ever read, by position and by value.
+struct ReadIndex<'a> {
+    at: HashMap<(i32, i64), BTreeSet<&'a str>>,
+    positions_of: HashMap<&'a str, BTreeSet<(i32, i64)>>,
+    highest: HashMap<i32, i64>,
+    first_read: HashMap<&'a str, (&'a Event, &'a Record)>,
+}
+
+impl<'a> ReadIndex<'a> {
+    fn new(history: &'a [Event]) -> Self {
+        let mut index = ReadIndex {
+            at: HashMap::new(),
+            positions_of: HashMap::new(),
+            highest: HashMap::new(),
+            first_read: HashMap::new(),
+        };
+        for event in history {
+            let Op::Poll {
+                phase: Phase::Ok,
+                records,
+                ..
+            } = &event.op
+            else {
+                continue;
+            };
+            for record in records {
+                let Some(value) = record.value.as_deref() else {
+                    continue;
+                };
+                let position = (record.partition, record.offset);
+                index.at.entry(position).or_default().insert(value);
+                index
+                    .positions_of
+                    .entry(value)
+                    .or_default()
+                    .insert(position);
+                let highest = index
+                    .highest
+                    .entry(record.partition)
+                    .or_insert(record.offset);
+                *highest = (*highest).max(record.offset);
+                index.first_read.entry(value).or_insert((event, record));
+            }
+        }
+        index
+    }
+}
+
+fn example(ack: &Ack, detail: String) -> Example {
+    Example {
+        partition: ack.partition,
+        offset: Some(ack.offset),
+        value: Some(ack.value.to_string()),
+        process: ack.event.process.clone(),
+        time_ms: ack.event.time_ms,
+        detail,
+    }
+}
+
+fn lost_and_unseen(acks: &[Ack], reads: &ReadIndex, found: &mut Anomalies) {
+    for ack in acks {
+        let read_there = reads
+            .at
+            .get(&(ack.partition, ack.offset))
+            .is_some_and(|values| values.contains(ack.value));
+        if read_there {
+            continue;
+        }
+        let highest = reads.highest.get(&ack.partition).copied();
+        if highest.is_some_and(|h| h > ack.offset) {
+            found.lost.push(example(
+                ack,
+                format!(
+                    "reads reached offset {} of this partition",
+                    highest.unwrap_or(-1)
+                ),
+            ));
+        } else {
+            found.unseen.push(example(
+                ack,
+                "never read, not even by the final reads".into(),
+            ));
+        }
+    }
+}
+
+fn duplicates(history: &[Event], reads: &ReadIndex, found: &mut Anomalies) {
+    let mut invokes: HashMap<&str, usize> = HashMap::new();
+    for event in history {
+        if let Op::Send {
+            phase: Phase::Invoke,
+            value,
+            ..
+        } = &event.op
+        {
+            *invokes.entry(value).or_default() += 1;
+        }
+    }
+    for (value, positions) in &reads.positions_of {
+        if positions.len() < 2 {
+            continue;
+        }
+        let (event, record) = reads.first_read[value];
+        let sent_more_than_once = invokes.get(value).copied().unwrap_or(0) > 1;
+        let example = Example {
+            partition: record.partition,
+            offset: Some(record.offset),
+            value: Some(value.to_string()),
+            process: event.process.clone(),
+            time_ms: event.time_ms,
+            detail: format!("read at {positions:?}"),
+        };
+        if sent_more_than_once {
+            found.duplicate_explained.push(example);
+        } else {
+            found.duplicate_unexplained.push(example);
+        }
+    }
+}
+
+fn inconsistent_offsets(acks: &[Ack], reads: &ReadIndex, found: &mut Anomalies) {
+    let mut values: BTreeMap<(i32, i64), BTreeSet<&str>> = BTreeMap::new();
+    for ack in acks {
+        values
+            .entry((ack.partition, ack.offset))
+            .or_default()
+            .insert(ack.value);
+    }
+    for (position, read) in &reads.at {
+        values
+            .entry(*position)
+            .or_default()
+            .extend(read.iter().copied());
+    }
+    for ((partition, offset), seen) in values.into_iter().filter(|(_, v)| v.len() > 1) {
+        found.inconsistent_offset.push(Example {
+            partition,
+            offset: Some(offset),
+            value: None,
+            process: String::new(),
+            time_ms: 0.0,
+            detail: format!("values {seen:?}"),
+        });
+    }
+}
+
+fn reads_of_failed_writes(history: &[Event], reads: &ReadIndex, found: &mut Anomalies) {
+    for event in history {
+        let Op::Send {
+            phase: Phase::Fail,
+            value,
+            partition,
+            ..
+        } = &event.op
+        else {
+            continue;
+        };
+        if let Some(positions) = reads.positions_of.get(value.as_str()) {
+            found.read_of_failed_write.push(Example {
+                partition: *partition,
+                offset: positions.iter().next().map(|p| p.1),
+                value: Some(value.clone()),
+                process: event.process.clone(),
+                time_ms: event.time_ms,
+                detail: format!("the send failed, yet it was read at {positions:?}"),
+            });
+        }
+    }
+}
+
+/// Per producer and partition, acknowledged offsets must grow in the order of the sends.
+fn non_monotonic_sends(history: &[Event], found: &mut Anomalies) {
+    let mut order: HashMap<&str, usize> = HashMap::new();
+    for (n, event) in history.iter().enumerate() {
+        if let Op::Send {
+            phase: Phase::Invoke,
+            value,
+            ..
+        } = &event.op
+        {
+            order.entry(value).or_insert(n);
+        }
+    }
+    let mut by_stream: BTreeMap<(&str, i32), Vec<(usize, i64, &Event, &str)>> = BTreeMap::new();
+    for event in history {
+        if let Op::Send {
+            phase: Phase::Ok,
+            partition,
+            value,
+            offset: Some(offset),
+        } = &event.op
+        {
+            let sent = order.get(value.as_str()).copied().unwrap_or(usize::MAX);
+            by_stream
+                .entry((&event.process, *partition))
+                .or_default()
+                .push((sent, *offset, event, value));
+        }
+    }
+    for ((_, partition), mut acks) in by_stream {
+        acks.sort_by_key(|a| a.0);
+        for pair in acks.windows(2) {
+            let ((_, before, _, _), (_, after, event, value)) = (pair[0], pair[1]);
+            if after <= before {
+                found.non_monotonic_send.push(Example {
+                    partition,
+                    offset: Some(after),
+                    value: Some(value.to_string()),
+                    process: event.process.clone(),
+                    time_ms: event.time_ms,
+                    detail: format!("sent later than the record at offset {before}, acknowledged at a lower offset"),
+                });
+            }
+        }
+    }
+}
+
+/// In assign mode (and the final reads), each consumer reads each partition forward.
+fn non_monotonic_polls(history: &[Event], found: &mut Anomalies) {
+    let mut last: HashMap<(&str, i32), i64> = HashMap::new();
+    for event in history {
+        match &event.op {
+            Op::Assign {
+                mode, partitions, ..
+            } if mode == "assign" => {
+                for p in partitions {
+                    last.remove(&(event.process.as_str(), *p));
+                }
+            }
+            Op::Poll {
+                phase: Phase::Ok,
+                mode,
+                records,
+            } if mode != "subscribe" => {
+                for record in records {
+                    let key = (event.process.as_str(), record.partition);
+                    if let Some(&previous) = last.get(&key) {
+                        if record.offset <= previous {
+                            found.non_monotonic_poll.push(Example {
+                                partition: record.partition,
+                                offset: Some(record.offset),
+                                value: record.value.clone(),
+                                process: event.process.clone(),
+                                time_ms: event.time_ms,
+                                detail: format!("read after offset {previous}"),
+                            });
+                        }
+                    }
+                    last.insert(key, record.offset);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A group member given a partition must start at or after the offset the group had
+/// committed for it (a committed offset is the next one to read).
+fn resumed_below_committed(history: &[Event], found: &mut Anomalies) {
+    let mut committed: HashMap<(&str, i32), i64> = HashMap::new();
+    // (process, partition) -> the committed offset when it was assigned, until first read.
+    let mut pending: HashMap<(&str, i32), i64> = HashMap::new();
+    for event in history {
+        match &event.op {
+            Op::Commit {
+                phase: Phase::Ok,
+                group,
+                offsets,
+            } => {
+                for (partition, offset) in offsets {
+                    if let Ok(p) = partition.parse::<i32>() {
+                        let entry = committed.entry((group.as_str(), p)).or_insert(*offset);
+                        *entry = (*entry).max(*offset);
+                    }
+                }
+            }
+            Op::Assign {
+                phase: Phase::Ok,
+                mode,
+                group: Some(group),
+                partitions,
+            } if mode == "subscribe" => {
+                for p in partitions {
+                    if let Some(&c) = committed.get(&(group.as_str(), *p)) {
+                        pending.insert((&event.process, *p), c);
+                    }
+                }
+            }
+            Op::Poll {
+                phase: Phase::Ok,
+                mode,
+                records,
+            } if mode == "subscribe" => {
+                for record in records {
+                    let Some(c) = pending.remove(&(event.process.as_str(), record.partition))
+                    else {
+                        continue;
+                    };
+                    if record.offset < c {
+                        found.resumed_below_committed.push(Example {
+                            partition: record.partition,
+                            offset: Some(record.offset),
+                            value: record.value.clone(),
+                            process: event.process.clone(),
+                            time_ms: event.time_ms,
+                            detail: format!("the group had committed offset {c}"),
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
