@@ -288,7 +288,9 @@ fn non_monotonic_sends(history: &[Event], found: &mut Anomalies) {
             order.entry(value).or_insert(n);
         }
     }
-    let mut by_stream: BTreeMap<(&str, i32), Vec<(usize, i64, &Event, &str)>> = BTreeMap::new();
+    // (producer, partition) -> (send order, offset, completion, value)
+    type Stream<'a> = Vec<(usize, i64, &'a Event, &'a str)>;
+    let mut by_stream: BTreeMap<(&str, i32), Stream> = BTreeMap::new();
     for event in history {
         if let Op::Send {
             phase: Phase::Ok,

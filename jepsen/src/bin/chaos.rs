@@ -93,14 +93,21 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            let described = serde_json::json!({
+                "time_s": time,
+                "nodes": nodes,
+                "nemeses": config.nemeses,
+                "java": config.java,
+                "flotilla": config.flotilla,
+            });
             match runner::run(&config) {
                 Ok(outcome) => {
-                    println!(
-                        "history: {} ({} faults)",
-                        outcome.history.display(),
-                        outcome.faults
+                    eprintln!(
+                        "chaos: {} faults; history in {}",
+                        outcome.faults,
+                        outcome.history.display()
                     );
-                    ExitCode::SUCCESS
+                    verdict(&outcome.history, seed, described)
                 }
                 Err(e) => {
                     eprintln!("chaos: {e:#}");
