@@ -421,3 +421,226 @@ fn resumed_below_committed(history: &[Event], found: &mut Anomalies) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hand-made history, one builder call per line.
+    #[derive(Default)]
+    struct History(Vec<Event>);
+
+    impl History {
+        fn push(&mut self, process: &str, op: Op) -> &mut Self {
+            let time_ms = self.0.len() as f64;
+            self.0.push(Event {
+                time_ms,
+                process: process.into(),
+                client: "rdkafka".into(),
+                op,
+            });
+            self
+        }
+
+        fn invoke(&mut self, process: &str, partition: i32, value: &str) -> &mut Self {
+            self.push(process, send(Phase::Invoke, partition, value, None))
+        }
+
+        fn ack(&mut self, process: &str, partition: i32, offset: i64, value: &str) -> &mut Self {
+            self.push(process, send(Phase::Ok, partition, value, Some(offset)))
+        }
+
+        fn sent(&mut self, process: &str, partition: i32, offset: i64, value: &str) -> &mut Self {
+            self.invoke(process, partition, value)
+                .ack(process, partition, offset, value)
+        }
+
+        fn poll(&mut self, process: &str, mode: &str, records: &[(i32, i64, &str)]) -> &mut Self {
+            let records = records
+                .iter()
+                .map(|&(partition, offset, value)| Record {
+                    partition,
+                    offset,
+                    value: Some(value.into()),
+                })
+                .collect();
+            self.push(
+                process,
+                Op::Poll {
+                    phase: Phase::Ok,
+                    mode: mode.into(),
+                    records,
+                },
+            )
+        }
+
+        fn check(&self) -> Anomalies {
+            check(&self.0)
+        }
+    }
+
+    fn send(phase: Phase, partition: i32, value: &str, offset: Option<i64>) -> Op {
+        Op::Send {
+            phase,
+            partition,
+            value: value.into(),
+            offset,
+        }
+    }
+
+    /// The counts that are not zero.
+    fn found(anomalies: &Anomalies) -> Vec<(&'static str, usize)> {
+        anomalies
+            .counts()
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    fn clean() -> History {
+        let mut h = History::default();
+        h.sent("p", 0, 0, "a")
+            .sent("p", 0, 1, "b")
+            .sent("p", 1, 0, "c");
+        h.poll("final", "final", &[(0, 0, "a"), (0, 1, "b"), (1, 0, "c")]);
+        h
+    }
+
+    #[test]
+    fn a_clean_history_is_valid() {
+        let anomalies = clean().check();
+        assert_eq!(found(&anomalies), vec![]);
+        assert!(anomalies.valid());
+    }
+
+    #[test]
+    fn an_empty_history_is_valid() {
+        assert!(History::default().check().valid());
+    }
+
+    #[test]
+    fn an_acknowledged_write_missing_below_the_highest_read_is_lost() {
+        let mut h = History::default();
+        h.sent("p", 0, 0, "a")
+            .sent("p", 0, 1, "b")
+            .sent("p", 0, 2, "c");
+        h.poll("final", "final", &[(0, 0, "a"), (0, 2, "c")]);
+        let anomalies = h.check();
+        assert_eq!(found(&anomalies), vec![("lost", 1)]);
+        assert_eq!(anomalies.lost[0].value.as_deref(), Some("b"));
+        assert!(!anomalies.valid());
+    }
+
+    #[test]
+    fn an_acknowledged_write_never_read_is_unseen() {
+        let mut h = History::default();
+        h.sent("p", 0, 0, "a").sent("p", 0, 1, "b");
+        h.poll("final", "final", &[(0, 0, "a")]);
+        assert_eq!(found(&h.check()), vec![("unseen", 1)]);
+    }
+
+    #[test]
+    fn a_value_at_two_offsets_is_a_duplicate_unexplained_unless_it_was_sent_twice() {
+        let mut h = History::default();
+        h.sent("p", 0, 0, "a");
+        h.poll("final", "final", &[(0, 0, "a"), (0, 1, "a")]);
+        assert_eq!(found(&h.check()), vec![("duplicate_unexplained", 1)]);
+
+        let mut resent = History::default();
+        resent.invoke("p", 0, "a").sent("p", 0, 0, "a");
+        resent.poll("final", "final", &[(0, 0, "a"), (0, 1, "a")]);
+        let anomalies = resent.check();
+        assert_eq!(found(&anomalies), vec![("duplicate_explained", 1)]);
+        assert!(
+            anomalies.valid(),
+            "a resend the client asked for explains it"
+        );
+    }
+
+    #[test]
+    fn one_offset_with_two_values_is_inconsistent() {
+        let mut h = History::default();
+        h.sent("p", 0, 0, "a");
+        h.poll("c1", "assign", &[(0, 0, "a")]);
+        h.poll("c2", "assign", &[(0, 0, "x")]);
+        let anomalies = h.check();
+        assert_eq!(found(&anomalies), vec![("inconsistent_offset", 1)]);
+    }
+
+    #[test]
+    fn a_failed_write_that_is_read_is_reported() {
+        let mut h = History::default();
+        h.invoke("p", 0, "a")
+            .push("p", send(Phase::Fail, 0, "a", None));
+        h.poll("final", "final", &[(0, 0, "a")]);
+        assert_eq!(found(&h.check()), vec![("read_of_failed_write", 1)]);
+    }
+
+    #[test]
+    fn an_indeterminate_write_that_shows_up_is_fine() {
+        let mut h = History::default();
+        h.invoke("p", 0, "a")
+            .push("p", send(Phase::Info, 0, "a", None));
+        h.poll("final", "final", &[(0, 0, "a")]);
+        assert!(h.check().valid());
+    }
+
+    #[test]
+    fn later_sends_acknowledged_at_lower_offsets_are_non_monotonic() {
+        let mut h = History::default();
+        h.invoke("p", 0, "a").invoke("p", 0, "b");
+        h.ack("p", 0, 5, "a").ack("p", 0, 4, "b");
+        h.poll("final", "final", &[(0, 4, "b"), (0, 5, "a")]);
+        assert_eq!(found(&h.check()), vec![("non_monotonic_send", 1)]);
+    }
+
+    #[test]
+    fn an_assigned_consumer_reading_backwards_is_non_monotonic_unless_reassigned() {
+        let mut h = clean();
+        h.poll("c", "assign", &[(0, 0, "a"), (0, 1, "b")]);
+        h.poll("c", "assign", &[(0, 0, "a")]);
+        assert_eq!(found(&h.check()), vec![("non_monotonic_poll", 1)]);
+
+        let mut reassigned = clean();
+        reassigned.poll("c", "assign", &[(0, 0, "a"), (0, 1, "b")]);
+        reassigned.push(
+            "c",
+            Op::Assign {
+                phase: Phase::Ok,
+                mode: "assign".into(),
+                group: None,
+                partitions: vec![0],
+            },
+        );
+        reassigned.poll("c", "assign", &[(0, 0, "a")]);
+        assert!(reassigned.check().valid());
+    }
+
+    #[test]
+    fn a_group_member_starting_below_the_committed_offset_is_reported() {
+        let commit = |offset: i64| Op::Commit {
+            phase: Phase::Ok,
+            group: "g".into(),
+            offsets: BTreeMap::from([("0".to_string(), offset)]),
+        };
+        let assign = Op::Assign {
+            phase: Phase::Ok,
+            mode: "subscribe".into(),
+            group: Some("g".into()),
+            partitions: vec![0],
+        };
+        let mut h = clean();
+        h.poll("c1", "subscribe", &[(0, 0, "a"), (0, 1, "b")]);
+        h.push("c1", commit(2));
+        h.push("c2", assign.clone());
+        h.poll("c2", "subscribe", &[(0, 1, "b")]);
+        assert_eq!(found(&h.check()), vec![("resumed_below_committed", 1)]);
+
+        let mut fine = clean();
+        fine.poll("c1", "subscribe", &[(0, 0, "a")]);
+        fine.push("c1", commit(1));
+        fine.push("c2", assign);
+        fine.poll("c2", "subscribe", &[(0, 1, "b")]);
+        assert!(fine.check().valid());
+    }
+}

@@ -249,3 +249,23 @@ fn latencies(history: &[Event]) -> Vec<(String, f64, f64)> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_longest_gap_and_where_it_starts() {
+        assert_eq!(longest_gap(&[0.0, 1.0, 5.0, 6.0]), (4.0, 1.0));
+        assert_eq!(longest_gap(&[]), (0.0, 0.0));
+    }
+
+    #[test]
+    fn recovery_ends_with_the_longest_pause_that_began_during_the_fault() {
+        let acks = [0.0, 100.0, 200.0, 2_500.0, 2_600.0, 9_000.0];
+        // The fault runs from 150 to 2550: the pause 200..2500 began during it; the later
+        // pause (2600..9000) began after its end and is not its doing.
+        assert_eq!(acked_again(&acks, 150.0, 2_550.0), 2_350.0);
+        assert_eq!(acked_again(&[0.0, 10.0, 20.0], 5.0, 15.0), 5.0);
+    }
+}
