@@ -266,6 +266,6 @@ mod tests {
         // The fault runs from 150 to 2550: the pause 200..2500 began during it; the later
         // pause (2600..9000) began after its end and is not its doing.
         assert_eq!(acked_again(&acks, 150.0, 2_550.0), 2_350.0);
-        assert_eq!(acked_again(&[0.0, 10.0, 20.0], 5.0, 15.0), 5.0);
+        assert_eq!(acked_again(&[0.0, 10.0, 20.0], 5.0, 15.0), 15.0);
     }
 }
