@@ -52,7 +52,7 @@ pub fn run(config: &RunConfig) -> anyhow::Result<Outcome> {
         takeover_after: "2s",
     })
     .context("starting the fleet")?;
-    let topic = format!("chaos-{}", config.seed);
+    let topic = format!("chaos-{}-{}", config.seed, unix_ms() as u64);
     create_topic(&fleet.bootstrap(), &topic)?;
 
     let epoch_ms = unix_ms();
@@ -68,19 +68,23 @@ pub fn run(config: &RunConfig) -> anyhow::Result<Outcome> {
         partitions: TOPIC_PARTITIONS,
         process: String::new(),
         epoch_ms,
-        duration_ms: config.time.as_millis() as u64,
+        stop_file: config.out.join("stop-producers"),
+        // Only if the harness dies: clients then stop on their own after this long.
+        duration_ms: (config.time + Duration::from_secs(600)).as_millis() as u64,
         timeout_ms: 120_000,
         max_in_flight: 32,
         group: None,
         out: PathBuf::new(),
     };
     let mut clients = start_clients(config, &base, &libs)?;
+    warm_up(config, &clients)?;
     let faults = run_nemeses(config, &mut fleet, &network, &nemesis)?;
     recover(&mut fleet, &network, &nemesis)?;
-    wait_clients(
-        &mut clients,
-        config.time + SETTLE + Duration::from_secs(120),
-    )?;
+    fs::write(config.out.join("stop-producers"), "")?;
+    // Consumers read on a while after the last send, so what they read is complete.
+    std::thread::sleep(SETTLE);
+    fs::write(config.out.join("stop-consumers"), "")?;
+    wait_clients(&mut clients, Duration::from_secs(120))?;
     final_reads(config, &base, &libs)?;
     let history = merge_histories(&config.out)?;
     Ok(Outcome {
@@ -90,7 +94,8 @@ pub fn run(config: &RunConfig) -> anyhow::Result<Outcome> {
     })
 }
 
-/// The clients: producers stop after the run's time; consumers go on through recovery.
+/// The clients: producers stop when the faults are over and healed; consumers a little
+/// later.
 fn start_clients(
     config: &RunConfig,
     base: &ClientArgs,
@@ -107,18 +112,17 @@ fn start_clients(
         plan.push((Library::Java, Role::Producer, 0));
         plan.push((Library::Java, Role::AssignConsumer, 0));
     }
-    let consume_for = (config.time + SETTLE).as_millis() as u64;
     plan.into_iter()
         .map(|(library, role, n)| {
             let name = format!("{}-{}-{n}", library_name(library), role_name(role));
             let args = ClientArgs {
                 process: name.clone(),
                 out: config.out.join(format!("history-{name}.jsonl")),
-                duration_ms: if role == Role::Producer {
-                    base.duration_ms
+                stop_file: config.out.join(if role == Role::Producer {
+                    "stop-producers"
                 } else {
-                    consume_for
-                },
+                    "stop-consumers"
+                }),
                 group: (role == Role::GroupConsumer).then(|| "chaos-group".to_string()),
                 ..base.clone()
             };
@@ -126,6 +130,25 @@ fn start_clients(
             Ok((name, workload::spawn(library, role, &args, libs, &log)?))
         })
         .collect()
+}
+
+/// Waits until every producer has had a write acknowledged, so faults strike clients that
+/// are running (a JVM takes seconds to start) and not ones still starting.
+fn warm_up(config: &RunConfig, clients: &[(String, Child)]) -> anyhow::Result<()> {
+    let start = Instant::now();
+    for (name, _) in clients.iter().filter(|(name, _)| name.contains("producer")) {
+        let history = config.out.join(format!("history-{name}.jsonl"));
+        while !fs::read_to_string(&history).is_ok_and(|h| h.contains("\"type\":\"ok\"")) {
+            if start.elapsed() > Duration::from_secs(90) {
+                bail!(
+                    "{name} had no write acknowledged within 90 s; see {}",
+                    config.out.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    Ok(())
 }
 
 fn run_nemeses(

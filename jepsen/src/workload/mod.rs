@@ -57,7 +57,11 @@ pub struct ClientArgs {
     /// Unix time in milliseconds of the run's start: the history's zero.
     #[arg(long)]
     pub epoch_ms: f64,
-    #[arg(long, default_value_t = 0)]
+    /// The client stops once this file exists (the harness creates it).
+    #[arg(long)]
+    pub stop_file: PathBuf,
+    /// A limit in case the harness dies before it creates the stop file.
+    #[arg(long, default_value_t = 3_600_000)]
     pub duration_ms: u64,
     #[arg(long, default_value_t = 120_000)]
     pub timeout_ms: u64,
@@ -71,8 +75,9 @@ pub struct ClientArgs {
 }
 
 impl ClientArgs {
-    pub fn duration(&self) -> Duration {
-        Duration::from_millis(self.duration_ms)
+    /// True until the stop file appears or the time limit passes.
+    pub fn running(&self, started: std::time::Instant) -> bool {
+        started.elapsed() < Duration::from_millis(self.duration_ms) && !self.stop_file.exists()
     }
 
     pub fn timeout(&self) -> Duration {
@@ -91,6 +96,8 @@ impl ClientArgs {
             self.process.clone(),
             "--epoch-ms".into(),
             format!("{:.0}", self.epoch_ms),
+            "--stop-file".into(),
+            self.stop_file.display().to_string(),
             "--duration-ms".into(),
             self.duration_ms.to_string(),
             "--timeout-ms".into(),

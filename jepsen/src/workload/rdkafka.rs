@@ -49,12 +49,12 @@ pub fn produce(args: &ClientArgs, record: Arc<Recorder>) -> anyhow::Result<()> {
     // each partition was unavailable, not how long the producer's queue was full.
     let per_partition = (args.max_in_flight / args.partitions as usize).max(2);
     runtime.block_on(async {
-        let deadline = Instant::now() + args.duration();
+        let started = Instant::now();
         let mut in_flight = FuturesUnordered::new();
         let mut outstanding = vec![0usize; args.partitions as usize];
         let mut sent: u64 = 0;
         let mut next_partition = 0usize;
-        while Instant::now() < deadline {
+        while args.running(started) {
             while let Some(partition) = next_free(&outstanding, &mut next_partition, per_partition)
             {
                 outstanding[partition] += 1;
@@ -166,8 +166,8 @@ pub fn consume_assigned(args: &ClientArgs, record: Arc<Recorder>) -> anyhow::Res
         "ok",
         json!({"mode": "assign", "partitions": partitions}),
     );
-    let deadline = Instant::now() + args.duration();
-    while Instant::now() < deadline {
+    let started = Instant::now();
+    while args.running(started) {
         poll_batch(&consumer, &record, "assign", None);
     }
     Ok(())
@@ -188,9 +188,9 @@ pub fn consume_in_group(args: &ClientArgs, record: Arc<Recorder>) -> anyhow::Res
         .set("auto.offset.reset", "earliest")
         .create_with_context(context)?;
     consumer.subscribe(&[&args.topic])?;
-    let deadline = Instant::now() + args.duration();
+    let started = Instant::now();
     let mut last_commit = Instant::now();
-    while Instant::now() < deadline {
+    while args.running(started) {
         poll_batch(&consumer, &record, "subscribe", Some(&group));
         if last_commit.elapsed() > Duration::from_secs(1) {
             commit(&consumer, &record, &group);
