@@ -17,7 +17,9 @@ pub struct Liveness {
     pub libraries: BTreeMap<String, LibraryFigures>,
     /// Successful sends and records read per second, per process (index = second).
     pub throughput: BTreeMap<String, Vec<u32>>,
-    /// (process, completion time, invoke-to-completion ms) of every completed send.
+    /// (process, completion time, invoke-to-completion ms) of every completed send; only
+    /// the HTML plots them (report.json would grow by megabytes).
+    #[serde(skip)]
     pub latencies: Vec<(String, f64, f64)>,
 }
 
