@@ -214,14 +214,19 @@ all_alive() {
   for i in "${nodes[@]}"; do alive "$i" || return 1; done
 }
 
+# Every broker the controllers know, one line each with its fenced state.
+broker_registrations() {
+  timeout 30 "$java" -Xms32m -Xmx192m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    -Dlog4j2.configurationFile="$dist/log4j2-tools.xml" -cp "$libs/*" \
+    org.apache.kafka.tools.BrokerApiVersionsCommand --bootstrap-server "$(bootstrap_list)" \
+    --command-config "$state/probe.properties" 2>/dev/null
+}
+
 # The cluster is usable when every broker is registered with the controllers, unfenced,
 # and answers on its listener.
 cluster_answers() {
   local out
-  out=$(timeout 30 "$java" -Xms32m -Xmx192m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
-    -Dlog4j2.configurationFile="$dist/log4j2-tools.xml" -cp "$libs/*" \
-    org.apache.kafka.tools.BrokerApiVersionsCommand --bootstrap-server "$(bootstrap_list)" \
-    --command-config "$state/probe.properties" 2>/dev/null) || return 1
+  out=$(broker_registrations) || return 1
   [[ $(grep -c '(id: [0-9]* rack: .* isFenced: false)' <<<"$out") -eq ${#nodes[@]} ]]
 }
 
@@ -444,10 +449,7 @@ set KAFKA_BASE_PORT or stop it"
 # True when broker $1 is registered with the controllers and unfenced.
 broker_unfenced() {
   local out
-  out=$(timeout 30 "$java" -Xms32m -Xmx192m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
-    -Dlog4j2.configurationFile="$dist/log4j2-tools.xml" -cp "$libs/*" \
-    org.apache.kafka.tools.BrokerApiVersionsCommand --bootstrap-server "$(bootstrap_list)" \
-    --command-config "$state/probe.properties" 2>/dev/null) || return 1
+  out=$(broker_registrations) || return 1
   grep -q "(id: $1 rack: .* isFenced: false)" <<<"$out"
 }
 

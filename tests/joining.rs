@@ -72,42 +72,40 @@ fn a_node_refuses_clients_until_it_has_the_fleets_identity_table() {
     }
 }
 
+/// Starts node `id` seeded at `first` with `cluster_id`, and checks that it exits with an
+/// error whose log line contains `why`, while `first` keeps serving.
+fn assert_refused(first: &Node, id: u64, cluster_id: &str, why: &str) {
+    let toml = cluster_toml(cluster_id, &[&first.host], &[id]);
+    let mut refused = Node::spawn_as(id, &next_host(), kafka(), &toml);
+    assert!(
+        !refused.wait_exit().success(),
+        "the node must exit with an error"
+    );
+    let log = refused.log();
+    assert!(log.contains(why), "the log says why ({why}):\n{log}");
+    first.wait_ready();
+}
+
 #[test]
 fn a_second_node_with_the_same_id_is_refused() {
     let first = single_node_fleet("dup");
-    let mut copy = Node::spawn_as(
+    assert_refused(
+        &first,
         1,
-        &next_host(),
-        kafka(),
-        &cluster_toml("dup", &[&first.host], &[1]),
+        "dup",
+        "node id 1 is already in use by a live node",
     );
-    let status = copy.wait_exit();
-    assert!(!status.success(), "the copy must exit with an error");
-    let log = copy.log();
-    assert!(
-        log.contains("node id 1 is already in use by a live node"),
-        "the copy's log names the clash:\n{log}"
-    );
-    first.wait_ready();
 }
 
 #[test]
 fn a_seed_from_another_cluster_is_refused() {
     let first = single_node_fleet("blue");
-    let mut stranger = Node::spawn_as(
+    assert_refused(
+        &first,
         2,
-        &next_host(),
-        kafka(),
-        &cluster_toml("green", &[&first.host], &[2]),
+        "green",
+        "belongs to another cluster (ours is `green`)",
     );
-    let status = stranger.wait_exit();
-    assert!(!status.success(), "the stranger must exit with an error");
-    let log = stranger.log();
-    assert!(
-        log.contains("belongs to another cluster (ours is `green`)"),
-        "the stranger's log names the mismatch:\n{log}"
-    );
-    first.wait_ready();
 }
 
 /// `proxyctl --endpoint ADMIN args...`: success, stdout and stderr.
