@@ -141,8 +141,12 @@ impl Schedule {
                 (vec![random], Heal::Network)
             }
             "slow" => {
-                net.slow(Host::Node(random), 50, 20)?;
-                (vec![random], Heal::Network)
+                let how = net.slow(Host::Node(random), 50, 20)?;
+                return Ok(Fault {
+                    name: format!("slow ({how})"),
+                    nodes: vec![random],
+                    heal: Heal::Network,
+                });
             }
             other => bail!("unknown nemesis `{other}`"),
         };

@@ -138,16 +138,25 @@ impl Network {
         }
     }
 
-    /// Delays every packet leaving `host` by `delay_ms` (± `jitter_ms`).
-    pub fn slow(&self, host: Host, delay_ms: u32, jitter_ms: u32) -> anyhow::Result<()> {
+    /// Slows every packet leaving `host`: `netem` delay with jitter where the kernel has
+    /// it, else a token bucket (`tbf`) that holds the link to 2 Mbit/s, which queues and
+    /// so delays too. Returns what was applied, for the history.
+    pub fn slow(&self, host: Host, delay_ms: u32, jitter_ms: u32) -> anyhow::Result<String> {
         let ns = host
             .namespace()
             .context("only a namespace's link can be slowed")?;
         let (delay, jitter) = (format!("{delay_ms}ms"), format!("{jitter_ms}ms"));
-        let args = [
-            "qdisc", "replace", "dev", "eth0", "root", "netem", "delay", &delay, &jitter,
+        let root = ["qdisc", "replace", "dev", "eth0", "root"];
+        let netem = ["netem", "delay", &delay, &jitter];
+        if run(host.command("tc").args(root).args(netem)).is_ok() {
+            return Ok(format!("netem delay {delay} ± {jitter}"));
+        }
+        let tbf = [
+            "tbf", "rate", "2mbit", "burst", "32kbit", "latency", "400ms",
         ];
-        run(host.command("tc").args(&args[..])).with_context(|| format!("tc netem in {ns}"))
+        run(host.command("tc").args(root).args(tbf))
+            .with_context(|| format!("tc in {ns}: neither netem nor tbf is available"))?;
+        Ok("tbf 2 Mbit/s: this kernel has no netem".into())
     }
 
     /// Removes what [`Network::slow`] added.
@@ -213,5 +222,15 @@ fn remove_leftovers() {
             }
         }
     }
-    let _ = Command::new("ip").args(["link", "del", BRIDGE]).output();
+    // A namespace that still holds a process outlives `ip netns del`, and so does the
+    // root end of its veth: delete such links by name.
+    if let Ok(out) = Command::new("ip").args(["-o", "link", "show"]).output() {
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let name = line.split(':').nth(1).unwrap_or_default().trim();
+            let name = name.split('@').next().unwrap_or_default();
+            if name.starts_with(PREFIX) {
+                let _ = Command::new("ip").args(["link", "del", name]).output();
+            }
+        }
+    }
 }

@@ -76,8 +76,8 @@ pub fn run(config: &RunConfig) -> anyhow::Result<Outcome> {
         group: None,
         out: PathBuf::new(),
     };
-    let mut clients = start_clients(config, &base, &libs)?;
-    warm_up(config, &clients)?;
+    let mut clients = Clients(start_clients(config, &base, &libs)?);
+    warm_up(config, &clients.0)?;
     let faults = run_nemeses(config, &mut fleet, &network, &nemesis)?;
     recover(&mut fleet, &network, &nemesis)?;
     fs::write(config.out.join("stop-producers"), "")?;
@@ -207,9 +207,24 @@ fn recover(fleet: &mut Fleet, network: &Network, record: &Recorder) -> anyhow::R
     Ok(())
 }
 
-fn wait_clients(clients: &mut [(String, Child)], deadline: Duration) -> anyhow::Result<()> {
+/// The client processes; any still running when the run ends early are killed, so no
+/// namespace is kept alive by a stray client.
+struct Clients(Vec<(String, Child)>);
+
+impl Drop for Clients {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.0 {
+            if child.try_wait().ok().flatten().is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+fn wait_clients(clients: &mut Clients, deadline: Duration) -> anyhow::Result<()> {
     let start = Instant::now();
-    for (name, child) in clients.iter_mut() {
+    for (name, child) in clients.0.iter_mut() {
         loop {
             if let Some(status) = child.try_wait()? {
                 if !status.success() {
