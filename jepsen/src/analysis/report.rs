@@ -88,7 +88,7 @@ fn summary_line(
         .collect();
     if valid {
         format!(
-            "valid: {acknowledged} acknowledged writes, every one read exactly once at its offset; \
+            "valid: {acknowledged} acknowledged writes, every one read at its offset and none twice in the log; \
              longest producer pause {}",
             gaps.join(", ")
         )
