@@ -40,7 +40,7 @@ pub struct Outcome {
 }
 
 pub fn run(config: &RunConfig) -> anyhow::Result<Outcome> {
-    fs::create_dir_all(&config.out)?;
+    fresh_directory(&config.out)?;
     let network = Network::create(config.nodes).context("setting up the network namespaces")?;
     let kafka = kafka_cluster("up").context("starting the chaos Kafka cluster")?;
     let libs = PathBuf::from(kafka_cluster("libs")?);
@@ -92,6 +92,23 @@ pub fn run(config: &RunConfig) -> anyhow::Result<Outcome> {
         epoch_ms,
         faults,
     })
+}
+
+/// Empties `dir` for a new run. An earlier run's histories would be merged into this one's,
+/// its stop files would stop the clients at once and its node data would be reused, so a
+/// previous run's directory is removed; any other non-empty directory is refused.
+fn fresh_directory(dir: &Path) -> anyhow::Result<()> {
+    let earlier_run = dir.join("history-nemesis.jsonl").exists() || dir.join("node1").exists();
+    if earlier_run {
+        fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
+    } else if fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
+        bail!(
+            "{} is not empty and holds no chaos run; choose another --out",
+            dir.display()
+        );
+    }
+    fs::create_dir_all(dir)?;
+    Ok(())
 }
 
 /// The clients: producers stop when the faults are over and healed; consumers a little
