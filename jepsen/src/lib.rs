@@ -5,7 +5,19 @@
 //! - `fleet`: the flotilla processes under test;
 //! - `nemesis`: the faults and their seeded schedule;
 //! - `workload`: the client processes (librdkafka, Java) and their history lines;
-//! - `runner`: one run from set-up to merged history.
+//! - `runner`: one run from set-up to merged history;
+//! - `analysis`: the pure half, from a history to a verdict and a report. Its API:
+//!   - [`history`]: [`Event`] (one JSON line: `time_ms`, `process`, `client`, `kind`,
+//!     `type` and the kind's fields), [`read_history`], and [`HistoryWriter`] to append
+//!     events from many threads;
+//!   - [`checker::check`]`(&[Event]) -> CheckResult`: every safety anomaly, counted, with
+//!     examples; valid iff none but explained duplicates;
+//!   - [`liveness::measure`]`(&[Event]) -> Liveness`: gaps, recovery after each fault,
+//!     throughput and latency;
+//!   - [`Report::build`]`(history, check, liveness, seed, config)`, then
+//!     [`Report::write`]`(dir)` for `report.json` and `report.html`, and
+//!     [`Report::summary_line`];
+//!   - [`analysis::analyze`] does all of it for a history file (`jepsen-check` is that).
 
 pub mod analysis;
 pub mod fleet;
@@ -13,6 +25,10 @@ pub mod nemesis;
 pub mod net;
 pub mod runner;
 pub mod workload;
+
+pub use analysis::history::{read_history, Event, HistoryWriter};
+pub use analysis::report::Report;
+pub use analysis::{checker, history, liveness, report};
 
 use std::path::Path;
 

@@ -1,31 +1,33 @@
-//! From a recorded history to a verdict: the safety checks (`anomalies`), what the faults
-//! cost (`liveness`) and the report. Pure functions of the history, so a history can be
-//! re-checked later (`chaos check HISTORY`) and every check is tested on hand-made ones.
+//! From a recorded history to a verdict, with no Kafka, network or processes involved:
+//! the history format (`history`), the safety checks (`checker`), what the faults cost
+//! (`liveness`) and the report (`report`, drawn by `html`). Pure functions of the
+//! history, so any history can be checked again later (`jepsen-check HISTORY`) and every
+//! check is tested on hand-made ones.
 
-pub mod anomalies;
+pub mod checker;
 pub mod history;
-pub mod html;
+mod html;
 pub mod liveness;
 pub mod report;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 pub use report::Report;
 
-/// Checks the history at `path` and writes the report next to `out`; returns the report
-/// and the path of `report.json`.
+/// Checks the history at `path` and writes `report.json` and `report.html` into `out`;
+/// returns the report and the path of `report.json`.
 pub fn analyze(
     path: &Path,
     out: &Path,
     seed: u64,
     config: Value,
-) -> anyhow::Result<(Report, std::path::PathBuf)> {
-    let history = history::read(path)?;
-    let anomalies = anomalies::check(&history);
+) -> anyhow::Result<(Report, PathBuf)> {
+    let history = history::read_history(path)?;
+    let check = checker::check(&history);
     let liveness = liveness::measure(&history);
-    let report = Report::build(&history, anomalies, liveness, seed, config);
+    let report = Report::build(&history, check, liveness, seed, config);
     let json = report.write(out)?;
     Ok((report, json))
 }

@@ -124,7 +124,7 @@ fn verdict(history: &std::path::Path, seed: u64, config: serde_json::Value) -> E
     let dir = history.parent().unwrap_or(std::path::Path::new("."));
     match analysis::analyze(history, dir, seed, config) {
         Ok((report, json)) => {
-            println!("{}", report.summary);
+            println!("{}", report.summary_line());
             println!("{}", json.display());
             if report.valid {
                 ExitCode::SUCCESS
