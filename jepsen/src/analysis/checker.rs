@@ -233,18 +233,21 @@ fn duplicates(facts: &Facts, result: &mut CheckResult) {
         }
         let explanation = duplicate_explanation(facts, value);
         let (first_partition, first_offset) = *positions.first().expect("two or more");
-        let mut processes: Vec<String> = positions
+        let sightings: Vec<_> = positions
             .iter()
             .flat_map(|p| {
                 let seen = facts.at[p][value];
                 [seen.acked, seen.read]
             })
             .flatten()
-            .map(|s| s.process.to_string())
             .collect();
+        let mut processes: Vec<String> = sightings.iter().map(|s| s.process.to_string()).collect();
         processes.sort();
         processes.dedup();
-        let time_ms = facts.first_read(value).map_or(0.0, |(_, s)| s.time_ms);
+        let time_ms = sightings
+            .iter()
+            .map(|s| s.time_ms)
+            .fold(f64::INFINITY, f64::min);
         let example = Example {
             partition: first_partition,
             offset: Some(first_offset),
