@@ -257,7 +257,7 @@ fn duplicates(facts: &Facts, result: &mut CheckResult) {
             detail: format!(
                 "at {}; {}",
                 describe_positions(positions),
-                explanation.as_deref().unwrap_or("sent once")
+                explanation.as_deref().unwrap_or("no resend explains it")
             ),
         };
         let kind = match explanation {
