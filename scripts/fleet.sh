@@ -11,7 +11,9 @@
 # nodes form a fleet: every node seeds from the others, nodes 1..min(N,3) create the Raft
 # group. The last line of `up` and `status` is the comma-separated bootstrap list for
 # clients. FLOTILLA_BIN overrides the binary (default: a release build, built on first
-# use); FLOTILLA_TAKEOVER_AFTER sets cluster.takeover_after (default 2s).
+# use); FLOTILLA_TAKEOVER_AFTER sets cluster.takeover_after (default 2s);
+# FLOTILLA_FLEET_FIRST_HOST moves node i to 127.0.0.(FIRST+i-1) so two fleets can run side
+# by side (default 1); FLOTILLA_FLEET_DIR is the state directory.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,7 +27,10 @@ raft_port=7947
 
 die() { echo "fleet: $*" >&2; exit 1; }
 
-node_host() { echo "127.0.0.$1"; }
+first_host=${FLOTILLA_FLEET_FIRST_HOST:-1}
+[[ $first_host =~ ^[1-9][0-9]*$ ]] || die "FLOTILLA_FLEET_FIRST_HOST must be a number from 1, not '$first_host'"
+
+node_host() { echo "127.0.0.$((first_host + $1 - 1))"; }
 
 alive() { [[ -f $1/pid ]] && kill -0 "$(cat "$1/pid")" 2>/dev/null; }
 
@@ -118,7 +123,7 @@ launch() {
 up() {
   local count=${1:-1}
   [[ $count =~ ^[1-9][0-9]*$ ]] || die "up takes a node count, got '$count'"
-  (( count <= 250 )) || die "at most 250 nodes (one loopback host each)"
+  (( first_host + count - 1 <= 254 )) || die "at most $((255 - first_host)) nodes from 127.0.0.$first_host (one loopback host each)"
   local backend bin
   backend=$("$here/kafka-cluster.sh" up | tail -1)
   bin=$(binary)

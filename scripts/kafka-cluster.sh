@@ -41,6 +41,8 @@
 #   FLOTILLA_CACHE       cache directory (default ~/.cache/flotilla)
 #   FLOTILLA_KAFKA_DIR   cluster state: node1..node3 with config, data, logs, pid
 #                        (default $FLOTILLA_CACHE/cluster)
+#   KAFKA_TOOL_HEAP      heap flags of run-class tools (default "-Xms32m -Xmx256m"; the
+#                        benchmark gives its load generators more)
 #   JAVA_HOME            Java to use (default: java on PATH); Java 17 or newer
 set -euo pipefail
 
@@ -550,7 +552,8 @@ case ${1:-} in
     shift
     [[ $# -ge 1 ]] || die "run-class needs a class name, e.g. org.apache.kafka.tools.TopicCommand"
     fetch
-    exec "$java" -Xms32m -Xmx256m -XX:+UseSerialGC -Djava.awt.headless=true \
+    # shellcheck disable=SC2086 # KAFKA_TOOL_HEAP is a list of JVM flags
+    exec "$java" ${KAFKA_TOOL_HEAP:--Xms32m -Xmx256m} -XX:+UseSerialGC -Djava.awt.headless=true \
       -Dlog4j2.configurationFile="$dist/log4j2-tools.xml" -cp "$libs/*" "$@"
     ;;
   -h | --help | help) usage ;;

@@ -1,0 +1,171 @@
+//! Turns the samples of every round into `bench.json` (every sample plus the summary) and
+//! `bench.md` (one table): each figure's min, median and max over the rounds, and its
+//! ratio to direct Kafka and to Kroxylicious, paired within each round.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::targets::TargetKind;
+use crate::workloads::Workload;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    pub round: usize,
+    pub workload: Workload,
+    pub target: TargetKind,
+    pub metric: &'static str,
+    pub value: f64,
+}
+
+/// Min, median and max over rounds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Spread {
+    pub min: f64,
+    pub median: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    fn of(mut values: Vec<f64>) -> Option<Spread> {
+        values.retain(|v| v.is_finite());
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        let median = if n % 2 == 1 {
+            values[n / 2]
+        } else {
+            (values[n / 2 - 1] + values[n / 2]) / 2.0
+        };
+        Some(Spread {
+            min: values[0],
+            median,
+            max: values[n - 1],
+        })
+    }
+
+    fn cell(spread: Option<Spread>, digits: usize) -> String {
+        match spread {
+            None => "–".to_string(),
+            Some(s) if s.min == s.max => format!("{:.digits$}", s.median),
+            Some(s) => format!(
+                "{:.digits$} ({:.digits$}–{:.digits$})",
+                s.median, s.min, s.max
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Row {
+    workload: Workload,
+    metric: &'static str,
+    target: TargetKind,
+    value: Option<Spread>,
+    vs_direct: Option<Spread>,
+    vs_kroxylicious: Option<Spread>,
+    /// For latencies: milliseconds added over direct Kafka, paired by round.
+    added_over_direct_ms: Option<Spread>,
+}
+
+type Key = (Workload, &'static str);
+
+pub fn write(
+    out: &Path,
+    config: &serde_json::Value,
+    samples: &[Sample],
+) -> anyhow::Result<PathBuf> {
+    let rows = summarise(samples);
+    let json = out.join("bench.json");
+    let document = serde_json::json!({ "config": config, "summary": rows, "samples": samples });
+    std::fs::write(&json, serde_json::to_string_pretty(&document)?)?;
+    let markdown = markdown(config, &rows);
+    std::fs::write(out.join("bench.md"), &markdown)?;
+    eprintln!("{markdown}");
+    Ok(json)
+}
+
+fn summarise(samples: &[Sample]) -> Vec<Row> {
+    // (workload, metric) -> target -> round -> value
+    let mut by_key: BTreeMap<Key, BTreeMap<TargetKind, BTreeMap<usize, f64>>> = BTreeMap::new();
+    for s in samples {
+        by_key
+            .entry((s.workload, s.metric))
+            .or_default()
+            .entry(s.target)
+            .or_default()
+            .insert(s.round, s.value);
+    }
+    let mut rows = Vec::new();
+    for ((workload, metric), targets) in &by_key {
+        let paired = |target: &BTreeMap<usize, f64>, base: TargetKind, f: fn(f64, f64) -> f64| {
+            let base = targets.get(&base)?;
+            let values = target
+                .iter()
+                .filter_map(|(round, v)| base.get(round).map(|b| f(*v, *b)))
+                .collect();
+            Spread::of(values)
+        };
+        for (&target, values) in targets {
+            rows.push(Row {
+                workload: *workload,
+                metric,
+                target,
+                value: Spread::of(values.values().copied().collect()),
+                vs_direct: paired(values, TargetKind::Direct, |v, b| v / b),
+                vs_kroxylicious: paired(values, TargetKind::Kroxylicious, |v, b| v / b),
+                added_over_direct_ms: metric
+                    .ends_with("_ms")
+                    .then(|| paired(values, TargetKind::Direct, |v, b| v - b))
+                    .flatten(),
+            });
+        }
+    }
+    rows
+}
+
+fn markdown(config: &serde_json::Value, rows: &[Row]) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "Rounds: {}, Kroxylicious {}, {} CPUs, {} s. Each cell: median (min–max) over rounds; \
+         ratios are paired within a round.\n",
+        config["rounds"],
+        config["kroxylicious_version"].as_str().unwrap_or("?"),
+        config["cpus"],
+        config["seconds"]
+    );
+    md.push_str(
+        "| workload | figure | target | value | ÷ direct | ÷ Kroxylicious | + over direct (ms) |\n",
+    );
+    md.push_str("|---|---|---|---|---|---|---|\n");
+    for row in rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            row.workload,
+            row.metric,
+            row.target,
+            Spread::cell(row.value, 2),
+            Spread::cell(
+                row.vs_direct.filter(|_| row.target != TargetKind::Direct),
+                3
+            ),
+            Spread::cell(
+                row.vs_kroxylicious
+                    .filter(|_| row.target != TargetKind::Kroxylicious),
+                3
+            ),
+            Spread::cell(
+                row.added_over_direct_ms
+                    .filter(|_| row.target != TargetKind::Direct),
+                3
+            ),
+        );
+    }
+    md
+}

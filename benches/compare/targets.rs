@@ -1,0 +1,197 @@
+//! The targets a client can be pointed at, each started and stopped by the project's own
+//! scripts: `scripts/fleet.sh` for flotilla (one node, and a 3-node fleet on other loopback
+//! hosts) and `scripts/lib/kroxylicious.sh` for Kroxylicious. A target is stopped when it
+//! is dropped, so a failed run leaves no proxy behind.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::str::FromStr;
+
+use anyhow::{bail, Context};
+
+use crate::kafka::{cache_dir, repo_root, Kafka};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    Direct,
+    Node,
+    Fleet,
+    Kroxylicious,
+}
+
+impl FromStr for TargetKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "direct" => Ok(TargetKind::Direct),
+            "node" => Ok(TargetKind::Node),
+            "fleet" => Ok(TargetKind::Fleet),
+            "kroxylicious" => Ok(TargetKind::Kroxylicious),
+            other => Err(format!(
+                "unknown target `{other}`; known: direct, node, fleet, kroxylicious"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            TargetKind::Direct => "direct",
+            TargetKind::Node => "node",
+            TargetKind::Fleet => "fleet",
+            TargetKind::Kroxylicious => "kroxylicious",
+        };
+        f.write_str(name)
+    }
+}
+
+/// A running target.
+pub struct Target {
+    pub kind: TargetKind,
+    /// What clients bootstrap from.
+    pub bootstrap: String,
+    /// The proxy processes whose CPU time is the target's cost (none for direct Kafka).
+    pub pids: Vec<u32>,
+    /// One proxy listener and its process, for the idle-connection memory figure.
+    pub idle: Option<(String, u32)>,
+    state: Option<PathBuf>,
+}
+
+/// Starts every requested target; direct Kafka first, as it needs nothing.
+pub fn start_all(kinds: &[TargetKind], kafka: &Kafka, out: &Path) -> anyhow::Result<Vec<Target>> {
+    let mut kinds = kinds.to_vec();
+    kinds.sort();
+    kinds.dedup();
+    kinds
+        .into_iter()
+        .map(|kind| {
+            eprintln!("bench: starting {kind}");
+            start(kind, kafka, out).with_context(|| format!("starting {kind}"))
+        })
+        .collect()
+}
+
+fn start(kind: TargetKind, kafka: &Kafka, out: &Path) -> anyhow::Result<Target> {
+    match kind {
+        TargetKind::Direct => Ok(Target {
+            kind,
+            bootstrap: kafka.bootstrap.clone(),
+            pids: Vec::new(),
+            idle: None,
+            state: None,
+        }),
+        TargetKind::Node => start_fleet(kind, 1, 21, out),
+        TargetKind::Fleet => start_fleet(kind, 3, 31, out),
+        TargetKind::Kroxylicious => start_kroxylicious(kafka, out),
+    }
+}
+
+/// `nodes` flotilla nodes from loopback host 127.0.0.`first_host`, release build.
+fn start_fleet(kind: TargetKind, nodes: u8, first_host: u8, out: &Path) -> anyhow::Result<Target> {
+    let state = out.join(format!("{kind}-state"));
+    let bootstrap = last_line(
+        fleet_script(&state, first_host)
+            .args(["up", &nodes.to_string()])
+            .stderr(Stdio::inherit()),
+    )?;
+    let pids = (1..=nodes)
+        .map(|id| read_pid(&state.join(format!("node-{id}/pid"))))
+        .collect::<anyhow::Result<Vec<u32>>>()?;
+    let first = bootstrap.split(',').next().unwrap_or_default().to_string();
+    Ok(Target {
+        kind,
+        bootstrap,
+        idle: Some((first, pids[0])),
+        pids,
+        state: Some(state),
+    })
+}
+
+fn start_kroxylicious(kafka: &Kafka, out: &Path) -> anyhow::Result<Target> {
+    let state = out.join("kroxylicious-state");
+    // Kroxylicious binds its ports on every interface, so they must differ from the
+    // flotilla nodes' (9192 and up on their own hosts).
+    let (host, port) = ("127.0.0.41", "29192");
+    let bootstrap = format!("{host}:{port}");
+    let pid: u32 = last_line(
+        kroxylicious_script()
+            .args(["start", host, port, &kafka.bootstrap])
+            .arg(&state)
+            .stderr(Stdio::inherit()),
+    )?
+    .parse()
+    .context("kroxylicious.sh start prints the pid last")?;
+    Ok(Target {
+        kind: TargetKind::Kroxylicious,
+        idle: Some((bootstrap.clone(), pid)),
+        bootstrap,
+        pids: vec![pid],
+        state: Some(state),
+    })
+}
+
+/// The Kroxylicious version the benchmark runs, as its script resolves it.
+pub fn kroxylicious_version() -> String {
+    last_line(kroxylicious_script().arg("version").stderr(Stdio::null())).unwrap_or_default()
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let Some(state) = &self.state else { return };
+        let status = match self.kind {
+            TargetKind::Kroxylicious => kroxylicious_script().arg("stop").arg(state).status(),
+            _ => fleet_script(state, 0).arg("down").status(),
+        };
+        if !status.is_ok_and(|s| s.success()) {
+            eprintln!(
+                "bench: stopping {} failed; see {}",
+                self.kind,
+                state.display()
+            );
+        }
+    }
+}
+
+fn fleet_script(state: &Path, first_host: u8) -> Command {
+    let mut command = Command::new(repo_root().join("scripts/fleet.sh"));
+    command
+        .env("FLOTILLA_FLEET_DIR", state)
+        .env("FLOTILLA_BIN", env!("CARGO_BIN_EXE_flotilla"));
+    if first_host > 0 {
+        command.env("FLOTILLA_FLEET_FIRST_HOST", first_host.to_string());
+    }
+    command
+}
+
+fn kroxylicious_script() -> Command {
+    let mut command = Command::new(repo_root().join("scripts/lib/kroxylicious.sh"));
+    command.env("FLOTILLA_CACHE", cache_dir());
+    command
+}
+
+/// Runs a script and returns the last line of its standard output.
+fn last_line(command: &mut Command) -> anyhow::Result<String> {
+    let output = command
+        .output()
+        .with_context(|| format!("running {command:?}"))?;
+    if !output.status.success() {
+        bail!("{command:?} failed with {}", output.status);
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string())
+}
+
+fn read_pid(path: &Path) -> anyhow::Result<u32> {
+    std::fs::read_to_string(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .trim()
+        .parse()
+        .with_context(|| format!("{} holds no pid", path.display()))
+}
