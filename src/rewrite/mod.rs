@@ -67,6 +67,11 @@ pub fn response(
         ApiKey::DescribeCluster => edit::<DescribeClusterResponse>(frame, api_key, version, |r| {
             describe_cluster::rewrite(r, dir)
         }),
+        ApiKey::Produce | ApiKey::Fetch
+            if node_endpoints::carries_endpoints(api_key, version, &frame) == Some(false) =>
+        {
+            Ok(frame)
+        }
         ApiKey::Produce if needs_rewrite(api_key, version) => {
             edit::<ProduceResponse>(frame, api_key, version, |r| {
                 node_endpoints::rewrite_produce(r, dir)
