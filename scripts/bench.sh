@@ -3,12 +3,15 @@
 # cluster, one flotilla node, a 3-node fleet and Kroxylicious (port-per-broker, no
 # filters), interleaved round by round.
 #
-#   scripts/bench.sh [--quick] [--rounds N] [--targets LIST] [--workloads LIST] [--out DIR]
+#   scripts/bench.sh [--quick] [--rounds N] [--targets LIST] [--workloads LIST]
+#                    [--baseline BINARY] [--out DIR]
 #
 #   --quick      about two minutes: one round of small workloads, for development
 #   --rounds     rounds of every workload against every target (default 5)
 #   --targets    direct,node,fleet,kroxylicious (default all)
 #   --workloads  produce-1k,produce-100,consume,latency,idle (default all)
+#   --baseline   an earlier flotilla binary, measured as one more target (one node), so
+#                what an optimization gained is measured in the same run
 #   --out        where bench.json and bench.md go (default target/bench/<unix time>)
 #
 # Workloads: ProducerPerformance with 1 KiB and 100-byte records (acks=all),

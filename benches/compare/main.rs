@@ -53,6 +53,10 @@ struct Args {
         default_value = "produce-1k,produce-100,consume,latency,idle"
     )]
     workloads: Vec<Workload>,
+    /// An earlier flotilla binary, measured as one more target (`baseline`) so what an
+    /// optimization gained is measured in the same run.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
     /// Directory for bench.json and bench.md (default target/bench/<unix time>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -74,7 +78,7 @@ fn main() -> anyhow::Result<()> {
 
     let started = Instant::now();
     let kafka = kafka::Kafka::up()?;
-    let targets = targets::start_all(&args.targets, &kafka, &out)?;
+    let targets = targets::start_all(&args.targets, args.baseline.as_deref(), &kafka, &out)?;
     workloads::prepare(&kafka, &sizes, &args.workloads)?;
     warm_up(&kafka, &targets, &sizes)?;
 
@@ -109,6 +113,7 @@ fn main() -> anyhow::Result<()> {
         "sizes": sizes,
         "kafka": kafka.describe(),
         "kroxylicious_version": targets::kroxylicious_version(),
+        "baseline": args.baseline,
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "seconds": started.elapsed().as_secs(),
     });

@@ -68,6 +68,8 @@ struct Row {
     value: Option<Spread>,
     vs_direct: Option<Spread>,
     vs_kroxylicious: Option<Spread>,
+    /// Only with `--baseline`: this figure over the earlier build's.
+    vs_baseline: Option<Spread>,
     /// For latencies: milliseconds added over direct Kafka, paired by round.
     added_over_direct_ms: Option<Spread>,
 }
@@ -118,6 +120,7 @@ fn summarise(samples: &[Sample]) -> Vec<Row> {
                 value: Spread::of(values.values().copied().collect()),
                 vs_direct: paired(values, TargetKind::Direct, |v, b| v / b),
                 vs_kroxylicious: paired(values, TargetKind::Kroxylicious, |v, b| v / b),
+                vs_baseline: paired(values, TargetKind::Baseline, |v, b| v / b),
                 added_over_direct_ms: metric
                     .ends_with("_ms")
                     .then(|| paired(values, TargetKind::Direct, |v, b| v - b))
@@ -129,6 +132,7 @@ fn summarise(samples: &[Sample]) -> Vec<Row> {
 }
 
 fn markdown(config: &serde_json::Value, rows: &[Row]) -> String {
+    let with_baseline = rows.iter().any(|r| r.vs_baseline.is_some());
     let mut md = String::new();
     let _ = writeln!(
         md,
@@ -140,32 +144,35 @@ fn markdown(config: &serde_json::Value, rows: &[Row]) -> String {
         config["seconds"]
     );
     md.push_str(
-        "| workload | figure | target | value | ÷ direct | ÷ Kroxylicious | + over direct (ms) |\n",
+        "| workload | figure | target | value | ÷ direct | ÷ Kroxylicious | + over direct (ms) |",
     );
-    md.push_str("|---|---|---|---|---|---|---|\n");
+    md.push_str(if with_baseline {
+        " ÷ baseline |\n"
+    } else {
+        "\n"
+    });
+    md.push_str("|---|---|---|---|---|---|---|");
+    md.push_str(if with_baseline { "---|\n" } else { "\n" });
     for row in rows {
-        let _ = writeln!(
+        // A target is never compared with itself.
+        let against = |spread: Option<Spread>, reference: TargetKind| {
+            Spread::cell(spread.filter(|_| row.target != reference), 3)
+        };
+        let _ = write!(
             md,
             "| {} | {} | {} | {} | {} | {} | {} |",
             row.workload,
             row.metric,
             row.target,
             Spread::cell(row.value, 2),
-            Spread::cell(
-                row.vs_direct.filter(|_| row.target != TargetKind::Direct),
-                3
-            ),
-            Spread::cell(
-                row.vs_kroxylicious
-                    .filter(|_| row.target != TargetKind::Kroxylicious),
-                3
-            ),
-            Spread::cell(
-                row.added_over_direct_ms
-                    .filter(|_| row.target != TargetKind::Direct),
-                3
-            ),
+            against(row.vs_direct, TargetKind::Direct),
+            against(row.vs_kroxylicious, TargetKind::Kroxylicious),
+            against(row.added_over_direct_ms, TargetKind::Direct),
         );
+        if with_baseline {
+            let _ = write!(md, " {} |", against(row.vs_baseline, TargetKind::Baseline));
+        }
+        md.push('\n');
     }
     md
 }

@@ -19,6 +19,8 @@ pub enum TargetKind {
     Node,
     Fleet,
     Kroxylicious,
+    /// One node of an earlier flotilla build (`--baseline`), to measure an optimization.
+    Baseline,
 }
 
 impl FromStr for TargetKind {
@@ -30,7 +32,8 @@ impl FromStr for TargetKind {
             "fleet" => Ok(TargetKind::Fleet),
             "kroxylicious" => Ok(TargetKind::Kroxylicious),
             other => Err(format!(
-                "unknown target `{other}`; known: direct, node, fleet, kroxylicious"
+                "unknown target `{other}`; known: direct, node, fleet, kroxylicious \
+                 (and baseline, which --baseline adds)"
             )),
         }
     }
@@ -43,6 +46,7 @@ impl fmt::Display for TargetKind {
             TargetKind::Node => "node",
             TargetKind::Fleet => "fleet",
             TargetKind::Kroxylicious => "kroxylicious",
+            TargetKind::Baseline => "baseline",
         };
         f.write_str(name)
     }
@@ -60,21 +64,36 @@ pub struct Target {
     state: Option<PathBuf>,
 }
 
-/// Starts every requested target; direct Kafka first, as it needs nothing.
-pub fn start_all(kinds: &[TargetKind], kafka: &Kafka, out: &Path) -> anyhow::Result<Vec<Target>> {
+/// Starts every requested target; direct Kafka first, as it needs nothing. `baseline` is
+/// the flotilla binary of the baseline target, if any.
+pub fn start_all(
+    kinds: &[TargetKind],
+    baseline: Option<&Path>,
+    kafka: &Kafka,
+    out: &Path,
+) -> anyhow::Result<Vec<Target>> {
     let mut kinds = kinds.to_vec();
+    if baseline.is_some() {
+        kinds.push(TargetKind::Baseline);
+    }
     kinds.sort();
     kinds.dedup();
     kinds
         .into_iter()
         .map(|kind| {
             eprintln!("bench: starting {kind}");
-            start(kind, kafka, out).with_context(|| format!("starting {kind}"))
+            start(kind, baseline, kafka, out).with_context(|| format!("starting {kind}"))
         })
         .collect()
 }
 
-fn start(kind: TargetKind, kafka: &Kafka, out: &Path) -> anyhow::Result<Target> {
+fn start(
+    kind: TargetKind,
+    baseline: Option<&Path>,
+    kafka: &Kafka,
+    out: &Path,
+) -> anyhow::Result<Target> {
+    let this_build = Path::new(env!("CARGO_BIN_EXE_flotilla"));
     match kind {
         TargetKind::Direct => Ok(Target {
             kind,
@@ -83,17 +102,28 @@ fn start(kind: TargetKind, kafka: &Kafka, out: &Path) -> anyhow::Result<Target> 
             idle: None,
             state: None,
         }),
-        TargetKind::Node => start_fleet(kind, 1, 21, out),
-        TargetKind::Fleet => start_fleet(kind, 3, 31, out),
+        TargetKind::Node => start_fleet(kind, this_build, 1, 21, out),
+        TargetKind::Fleet => start_fleet(kind, this_build, 3, 31, out),
+        TargetKind::Baseline => {
+            let binary = baseline.context("the baseline target needs --baseline BINARY")?;
+            start_fleet(kind, binary, 1, 51, out)
+        }
         TargetKind::Kroxylicious => start_kroxylicious(kafka, out),
     }
 }
 
-/// `nodes` flotilla nodes from loopback host 127.0.0.`first_host`, release build.
-fn start_fleet(kind: TargetKind, nodes: u8, first_host: u8, out: &Path) -> anyhow::Result<Target> {
+/// `nodes` nodes of the flotilla `binary` from loopback host 127.0.0.`first_host`.
+fn start_fleet(
+    kind: TargetKind,
+    binary: &Path,
+    nodes: u8,
+    first_host: u8,
+    out: &Path,
+) -> anyhow::Result<Target> {
     let state = out.join(format!("{kind}-state"));
     let bootstrap = last_line(
         fleet_script(&state, first_host)
+            .env("FLOTILLA_BIN", binary)
             .args(["up", &nodes.to_string()])
             .stderr(Stdio::inherit()),
     )?;
@@ -157,9 +187,7 @@ impl Drop for Target {
 
 fn fleet_script(state: &Path, first_host: u8) -> Command {
     let mut command = Command::new(repo_root().join("scripts/fleet.sh"));
-    command
-        .env("FLOTILLA_FLEET_DIR", state)
-        .env("FLOTILLA_BIN", env!("CARGO_BIN_EXE_flotilla"));
+    command.env("FLOTILLA_FLEET_DIR", state);
     if first_host > 0 {
         command.env("FLOTILLA_FLEET_FIRST_HOST", first_host.to_string());
     }
