@@ -49,7 +49,6 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 version=${KAFKA_VERSION:-4.3.1}
 log4j_version=${KAFKA_LOG4J_VERSION:-2.25.4}
-dependency_plugin=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 cache=$(realpath -m "${FLOTILLA_CACHE:-$HOME/.cache/flotilla}")
 dist=$cache/kafka-$version
 libs=$dist/libs
@@ -60,6 +59,8 @@ start_timeout=${KAFKA_START_TIMEOUT:-120}
 stop_timeout=${KAFKA_STOP_TIMEOUT:-30}
 nodes=(1 2 3)
 if [[ -n ${JAVA_HOME:-} && -x $JAVA_HOME/bin/java ]]; then java=$JAVA_HOME/bin/java; else java=java; fi
+# shellcheck source=scripts/lib/maven-fetch.sh
+. "$here/lib/maven-fetch.sh"
 
 die() {
   echo "kafka-cluster: $*" >&2
@@ -138,47 +139,16 @@ fetch_stamp() {
   { pom_text; broker_log_config; tool_log_config; } | sha256sum | cut -c1-32
 }
 
-fetched() {
-  [[ -f $dist/.complete && $(cat "$dist/.complete") == "$1" && -d $libs ]]
+# The log configurations live beside the jars and are part of the stamp.
+write_log_configs() {
+  broker_log_config >"$dist/log4j2-broker.xml"
+  tool_log_config >"$dist/log4j2-tools.xml"
 }
 
 fetch() {
-  local stamp tmp reason
-  stamp=$(fetch_stamp)
-  fetched "$stamp" && return
-  mkdir -p "$dist"
-  exec 8>>"$dist/.fetch.lock"
-  flock -w 900 8 || die "timed out waiting for another fetch of Kafka $version ($dist/.fetch.lock)"
-  if fetched "$stamp"; then
-    exec 8>&-
-    return
-  fi
-  command -v mvn >/dev/null || die "mvn not found (run scripts/install-deps.sh)"
   command -v "$java" >/dev/null || die "java not found (run scripts/install-deps.sh)"
-  say "fetching Apache Kafka $version and its dependencies with mvn into $libs (log: $dist/fetch.log)"
-  pom_text >"$dist/pom.xml"
-  rm -rf "$dist"/libs.tmp.*
-  tmp=$(mktemp -d "$dist/libs.tmp.XXXXXX")
-  if ! mvn -B -q -U -Dstyle.color=never -f "$dist/pom.xml" "$dependency_plugin:copy-dependencies" \
-    -DincludeScope=runtime -DoutputDirectory="$tmp" </dev/null >"$dist/fetch.log" 2>&1; then
-    rm -rf "$tmp"
-    reason=$(sed 's/\x1b\[[0-9;]*m//g' "$dist/fetch.log" | grep -m1 -F '[ERROR]' |
-      sed 's/^\[ERROR\] *//' | cut -c1-300 || true)
-    die "mvn could not fetch Kafka $version: ${reason:-see $dist/fetch.log} (full log: $dist/fetch.log)"
-  fi
-  [[ -f $tmp/kafka_2.13-$version.jar && -f $tmp/kafka-tools-$version.jar ]] ||
-    die "mvn finished but $tmp lacks kafka_2.13-$version.jar or kafka-tools-$version.jar"
-  # Swap the new jars in whole, so nothing ever sees a half-filled libs directory.
-  rm -rf "$dist/libs.old"
-  if [[ -d $libs ]]; then mv "$libs" "$dist/libs.old"; fi
-  chmod 755 "$tmp"
-  mv "$tmp" "$libs"
-  rm -rf "$dist/libs.old"
-  broker_log_config >"$dist/log4j2-broker.xml"
-  tool_log_config >"$dist/log4j2-tools.xml"
-  echo "$stamp" >"$dist/.complete"
-  exec 8>&-
-  say "fetched Kafka $version: $(find "$libs" -name '*.jar' | wc -l) jars"
+  maven_fetch "Apache Kafka $version" "$dist" "$(fetch_stamp)" pom_text write_log_configs \
+    "kafka_2.13-$version.jar" "kafka-tools-$version.jar"
 }
 
 # A Kafka tool run by this script itself (start-up checks): small, quick to start.

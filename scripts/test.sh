@@ -11,7 +11,7 @@ cd "$here/.."
 start=$SECONDS
 "$here/install-deps.sh"
 cargo fmt --all --check
-shellcheck scripts/*.sh .ci/run
+shellcheck -x scripts/*.sh scripts/lib/*.sh .ci/run
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 "$here/kafka-cluster.sh" up
 cargo test --workspace

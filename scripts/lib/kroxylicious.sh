@@ -50,7 +50,6 @@ node_ids=${KROXYLICIOUS_NODE_IDS:-1-9}
 heap=${KROXYLICIOUS_HEAP:-512m}
 start_timeout=${KROXYLICIOUS_START_TIMEOUT:-60}
 stop_timeout=${KROXYLICIOUS_STOP_TIMEOUT:-15}
-dependency_plugin=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 cache=$(realpath -m "${FLOTILLA_CACHE:-$HOME/.cache/flotilla}")
 dist=$cache/kroxylicious-$version
 libs=$dist/libs
@@ -62,6 +61,8 @@ else
   java=java
   javac=javac
 fi
+# shellcheck source=scripts/lib/maven-fetch.sh
+. "$here/maven-fetch.sh"
 
 die() {
   echo "kroxylicious: $*" >&2
@@ -93,52 +94,17 @@ fetch_stamp() {
   { pom_text; cat "$launcher_src"; } | sha256sum | cut -c1-32
 }
 
-fetched() {
-  [[ -f $dist/.complete && $(cat "$dist/.complete") == "$1" && -d $libs ]]
+# The launcher is compiled once, so the proxy's JVM does not carry the compiler that
+# java's single-file source mode would load into it.
+compile_launcher() {
+  mkdir -p "$1/launcher"
+  "$javac" -nowarn -d "$1/launcher" -cp "$1/*" "$launcher_src" >>"$dist/fetch.log" 2>&1
 }
 
 fetch() {
-  local stamp tmp reason
-  stamp=$(fetch_stamp)
-  fetched "$stamp" && return
-  mkdir -p "$dist"
-  exec 8>>"$dist/.fetch.lock"
-  flock -w 900 8 || die "timed out waiting for another fetch of Kroxylicious $version ($dist/.fetch.lock)"
-  if fetched "$stamp"; then
-    exec 8>&-
-    return
-  fi
-  command -v mvn >/dev/null || die "mvn not found (run scripts/install-deps.sh)"
   command -v "$javac" >/dev/null || die "javac not found (a JDK 17 or newer is needed)"
-  say "fetching Kroxylicious $version and its dependencies with mvn into $libs (log: $dist/fetch.log)"
-  pom_text >"$dist/pom.xml"
-  rm -rf "$dist"/libs.tmp.*
-  tmp=$(mktemp -d "$dist/libs.tmp.XXXXXX")
-  if ! mvn -B -q -U -Dstyle.color=never -f "$dist/pom.xml" "$dependency_plugin:copy-dependencies" \
-    -DincludeScope=runtime -DoutputDirectory="$tmp" </dev/null >"$dist/fetch.log" 2>&1; then
-    rm -rf "$tmp"
-    reason=$(sed 's/\x1b\[[0-9;]*m//g' "$dist/fetch.log" | grep -m1 -F '[ERROR]' |
-      sed 's/^\[ERROR\] *//' | cut -c1-300 || true)
-    die "mvn could not fetch Kroxylicious $version: ${reason:-see $dist/fetch.log} (full log: $dist/fetch.log)"
-  fi
-  [[ -f $tmp/kroxylicious-runtime-$version.jar ]] ||
-    die "mvn finished but $tmp lacks kroxylicious-runtime-$version.jar"
-  # The launcher is compiled once, so the proxy's JVM does not carry the compiler that
-  # java's single-file source mode would load into it.
-  mkdir -p "$tmp/launcher"
-  "$javac" -nowarn -d "$tmp/launcher" -cp "$tmp/*" "$launcher_src" >>"$dist/fetch.log" 2>&1 || {
-    rm -rf "$tmp"
-    die "could not compile $launcher_src against Kroxylicious $version (see $dist/fetch.log)"
-  }
-  # Swap the new jars in whole, so nothing ever sees a half-filled libs directory.
-  rm -rf "$dist/libs.old"
-  if [[ -d $libs ]]; then mv "$libs" "$dist/libs.old"; fi
-  chmod 755 "$tmp"
-  mv "$tmp" "$libs"
-  rm -rf "$dist/libs.old"
-  echo "$stamp" >"$dist/.complete"
-  exec 8>&-
-  say "fetched Kroxylicious $version: $(find "$libs" -name '*.jar' | wc -l) jars"
+  maven_fetch "Kroxylicious $version" "$dist" "$(fetch_stamp)" pom_text compile_launcher \
+    "kroxylicious-runtime-$version.jar"
 }
 
 # ---------------------------------------------------------------------------------------
