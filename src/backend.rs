@@ -36,6 +36,13 @@ pub async fn connect(address: &str, timeout: Duration) -> std::io::Result<TcpStr
     Ok(stream)
 }
 
+/// Whether a TCP connection to any of `addresses` opens within `timeout`; all are tried at
+/// once, and the first success answers.
+pub async fn reaches_any(addresses: &[String], timeout: Duration) -> bool {
+    let attempts = addresses.iter().map(|a| Box::pin(connect(a, timeout)));
+    futures::future::select_ok(attempts).await.is_ok()
+}
+
 /// Asks one broker for the cluster's broker list.
 pub async fn fetch_brokers(address: &str, timeout: Duration) -> anyhow::Result<Vec<Broker>> {
     let exchange = async {

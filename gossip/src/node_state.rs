@@ -45,11 +45,15 @@ pub struct NodeState {
 
 /// Where a node is in its life in the fleet; only `Serving` nodes should be given identities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Lifecycle {
     Joining,
     Serving,
     Draining,
+    /// Alive, but has reached no broker of the backend for longer than the takeover
+    /// deadline (a network partition between this node and the brokers): the fleet moves
+    /// its identities away as if it were dead, and gives them back once it reaches a broker.
+    BackendUnreachable,
 }
 
 /// Why a peer's key-values are not a [`NodeState`].
@@ -67,6 +71,7 @@ impl Lifecycle {
             Lifecycle::Joining => "joining",
             Lifecycle::Serving => "serving",
             Lifecycle::Draining => "draining",
+            Lifecycle::BackendUnreachable => "backend-unreachable",
         }
     }
 }
@@ -85,6 +90,7 @@ impl FromStr for Lifecycle {
             "joining" => Ok(Lifecycle::Joining),
             "serving" => Ok(Lifecycle::Serving),
             "draining" => Ok(Lifecycle::Draining),
+            "backend-unreachable" => Ok(Lifecycle::BackendUnreachable),
             _ => Err(()),
         }
     }
@@ -199,7 +205,12 @@ mod tests {
 
     #[test]
     fn every_lifecycle_round_trips() {
-        for lifecycle in [Lifecycle::Joining, Lifecycle::Serving, Lifecycle::Draining] {
+        for lifecycle in [
+            Lifecycle::Joining,
+            Lifecycle::Serving,
+            Lifecycle::Draining,
+            Lifecycle::BackendUnreachable,
+        ] {
             assert_eq!(lifecycle.as_str().parse(), Ok(lifecycle));
         }
     }

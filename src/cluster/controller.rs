@@ -197,4 +197,20 @@ mod tests {
             })
         );
     }
+
+    #[test]
+    fn a_node_cut_off_from_the_backend_gives_up_its_identities() {
+        let state = state(&[(1, Some(1)), (2, Some(2))]);
+        let backend = [broker(1, 39092), broker(2, 39093)];
+        let mut cut_off = member(2, true, "a");
+        cut_off.state.lifecycle = flotilla_gossip::Lifecycle::BackendUnreachable;
+        let members = [member(1, true, "a"), cut_off];
+        assert_eq!(
+            next_command(&view(&state, &members, &HashMap::new(), &backend)),
+            Some(Command::Assign {
+                expected_epoch: 0,
+                owners: vec![(2, 1)]
+            })
+        );
+    }
 }

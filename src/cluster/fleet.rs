@@ -7,10 +7,12 @@
 //!   this node advertises (see `routes`);
 //! - controller: on the Raft leader only, commits broker changes and identity owners, and
 //!   grows the Raft group from gossip (learners, then voters up to `cluster.voters`);
-//! - lifecycle: publishes serving/draining and the connection count in gossip.
+//! - lifecycle: publishes serving/draining (or backend-unreachable, see `backend_reach`)
+//!   and the connection count in gossip.
 //!
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +24,7 @@ use flotilla_raft::{
     RaftConfig, RaftStatus,
 };
 
+use super::backend_reach::{self, ReachWatch};
 use super::controller::{self, View};
 use super::routes;
 use super::seat::{self, Seat};
@@ -38,6 +41,8 @@ pub struct Fleet {
     pub config: ClusterConfig,
     node_id: u64,
     seat: Seat,
+    /// Set while this node has reached no broker for longer than `takeover_after`.
+    backend_cut_off: AtomicBool,
 }
 
 impl Fleet {
@@ -90,6 +95,7 @@ impl Fleet {
             config: cluster,
             node_id: node.id,
             seat,
+            backend_cut_off: AtomicBool::new(false),
         }))
     }
 
@@ -99,6 +105,7 @@ impl Fleet {
             self.bootstrap(),
             self.keep_routes(&directory),
             self.control(&directory, &metrics),
+            self.watch_backend(&directory),
             self.publish_lifecycle(&directory, &metrics),
             self.publish_metrics(&metrics),
         );
@@ -290,6 +297,33 @@ impl Fleet {
         }
     }
 
+    /// Probes the brokers and keeps `backend_cut_off` current (see `backend_reach`).
+    async fn watch_backend(&self, directory: &Directory) {
+        let mut interval = tokio::time::interval(backend_reach::PROBE_EVERY);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut watch = ReachWatch::new(self.config.takeover_after);
+        loop {
+            interval.tick().await;
+            let upstreams = directory.upstreams();
+            if upstreams.is_empty() {
+                continue; // no broker known yet: the node is still joining
+            }
+            let reached =
+                crate::backend::reaches_any(&upstreams, backend_reach::PROBE_TIMEOUT).await;
+            let cut_off = watch.observe(reached, Instant::now());
+            if self.backend_cut_off.swap(cut_off, Ordering::Relaxed) != cut_off {
+                if cut_off {
+                    tracing::warn!(
+                        "no broker reachable for {:?}; giving up this node's identities",
+                        self.config.takeover_after
+                    );
+                } else {
+                    tracing::info!("a broker is reachable again; serving identities");
+                }
+            }
+        }
+    }
+
     async fn publish_lifecycle(&self, directory: &Directory, metrics: &Metrics) {
         let mut interval = tokio::time::interval(Duration::from_millis(250));
         let mut published = Lifecycle::Joining;
@@ -297,10 +331,12 @@ impl Fleet {
             interval.tick().await;
             let drained = self.raft.state().borrow().drained.contains(&self.node_id);
             let backend_known = !directory.watch_observed().borrow().is_empty();
-            let lifecycle = match (drained, backend_known) {
-                (true, _) => Lifecycle::Draining,
-                (false, true) => Lifecycle::Serving,
-                (false, false) => Lifecycle::Joining,
+            let cut_off = self.backend_cut_off.load(Ordering::Relaxed);
+            let lifecycle = match (drained, backend_known, cut_off) {
+                (true, _, _) => Lifecycle::Draining,
+                (false, false, _) => Lifecycle::Joining,
+                (false, true, true) => Lifecycle::BackendUnreachable,
+                (false, true, false) => Lifecycle::Serving,
             };
             if lifecycle != published {
                 self.gossip.set_lifecycle(lifecycle).await;

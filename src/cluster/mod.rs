@@ -3,6 +3,7 @@
 //! (`flotilla-gossip`) supplies liveness; this module decides.
 
 pub mod assignment;
+pub mod backend_reach;
 pub mod controller;
 pub mod fallback;
 pub mod fence;

@@ -156,4 +156,28 @@ pub(crate) mod tests {
         let routes = routes(&state(&[(1, Some(1))]), &[member(1, false, "a")]);
         assert_eq!(routes[0].advertised, None);
     }
+
+    #[test]
+    fn a_node_cut_off_from_the_backend_is_advertised_as_no_owner() {
+        let mut cut_off = member(2, true, "a");
+        cut_off.state.lifecycle = Lifecycle::BackendUnreachable;
+        let routes = routes(
+            &state(&[(1, Some(2)), (2, Some(2))]),
+            &[member(1, true, "a"), cut_off],
+        );
+        for route in &routes {
+            assert_eq!(route.owner, Some(1));
+        }
+    }
+
+    #[test]
+    fn when_every_node_is_cut_off_the_committed_owners_stay() {
+        let cut_off = |id| {
+            let mut m = member(id, true, "a");
+            m.state.lifecycle = Lifecycle::BackendUnreachable;
+            m
+        };
+        let routes = routes(&state(&[(1, Some(2))]), &[cut_off(1), cut_off(2)]);
+        assert_eq!(routes[0].owner, Some(2), "the backend is down for everyone");
+    }
 }
