@@ -66,6 +66,7 @@ enum Close {
     ClientWrite(std::io::Error),
     UpstreamWrite(std::io::Error),
     Fenced,
+    BackendUnreachable,
 }
 
 impl Close {
@@ -82,6 +83,7 @@ impl Close {
             Close::ClientWrite(_) => "client_io",
             Close::UpstreamWrite(_) => "upstream_io",
             Close::Fenced => "fenced",
+            Close::BackendUnreachable => "backend_unreachable",
         }
     }
 
@@ -116,6 +118,10 @@ impl fmt::Display for Close {
             Close::Fenced => write!(
                 f,
                 "node is fenced until it re-confirms its membership; the request was not forwarded"
+            ),
+            Close::BackendUnreachable => write!(
+                f,
+                "this node reaches no broker; its identities are served by other nodes"
             ),
         }
     }
@@ -152,6 +158,10 @@ async fn run(
     target: Target,
     metrics: &mut ConnectionMetrics,
 ) -> Close {
+    let mut cut_offs = ctx.fleet.as_ref().map(|f| f.watch_cut_offs());
+    if ctx.fleet.as_ref().is_some_and(|f| f.backend_cut_off()) {
+        return Close::BackendUnreachable;
+    }
     let upstream = match connect_upstream(ctx, target).await {
         Ok(stream) => stream,
         Err(e) => return Close::NoUpstream(e),
@@ -163,7 +173,19 @@ async fn run(
     tokio::select! {
         close = forward_requests(ctx, client_read, upstream_write, &in_flight, metrics) => close,
         close = forward_responses(ctx, upstream_read, client_write, &in_flight, &bytes_out) => close,
+        close = cut_off(cut_offs.as_mut()) => close,
     }
+}
+
+/// Resolves when this node finds itself cut off from the backend; never on a standalone
+/// node.
+async fn cut_off(cut_offs: Option<&mut tokio::sync::watch::Receiver<u64>>) -> Close {
+    if let Some(cut_offs) = cut_offs {
+        if cut_offs.changed().await.is_ok() {
+            return Close::BackendUnreachable;
+        }
+    }
+    std::future::pending().await
 }
 
 async fn connect_upstream(ctx: &Context, target: Target) -> Result<TcpStream, String> {

@@ -43,6 +43,10 @@ pub struct Fleet {
     seat: Seat,
     /// Set while this node has reached no broker for longer than `takeover_after`.
     backend_cut_off: AtomicBool,
+    /// Bumped each time the node finds itself cut off from the backend: every client
+    /// connection then closes (see `connection`), since its requests are stuck on a
+    /// broker connection that will not answer, and the client should go to the new owner.
+    cut_offs: tokio::sync::watch::Sender<u64>,
 }
 
 impl Fleet {
@@ -96,6 +100,7 @@ impl Fleet {
             node_id: node.id,
             seat,
             backend_cut_off: AtomicBool::new(false),
+            cut_offs: tokio::sync::watch::Sender::new(0),
         }))
     }
 
@@ -297,6 +302,16 @@ impl Fleet {
         }
     }
 
+    /// Whether this node currently reaches no broker (see `backend_reach`).
+    pub fn backend_cut_off(&self) -> bool {
+        self.backend_cut_off.load(Ordering::Relaxed)
+    }
+
+    /// Changes each time this node finds itself cut off from the backend.
+    pub fn watch_cut_offs(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.cut_offs.subscribe()
+    }
+
     /// Probes the brokers and keeps `backend_cut_off` current (see `backend_reach`).
     async fn watch_backend(&self, directory: &Directory) {
         let mut interval = tokio::time::interval(backend_reach::PROBE_EVERY);
@@ -314,9 +329,11 @@ impl Fleet {
             if self.backend_cut_off.swap(cut_off, Ordering::Relaxed) != cut_off {
                 if cut_off {
                     tracing::warn!(
-                        "no broker reachable for {:?}; giving up this node's identities",
+                        "no broker reachable for {:?}; giving up this node's identities \
+                         and closing its client connections",
                         self.config.takeover_after
                     );
+                    self.cut_offs.send_modify(|n| *n += 1);
                 } else {
                     tracing::info!("a broker is reachable again; serving identities");
                 }
