@@ -158,8 +158,8 @@ async fn run(
     target: Target,
     metrics: &mut ConnectionMetrics,
 ) -> Close {
-    let mut cut_offs = ctx.fleet.as_ref().map(|f| f.watch_cut_offs());
-    if ctx.fleet.as_ref().is_some_and(|f| f.backend_cut_off()) {
+    let mut cut_off = ctx.fleet.as_ref().map(|f| f.watch_cut_off());
+    if cut_off.as_ref().is_some_and(|c| *c.borrow()) {
         return Close::BackendUnreachable;
     }
     let upstream = match connect_upstream(ctx, target).await {
@@ -173,15 +173,15 @@ async fn run(
     tokio::select! {
         close = forward_requests(ctx, client_read, upstream_write, &in_flight, metrics) => close,
         close = forward_responses(ctx, upstream_read, client_write, &in_flight, &bytes_out) => close,
-        close = cut_off(cut_offs.as_mut()) => close,
+        close = cut_off_from_backend(cut_off.as_mut()) => close,
     }
 }
 
 /// Resolves when this node finds itself cut off from the backend; never on a standalone
 /// node.
-async fn cut_off(cut_offs: Option<&mut tokio::sync::watch::Receiver<u64>>) -> Close {
-    if let Some(cut_offs) = cut_offs {
-        if cut_offs.changed().await.is_ok() {
+async fn cut_off_from_backend(cut_off: Option<&mut tokio::sync::watch::Receiver<bool>>) -> Close {
+    if let Some(cut_off) = cut_off {
+        if cut_off.wait_for(|&c| c).await.is_ok() {
             return Close::BackendUnreachable;
         }
     }

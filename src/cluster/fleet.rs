@@ -12,7 +12,6 @@
 //!
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,12 +40,11 @@ pub struct Fleet {
     pub config: ClusterConfig,
     node_id: u64,
     seat: Seat,
-    /// Set while this node has reached no broker for longer than `takeover_after`.
-    backend_cut_off: AtomicBool,
-    /// Bumped each time the node finds itself cut off from the backend: every client
-    /// connection then closes (see `connection`), since its requests are stuck on a
-    /// broker connection that will not answer, and the client should go to the new owner.
-    cut_offs: tokio::sync::watch::Sender<u64>,
+    /// True while this node has reached no broker for longer than `takeover_after`. When
+    /// it turns true every client connection closes (see `connection`), since its requests
+    /// are stuck on a broker connection that will not answer, and the client should go to
+    /// the new owner.
+    cut_off: tokio::sync::watch::Sender<bool>,
 }
 
 impl Fleet {
@@ -99,8 +97,7 @@ impl Fleet {
             config: cluster,
             node_id: node.id,
             seat,
-            backend_cut_off: AtomicBool::new(false),
-            cut_offs: tokio::sync::watch::Sender::new(0),
+            cut_off: tokio::sync::watch::Sender::new(false),
         }))
     }
 
@@ -302,17 +299,12 @@ impl Fleet {
         }
     }
 
-    /// Whether this node currently reaches no broker (see `backend_reach`).
-    pub fn backend_cut_off(&self) -> bool {
-        self.backend_cut_off.load(Ordering::Relaxed)
+    /// Whether this node reaches no broker (see `backend_reach`), now and as it changes.
+    pub fn watch_cut_off(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.cut_off.subscribe()
     }
 
-    /// Changes each time this node finds itself cut off from the backend.
-    pub fn watch_cut_offs(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.cut_offs.subscribe()
-    }
-
-    /// Probes the brokers and keeps `backend_cut_off` current (see `backend_reach`).
+    /// Probes the brokers and keeps `cut_off` current (see `backend_reach`).
     async fn watch_backend(&self, directory: &Directory) {
         let mut interval = tokio::time::interval(backend_reach::PROBE_EVERY);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -326,14 +318,13 @@ impl Fleet {
             let reached =
                 crate::backend::reaches_any(&upstreams, backend_reach::PROBE_TIMEOUT).await;
             let cut_off = watch.observe(reached, Instant::now());
-            if self.backend_cut_off.swap(cut_off, Ordering::Relaxed) != cut_off {
+            if self.cut_off.send_replace(cut_off) != cut_off {
                 if cut_off {
                     tracing::warn!(
                         "no broker reachable for {:?}; giving up this node's identities \
                          and closing its client connections",
                         self.config.takeover_after
                     );
-                    self.cut_offs.send_modify(|n| *n += 1);
                 } else {
                     tracing::info!("a broker is reachable again; serving identities");
                 }
@@ -348,7 +339,7 @@ impl Fleet {
             interval.tick().await;
             let drained = self.raft.state().borrow().drained.contains(&self.node_id);
             let backend_known = !directory.watch_observed().borrow().is_empty();
-            let cut_off = self.backend_cut_off.load(Ordering::Relaxed);
+            let cut_off = *self.cut_off.borrow();
             let lifecycle = match (drained, backend_known, cut_off) {
                 (true, _, _) => Lifecycle::Draining,
                 (false, false, _) => Lifecycle::Joining,
