@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
 
 use crate::directory::{Broker, Directory};
-use crate::frame::{write_frame, FrameCodec};
+use crate::protocol::frame::{write_frame, FrameCodec};
 use crate::metrics::Metrics;
 
 /// Metadata v12 is understood by every Kafka release since 2.8.

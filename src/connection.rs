@@ -26,8 +26,8 @@ use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
 
 use crate::backend;
-use crate::frame::{write_frame, FrameCodec, FrameError, SIZE_PREFIX};
-use crate::header::{self, HeaderError};
+use crate::protocol::frame::{write_frame, FrameCodec, FrameError, SIZE_PREFIX};
+use crate::protocol::header::{self, HeaderError};
 use crate::metrics::ConnectionMetrics;
 use crate::node::Context;
 use crate::rewrite::{self, RewriteError};
