@@ -7,3 +7,5 @@
 
 pub mod frame;
 pub mod header;
+pub mod decode;
+pub mod error_response;

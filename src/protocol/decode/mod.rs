@@ -1,0 +1,1 @@
+//! Safe decoding of request bodies from untrusted clients (in progress).

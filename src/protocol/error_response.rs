@@ -1,0 +1,1 @@
+//! Error answers built by the proxy itself (in progress).
