@@ -1,0 +1,437 @@
+//! Steps over a request body by its schema without building anything.
+//!
+//! Every length and count is checked against the bytes left in the body before it is
+//! believed: an array of `n` elements must leave room for `n` of its smallest elements, a
+//! string or bytes field for its length. So once a body has been walked, no count in it
+//! is larger than the body itself, and a decoder that allocates by count is safe. The
+//! walker allocates nothing on success and recurses only as deep as the schema is nested,
+//! never as deep as the input asks.
+
+use std::fmt;
+
+use super::schema::{Field, MessageSchema, Type};
+
+/// Unknown tagged fields the walker lets through per request, beyond one per
+/// [`BODY_BYTES_PER_UNKNOWN_TAG`] bytes of body.
+///
+/// kafka-protocol keeps unknown tagged fields in a `BTreeMap` per struct, and the first
+/// entry of a map allocates a node of about 400 bytes for 2 bytes of wire. Legitimate
+/// clients send unknown tags only when they are newer than these schemas, and then a
+/// handful per request; the budget keeps an adversary from turning a body into 200 times
+/// its size in map nodes.
+pub const FREE_UNKNOWN_TAGS: usize = 64;
+
+/// See [`FREE_UNKNOWN_TAGS`]. A tag costs at least 2 bytes on the wire; requiring 16 body
+/// bytes for each tag beyond the free ones bounds map nodes to ~26 bytes per body byte,
+/// while a real tagged field inside a struct with a few fields stays far inside it.
+pub const BODY_BYTES_PER_UNKNOWN_TAG: usize = 16;
+
+/// Why a body does not match its schema, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalkError {
+    /// Offset in the body of the item that is wrong.
+    pub offset: usize,
+    /// The innermost field being read.
+    pub field: &'static str,
+    pub problem: Problem,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    Truncated {
+        needed: u64,
+        left: usize,
+    },
+    NegativeLength(i64),
+    UnexpectedNull,
+    TooManyElements {
+        count: u64,
+        min_size: usize,
+        left: usize,
+    },
+    VarintOverflow,
+    InvalidUtf8,
+    BadNullMarker(i8),
+    TagOutOfOrder {
+        tag: u32,
+        previous: u32,
+    },
+    TagTooLarge(u32),
+    TagNotInVersion {
+        tag: u32,
+    },
+    TaggedSizeMismatch {
+        declared: usize,
+        used: usize,
+    },
+    TooManyUnknownTags {
+        limit: usize,
+    },
+    TrailingBytes(usize),
+}
+
+impl fmt::Display for WalkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` at byte {}: {}",
+            self.field, self.offset, self.problem
+        )
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Truncated { needed, left } => {
+                write!(f, "needs {needed} bytes but {left} are left")
+            }
+            Problem::NegativeLength(len) => write!(f, "negative length {len}"),
+            Problem::UnexpectedNull => write!(f, "null where a value is required"),
+            Problem::TooManyElements {
+                count,
+                min_size,
+                left,
+            } => write!(
+                f,
+                "{count} elements of at least {min_size} bytes do not fit in the {left} bytes left"
+            ),
+            Problem::VarintOverflow => write!(f, "unsigned varint does not fit in 32 bits"),
+            Problem::InvalidUtf8 => write!(f, "string is not valid UTF-8"),
+            Problem::BadNullMarker(marker) => {
+                write!(f, "struct presence byte {marker} is neither -1 nor 1")
+            }
+            Problem::TagOutOfOrder { tag, previous } => {
+                write!(f, "tag {tag} follows tag {previous}; tags must ascend")
+            }
+            Problem::TagTooLarge(tag) => write!(f, "tag {tag} does not fit in an int32"),
+            Problem::TagNotInVersion { tag } => write!(f, "tag {tag} is not valid in this version"),
+            Problem::TaggedSizeMismatch { declared, used } => write!(
+                f,
+                "tagged field declares {declared} bytes but its value takes {used}"
+            ),
+            Problem::TooManyUnknownTags { limit } => {
+                write!(
+                    f,
+                    "more than {limit} unknown tagged fields for a body of this size"
+                )
+            }
+            Problem::TrailingBytes(n) => write!(f, "{n} bytes left over after the body"),
+        }
+    }
+}
+
+type Walked = Result<(), WalkError>;
+
+/// Checks that `body` is exactly one `schema` message of `version`.
+pub fn walk(schema: &MessageSchema, version: i16, body: &[u8]) -> Walked {
+    let mut walker = Walker {
+        body,
+        pos: 0,
+        end: body.len(),
+        version,
+        flexible: schema.is_flexible(version),
+        unknown_tags_left: FREE_UNKNOWN_TAGS + body.len() / BODY_BYTES_PER_UNKNOWN_TAG,
+    };
+    walker.fields(schema.fields, "body")?;
+    match body.len() - walker.pos {
+        0 => Ok(()),
+        left => Err(walker.error("body", Problem::TrailingBytes(left))),
+    }
+}
+
+/// The smallest encoding of `ty` in `version`: null where allowed, otherwise zeros,
+/// empty strings, empty arrays and no tagged fields.
+pub fn min_size(ty: &Type, version: i16, flexible: bool) -> usize {
+    let length_prefix = |rigid_width| if flexible { 1 } else { rigid_width };
+    match *ty {
+        Type::Int8 | Type::Bool => 1,
+        Type::Int16 | Type::UInt16 => 2,
+        Type::Int32 => 4,
+        Type::Int64 | Type::Float64 => 8,
+        Type::Uuid => 16,
+        Type::String { .. } => length_prefix(2),
+        Type::Bytes { .. } | Type::Records | Type::Array { .. } => length_prefix(4),
+        Type::Struct { nullable: true, .. } => 1,
+        Type::Struct { fields, .. } => {
+            let plain: usize = fields
+                .iter()
+                .filter(|f| f.is_plain_in(version))
+                .map(|f| min_size(&f.ty, version, flexible))
+                .sum();
+            plain + usize::from(flexible)
+        }
+    }
+}
+
+struct Walker<'a> {
+    body: &'a [u8],
+    pos: usize,
+    /// Where the current value must end: the body's end, or a tagged field's.
+    end: usize,
+    version: i16,
+    flexible: bool,
+    unknown_tags_left: usize,
+}
+
+/// How a length or count is written when the version is not flexible.
+#[derive(Clone, Copy)]
+enum RigidWidth {
+    Int16,
+    Int32,
+}
+
+impl Walker<'_> {
+    fn left(&self) -> usize {
+        self.end - self.pos
+    }
+
+    fn error(&self, field: &'static str, problem: Problem) -> WalkError {
+        WalkError {
+            offset: self.pos,
+            field,
+            problem,
+        }
+    }
+
+    fn take(&mut self, field: &'static str, n: usize) -> Result<&[u8], WalkError> {
+        if n > self.left() {
+            return Err(self.error(
+                field,
+                Problem::Truncated {
+                    needed: n as u64,
+                    left: self.left(),
+                },
+            ));
+        }
+        let start = self.pos;
+        self.pos += n;
+        Ok(&self.body[start..self.pos])
+    }
+
+    fn fixed<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], WalkError> {
+        let bytes = self.take(field, N)?;
+        Ok(bytes.try_into().expect("take returns exactly N bytes"))
+    }
+
+    fn unsigned_varint(&mut self, field: &'static str) -> Result<u32, WalkError> {
+        let start = self.pos;
+        let mut value = 0u32;
+        for shift in [0, 7, 14, 21, 28] {
+            let [byte] = self.fixed::<1>(field)?;
+            if shift == 28 && byte > 0x0f {
+                self.pos = start;
+                return Err(self.error(field, Problem::VarintOverflow));
+            }
+            value |= u32::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        Ok(value)
+    }
+
+    /// Reads a length or count; `None` is null.
+    fn length(
+        &mut self,
+        field: &'static str,
+        nullable: bool,
+        rigid: RigidWidth,
+    ) -> Result<Option<usize>, WalkError> {
+        let start = self.pos;
+        let raw = if self.flexible {
+            i64::from(self.unsigned_varint(field)?) - 1
+        } else {
+            match rigid {
+                RigidWidth::Int16 => i64::from(i16::from_be_bytes(self.fixed(field)?)),
+                RigidWidth::Int32 => i64::from(i32::from_be_bytes(self.fixed(field)?)),
+            }
+        };
+        let problem = match raw {
+            0.. => return Ok(Some(raw as usize)),
+            -1 if nullable => return Ok(None),
+            -1 => Problem::UnexpectedNull,
+            _ => Problem::NegativeLength(raw),
+        };
+        self.pos = start;
+        Err(self.error(field, problem))
+    }
+
+    fn fields(&mut self, fields: &'static [Field], owner: &'static str) -> Walked {
+        let version = self.version;
+        for field in fields.iter().filter(|f| f.is_plain_in(version)) {
+            self.value(field.name, &field.ty)?;
+        }
+        if self.flexible {
+            self.tagged_section(fields, owner)?;
+        }
+        Ok(())
+    }
+
+    fn value(&mut self, field: &'static str, ty: &'static Type) -> Walked {
+        match *ty {
+            Type::Int8 | Type::Bool => self.skip(field, 1),
+            Type::Int16 | Type::UInt16 => self.skip(field, 2),
+            Type::Int32 => self.skip(field, 4),
+            Type::Int64 | Type::Float64 => self.skip(field, 8),
+            Type::Uuid => self.skip(field, 16),
+            Type::String { nullable } => self.string(field, nullable),
+            Type::Bytes { nullable } => self.bytes(field, nullable),
+            Type::Records => self.bytes(field, true),
+            Type::Array { element, nullable } => self.array(field, element, nullable),
+            Type::Struct { fields, nullable } => self.structure(field, fields, nullable),
+        }
+    }
+
+    fn skip(&mut self, field: &'static str, n: usize) -> Walked {
+        self.take(field, n).map(drop)
+    }
+
+    fn string(&mut self, field: &'static str, nullable: bool) -> Walked {
+        let Some(len) = self.length(field, nullable, RigidWidth::Int16)? else {
+            return Ok(());
+        };
+        let start = self.pos;
+        let text = self.take(field, len)?;
+        if std::str::from_utf8(text).is_err() {
+            self.pos = start;
+            return Err(self.error(field, Problem::InvalidUtf8));
+        }
+        Ok(())
+    }
+
+    fn bytes(&mut self, field: &'static str, nullable: bool) -> Walked {
+        match self.length(field, nullable, RigidWidth::Int32)? {
+            Some(len) => self.skip(field, len),
+            None => Ok(()),
+        }
+    }
+
+    fn array(&mut self, field: &'static str, element: &'static Type, nullable: bool) -> Walked {
+        let start = self.pos;
+        let Some(count) = self.length(field, nullable, RigidWidth::Int32)? else {
+            return Ok(());
+        };
+        // Even an element that took no bytes would make the decoder reserve room for it.
+        let min_size = min_size(element, self.version, self.flexible).max(1);
+        if (count as u64) * (min_size as u64) > self.left() as u64 {
+            let problem = Problem::TooManyElements {
+                count: count as u64,
+                min_size,
+                left: self.left(),
+            };
+            self.pos = start;
+            return Err(self.error(field, problem));
+        }
+        for _ in 0..count {
+            self.value(field, element)?;
+        }
+        Ok(())
+    }
+
+    fn structure(
+        &mut self,
+        field: &'static str,
+        fields: &'static [Field],
+        nullable: bool,
+    ) -> Walked {
+        if nullable {
+            match i8::from_be_bytes(self.fixed(field)?) {
+                -1 => return Ok(()),
+                1 => {}
+                marker => {
+                    self.pos -= 1;
+                    return Err(self.error(field, Problem::BadNullMarker(marker)));
+                }
+            }
+        }
+        self.fields(fields, field)
+    }
+
+    /// The tagged fields after a flexible struct: a count, then tag, size and value each.
+    fn tagged_section(&mut self, fields: &'static [Field], owner: &'static str) -> Walked {
+        let start = self.pos;
+        let count = self.unsigned_varint(owner)?;
+        // A tag and a size take at least a byte each.
+        if u64::from(count) * 2 > self.left() as u64 {
+            let problem = Problem::TooManyElements {
+                count: count.into(),
+                min_size: 2,
+                left: self.left(),
+            };
+            self.pos = start;
+            return Err(self.error(owner, problem));
+        }
+        let mut previous = None;
+        for _ in 0..count {
+            let tag_start = self.pos;
+            let tag = self.unsigned_varint(owner)?;
+            if tag > i32::MAX as u32 {
+                self.pos = tag_start;
+                return Err(self.error(owner, Problem::TagTooLarge(tag)));
+            }
+            if let Some(previous) = previous.filter(|&previous| previous >= tag) {
+                self.pos = tag_start;
+                return Err(self.error(owner, Problem::TagOutOfOrder { tag, previous }));
+            }
+            previous = Some(tag);
+            let size = self.unsigned_varint(owner)? as usize;
+            match fields.iter().find(|f| f.tag == Some(tag)) {
+                Some(known) if known.versions.contains(self.version) => {
+                    self.tagged_value(known, size)?
+                }
+                Some(known) => {
+                    self.pos = tag_start;
+                    return Err(self.error(known.name, Problem::TagNotInVersion { tag }));
+                }
+                None => self.unknown_tagged_value(owner, tag_start, size)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// A known tagged field's value must fill exactly its declared size: the decoder
+    /// reads the value by its type and ignores the size.
+    fn tagged_value(&mut self, field: &'static Field, size: usize) -> Walked {
+        if size > self.left() {
+            return Err(self.error(
+                field.name,
+                Problem::Truncated {
+                    needed: size as u64,
+                    left: self.left(),
+                },
+            ));
+        }
+        let (start, outer_end) = (self.pos, self.end);
+        self.end = start + size;
+        self.value(field.name, &field.ty)?;
+        if self.pos != self.end {
+            let used = self.pos - start;
+            self.pos = start;
+            return Err(self.error(
+                field.name,
+                Problem::TaggedSizeMismatch {
+                    declared: size,
+                    used,
+                },
+            ));
+        }
+        self.end = outer_end;
+        Ok(())
+    }
+
+    fn unknown_tagged_value(
+        &mut self,
+        owner: &'static str,
+        tag_start: usize,
+        size: usize,
+    ) -> Walked {
+        if self.unknown_tags_left == 0 {
+            self.pos = tag_start;
+            let limit = FREE_UNKNOWN_TAGS + self.body.len() / BODY_BYTES_PER_UNKNOWN_TAG;
+            return Err(self.error(owner, Problem::TooManyUnknownTags { limit }));
+        }
+        self.unknown_tags_left -= 1;
+        self.skip(owner, size)
+    }
+}
