@@ -1,1 +1,0 @@
-//! Error answers built by the proxy itself (in progress).
