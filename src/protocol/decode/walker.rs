@@ -15,16 +15,15 @@ use super::schema::{Field, MessageSchema, Type};
 /// [`BODY_BYTES_PER_UNKNOWN_TAG`] bytes of body.
 ///
 /// kafka-protocol keeps unknown tagged fields in a `BTreeMap` per struct, and the first
-/// entry of a map allocates a node of about 400 bytes for 2 bytes of wire. Legitimate
-/// clients send unknown tags only when they are newer than these schemas, and then a
-/// handful per request; the budget keeps an adversary from turning a body into 200 times
-/// its size in map nodes.
+/// entry of a map allocates a node of about 400 bytes for 2 bytes of wire: unchecked, a
+/// body could become 200 times its size in map nodes. Legitimate clients send unknown tags
+/// only when they are newer than these schemas, and then a few per request.
 pub const FREE_UNKNOWN_TAGS: usize = 64;
 
-/// See [`FREE_UNKNOWN_TAGS`]. A tag costs at least 2 bytes on the wire; requiring 16 body
-/// bytes for each tag beyond the free ones bounds map nodes to ~26 bytes per body byte,
-/// while a real tagged field inside a struct with a few fields stays far inside it.
-pub const BODY_BYTES_PER_UNKNOWN_TAG: usize = 16;
+/// See [`FREE_UNKNOWN_TAGS`]. One unknown tag per 32 body bytes bounds map nodes to about
+/// 13 bytes per body byte, while leaving room for a new tag in every partition of a
+/// Fetch or Produce request.
+pub const BODY_BYTES_PER_UNKNOWN_TAG: usize = 32;
 
 /// Why a body does not match its schema, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -433,5 +432,265 @@ impl Walker<'_> {
         }
         self.unknown_tags_left -= 1;
         self.skip(owner, size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::decode::schema::*;
+
+    const RIGID: MessageSchema = rigid_message(
+        0..=0,
+        &[field("name", nullable(STRING)), field("ids", array(&INT64))],
+    );
+
+    const FLEXIBLE: MessageSchema = message(
+        0..=1,
+        0,
+        &[
+            field("name", STRING),
+            field("items", nullable(array(&structure(&[field("id", INT32)])))),
+            field("cursor", nullable(structure(&[field("at", INT32)]))),
+            field("hint", INT32).since(1).tagged(0),
+            field("note", nullable(STRING)).tagged(1),
+        ],
+    );
+
+    /// `name` null or "ab", `ids` of `count` with `id_bytes` of elements.
+    fn rigid(name: i16, count: i32, id_bytes: usize) -> Vec<u8> {
+        let mut body = name.to_be_bytes().to_vec();
+        if name > 0 {
+            body.extend(std::iter::repeat_n(b'a', name as usize));
+        }
+        body.extend(count.to_be_bytes());
+        body.extend(std::iter::repeat_n(0, id_bytes));
+        body
+    }
+
+    /// `name` "x", no items, no cursor, then the given tagged section.
+    fn flexible(tagged: &[u8]) -> Vec<u8> {
+        [&[2, b'x', 0, 0xff][..], tagged].concat()
+    }
+
+    fn problem(schema: &MessageSchema, version: i16, body: &[u8]) -> Problem {
+        walk(schema, version, body).unwrap_err().problem
+    }
+
+    #[test]
+    fn accepts_null_markers_where_nullable_only() {
+        assert_eq!(walk(&RIGID, 0, &rigid(-1, 0, 0)), Ok(()));
+        assert_eq!(walk(&RIGID, 0, &rigid(2, 2, 16)), Ok(()));
+        assert_eq!(
+            problem(&RIGID, 0, &rigid(2, -1, 0)),
+            Problem::UnexpectedNull
+        );
+        // Compact: 0 is null.
+        assert_eq!(walk(&FLEXIBLE, 0, &[2, b'x', 0, 0xff, 0]), Ok(()));
+        assert_eq!(
+            problem(&FLEXIBLE, 0, &[0, 0, 0xff, 0]),
+            Problem::UnexpectedNull
+        );
+    }
+
+    #[test]
+    fn refuses_negative_lengths_other_than_null() {
+        assert_eq!(
+            problem(&RIGID, 0, &rigid(-2, 0, 0)),
+            Problem::NegativeLength(-2)
+        );
+        let error = walk(&RIGID, 0, &rigid(-1, -7, 0)).unwrap_err();
+        assert_eq!((error.offset, error.field), (2, "ids"));
+        assert_eq!(error.problem, Problem::NegativeLength(-7));
+    }
+
+    #[test]
+    fn refuses_truncation_anywhere() {
+        let body = rigid(2, 2, 16);
+        for cut in 0..body.len() {
+            assert!(
+                matches!(
+                    problem(&RIGID, 0, &body[..cut]),
+                    Problem::Truncated { .. } | Problem::TooManyElements { .. }
+                ),
+                "cut at {cut}"
+            );
+        }
+        assert_eq!(
+            problem(&RIGID, 0, &[0, 5, b'a', b'b', b'c']),
+            Problem::Truncated { needed: 5, left: 3 }
+        );
+    }
+
+    #[test]
+    fn refuses_counts_the_bytes_left_cannot_hold() {
+        let huge = walk(&RIGID, 0, &rigid(-1, i32::MAX, 8)).unwrap_err();
+        assert_eq!(huge.offset, 2);
+        assert_eq!(
+            huge.problem,
+            Problem::TooManyElements {
+                count: i32::MAX as u64,
+                min_size: 8,
+                left: 8
+            }
+        );
+        // Three int64s need 24 bytes, not just 3.
+        assert!(matches!(
+            problem(&RIGID, 0, &rigid(-1, 3, 20)),
+            Problem::TooManyElements { count: 3, .. }
+        ));
+        let compact_huge = flexible_with_items(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+        assert!(matches!(
+            problem(&FLEXIBLE, 0, &compact_huge),
+            Problem::TooManyElements { .. }
+        ));
+    }
+
+    fn flexible_with_items(count: &[u8]) -> Vec<u8> {
+        [&[2, b'x'][..], count, &[0, 0, 0, 0, 0, 0xff, 0]].concat()
+    }
+
+    #[test]
+    fn refuses_leftover_bytes() {
+        let mut body = rigid(2, 1, 8);
+        body.push(0);
+        let error = walk(&RIGID, 0, &body).unwrap_err();
+        assert_eq!(
+            (error.offset, error.problem),
+            (16, Problem::TrailingBytes(1))
+        );
+    }
+
+    #[test]
+    fn refuses_varints_beyond_32_bits() {
+        for overlong in [
+            &[0xff, 0xff, 0xff, 0xff, 0x1f][..],
+            &[0x80, 0x80, 0x80, 0x80, 0x10],
+            &[0x80, 0x80, 0x80, 0x80, 0x80, 0x00],
+        ] {
+            let body = [overlong, b"x"].concat();
+            assert_eq!(problem(&FLEXIBLE, 0, &body), Problem::VarintOverflow);
+        }
+        // The largest 5-byte varint is fine as a number, just too long a string here.
+        assert!(matches!(
+            problem(&FLEXIBLE, 0, &[0xff, 0xff, 0xff, 0xff, 0x0f]),
+            Problem::Truncated { .. }
+        ));
+    }
+
+    #[test]
+    fn nullable_struct_presence_is_minus_one_or_one() {
+        let with_cursor = |marker: u8| vec![2, b'x', 0, marker, 0, 0, 0, 9, 0, 0];
+        assert_eq!(walk(&FLEXIBLE, 0, &with_cursor(1)), Ok(()));
+        assert_eq!(
+            problem(&FLEXIBLE, 0, &with_cursor(0)),
+            Problem::BadNullMarker(0)
+        );
+        assert_eq!(
+            problem(&FLEXIBLE, 0, &with_cursor(2)),
+            Problem::BadNullMarker(2)
+        );
+    }
+
+    #[test]
+    fn refuses_invalid_utf8() {
+        assert_eq!(
+            problem(&RIGID, 0, &[0, 1, 0xff, 0, 0, 0, 0]),
+            Problem::InvalidUtf8
+        );
+    }
+
+    #[test]
+    fn known_tagged_fields_must_fill_their_size_exactly() {
+        assert_eq!(
+            walk(&FLEXIBLE, 1, &flexible(&[1, 0, 4, 0, 0, 0, 1])),
+            Ok(())
+        );
+        assert_eq!(walk(&FLEXIBLE, 1, &flexible(&[1, 1, 1, 0])), Ok(()));
+        assert_eq!(
+            problem(&FLEXIBLE, 1, &flexible(&[1, 0, 5, 0, 0, 0, 1, 0])),
+            Problem::TaggedSizeMismatch {
+                declared: 5,
+                used: 4
+            }
+        );
+        assert!(matches!(
+            problem(&FLEXIBLE, 1, &flexible(&[1, 0, 3, 0, 0, 0])),
+            Problem::Truncated { .. }
+        ));
+        assert!(matches!(
+            problem(&FLEXIBLE, 1, &flexible(&[1, 0, 9, 0, 0, 0, 1])),
+            Problem::Truncated { .. }
+        ));
+    }
+
+    #[test]
+    fn tags_must_ascend_fit_an_int32_and_exist_in_the_version() {
+        assert_eq!(
+            problem(&FLEXIBLE, 0, &flexible(&[1, 0, 4, 0, 0, 0, 1])),
+            Problem::TagNotInVersion { tag: 0 }
+        );
+        assert_eq!(
+            problem(&FLEXIBLE, 1, &flexible(&[2, 5, 0, 3, 0])),
+            Problem::TagOutOfOrder {
+                tag: 3,
+                previous: 5
+            }
+        );
+        assert_eq!(
+            problem(&FLEXIBLE, 1, &flexible(&[2, 5, 0, 5, 0])),
+            Problem::TagOutOfOrder {
+                tag: 5,
+                previous: 5
+            }
+        );
+        assert_eq!(
+            problem(
+                &FLEXIBLE,
+                1,
+                &flexible(&[1, 0x80, 0x80, 0x80, 0x80, 0x08, 0])
+            ),
+            Problem::TagTooLarge(1 << 31)
+        );
+        assert!(matches!(
+            problem(&FLEXIBLE, 1, &flexible(&[0x80, 0x80, 0x04])),
+            Problem::TooManyElements { min_size: 2, .. }
+        ));
+    }
+
+    #[test]
+    fn unknown_tagged_fields_are_skipped_within_a_budget() {
+        let section = |tags: u32| {
+            let mut section = vec![tags as u8];
+            for tag in 0..tags {
+                section.extend([2 + tag as u8, 1, 0xaa]);
+            }
+            section
+        };
+        let within = flexible(&section(FREE_UNKNOWN_TAGS as u32 + 3));
+        assert!(within.len() / BODY_BYTES_PER_UNKNOWN_TAG >= 3);
+        assert_eq!(walk(&FLEXIBLE, 1, &within), Ok(()));
+        let beyond = flexible(&section(FREE_UNKNOWN_TAGS as u32 + 10));
+        assert!(matches!(
+            problem(&FLEXIBLE, 1, &beyond),
+            Problem::TooManyUnknownTags { .. }
+        ));
+    }
+
+    #[test]
+    fn elements_that_take_no_bytes_still_count_one_byte_each() {
+        // A rigid struct whose only field is gone in this version.
+        const EMPTY_ELEMENTS: MessageSchema = rigid_message(
+            0..=1,
+            &[field(
+                "items",
+                array(&structure(&[field("x", INT8).since(1)])),
+            )],
+        );
+        assert_eq!(walk(&EMPTY_ELEMENTS, 0, &[0, 0, 0, 0]), Ok(()));
+        assert!(matches!(
+            problem(&EMPTY_ELEMENTS, 0, &[0x7f, 0xff, 0xff, 0xff]),
+            Problem::TooManyElements { min_size: 1, .. }
+        ));
     }
 }

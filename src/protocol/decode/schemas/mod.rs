@@ -116,3 +116,114 @@ pub fn request_schema(api_key: ApiKey) -> Option<&'static MessageSchema> {
     };
     Some(schema)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::decode::schema::{Field, Type};
+    use crate::protocol::decode::walker::min_size;
+
+    fn every_schema() -> impl Iterator<Item = (ApiKey, &'static MessageSchema)> {
+        ApiKey::iter().map(|key| (key, request_schema(key).expect("every key has a schema")))
+    }
+
+    fn versions(schema: &MessageSchema) -> impl Iterator<Item = i16> {
+        schema.versions.min..=schema.versions.max
+    }
+
+    /// Calls `check` with every struct's fields reachable in `version`, however nested.
+    fn each_struct(fields: &'static [Field], version: i16, check: &mut dyn FnMut(&[Field])) {
+        check(fields);
+        for field in fields.iter().filter(|f| f.versions.contains(version)) {
+            let mut ty = &field.ty;
+            if let Type::Array { element, .. } = ty {
+                ty = element;
+            }
+            if let Type::Struct { fields, .. } = ty {
+                each_struct(fields, version, check);
+            }
+        }
+    }
+
+    #[test]
+    fn versions_are_kafka_protocols_except_the_three_it_cannot_decode() {
+        let undecodable = [
+            (ApiKey::OffsetCommit, 10),
+            (ApiKey::OffsetFetch, 10),
+            (ApiKey::InitProducerId, 6),
+        ];
+        for (key, schema) in every_schema() {
+            let valid = key.valid_versions();
+            let expected_max = undecodable
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map_or(valid.max, |(_, v)| v - 1);
+            assert_eq!(
+                (schema.versions.min, schema.versions.max),
+                (valid.min, expected_max),
+                "{key:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_array_element_takes_at_least_one_byte() {
+        for (key, schema) in every_schema() {
+            for version in versions(schema) {
+                let flexible = schema.is_flexible(version);
+                each_struct(schema.fields, version, &mut |fields| {
+                    for field in fields.iter().filter(|f| f.versions.contains(version)) {
+                        if let Type::Array { element, .. } = &field.ty {
+                            let size = min_size(element, version, flexible);
+                            assert!(size >= 1, "{key:?} v{version} {}", field.name);
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    #[test]
+    fn tags_are_unique_and_only_in_flexible_versions() {
+        for (key, schema) in every_schema() {
+            for version in versions(schema) {
+                let flexible = schema.is_flexible(version);
+                each_struct(schema.fields, version, &mut |fields| {
+                    let tagged: Vec<&Field> = fields.iter().filter(|f| f.tag.is_some()).collect();
+                    for (i, field) in tagged.iter().enumerate() {
+                        let exists = field.versions.contains(version);
+                        assert!(!exists || flexible, "{key:?} v{version} {}", field.name);
+                        assert!(
+                            tagged[i + 1..].iter().all(|other| other.tag != field.tag),
+                            "{key:?} {} shares its tag",
+                            field.name
+                        );
+                    }
+                });
+            }
+        }
+    }
+
+    #[test]
+    fn every_field_exists_in_some_version() {
+        for (key, schema) in every_schema() {
+            let (mut present, mut all) = (Vec::new(), Vec::new());
+            for version in versions(schema) {
+                each_struct(schema.fields, version, &mut |fields| {
+                    for field in fields {
+                        all.push((field as *const Field, field.name));
+                        if field.versions.contains(version) {
+                            present.push(field as *const Field);
+                        }
+                    }
+                });
+            }
+            for (field, name) in all {
+                assert!(
+                    present.contains(&field),
+                    "{key:?} {name} exists in no version"
+                );
+            }
+        }
+    }
+}

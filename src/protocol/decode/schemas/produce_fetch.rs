@@ -23,7 +23,7 @@ pub const FETCH: MessageSchema = message(
     4..=18,
     12,
     &[
-        field("cluster_id", nullable(STRING)).tagged(0),
+        field("cluster_id", nullable(STRING)).since(12).tagged(0),
         field("replica_id", INT32).until(14),
         field("replica_state", REPLICA_STATE).since(15).tagged(1),
         field("max_wait_ms", INT32),
