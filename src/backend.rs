@@ -15,8 +15,8 @@ use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
 
 use crate::directory::{Broker, Directory};
-use crate::protocol::frame::{write_frame, FrameCodec};
 use crate::metrics::Metrics;
+use crate::protocol::frame::{write_frame, FrameCodec};
 
 /// Metadata v12 is understood by every Kafka release since 2.8.
 const METADATA_VERSION: i16 = 12;

@@ -13,8 +13,9 @@
 //! this node sees of the backend is only published for the leader's controller.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex};
 
+use arc_swap::{ArcSwap, Guard};
 use kafka_protocol::protocol::StrBytes;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -63,7 +64,7 @@ pub struct Route {
     pub advertised: Option<(String, u16)>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Slots {
     brokers: Vec<Broker>,
     by_id: HashMap<i32, u16>,
@@ -74,10 +75,14 @@ struct Slots {
 /// An identity's owner and the address clients are told, ready for rewrites.
 type Advertised = (Option<u64>, Option<(StrBytes, i32)>);
 
+/// Readers (every rewritten response) take a lock-free snapshot of the slots; the rare
+/// writers (a new broker, a new committed table) build a new one under a mutex and swap
+/// it in.
 pub struct Directory {
     node: AdvertisedNode,
     advertised_host: StrBytes,
-    slots: RwLock<Slots>,
+    slots: ArcSwap<Slots>,
+    writing: Mutex<()>,
     slot_count: watch::Sender<usize>,
     observed: watch::Sender<Vec<Broker>>,
 }
@@ -96,7 +101,8 @@ impl Directory {
         Directory {
             advertised_host: StrBytes::from_string(node.host.clone()),
             node,
-            slots: RwLock::default(),
+            slots: ArcSwap::default(),
+            writing: Mutex::new(()),
             slot_count: watch::Sender::new(0),
             observed: watch::Sender::new(Vec::new()),
         }
@@ -106,9 +112,8 @@ impl Directory {
     pub fn install_routes(&self, mut routes: Vec<Route>) {
         routes.sort_by_key(|r| r.slot);
         let count = {
-            let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
-            slots.brokers.clear();
-            slots.by_id.clear();
+            let _writing = self.lock_writes();
+            let mut slots = Slots::default();
             let mut table = HashMap::new();
             for route in routes {
                 // Slots are dense in a committed table; a gap would shift ports, so stop.
@@ -124,7 +129,9 @@ impl Directory {
                 table.insert(route.identity, (route.owner, advertised));
             }
             slots.routes = Some(table);
-            slots.brokers.len()
+            let count = slots.brokers.len();
+            self.slots.store(Arc::new(slots));
+            count
         };
         self.slot_count
             .send_if_modified(|c| std::mem::replace(c, count) != count);
@@ -147,10 +154,11 @@ impl Directory {
         let mut added = false;
         let mut result = Ok(());
         {
-            let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
-            if slots.routes.is_some() {
+            let _writing = self.lock_writes();
+            if self.slots.load().routes.is_some() {
                 return Ok(()); // in a fleet, the committed table decides slots
             }
+            let mut slots = Slots::clone(&self.slots.load());
             for broker in brokers {
                 match slots.by_id.get(&broker.id) {
                     Some(&slot) => {
@@ -174,6 +182,7 @@ impl Directory {
                     }
                 }
             }
+            self.slots.store(Arc::new(slots));
         }
         if added {
             let count = self.read().brokers.len();
@@ -256,8 +265,26 @@ impl Directory {
             .collect()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Slots> {
-        self.slots.read().unwrap_or_else(|e| e.into_inner())
+    /// Every identity as the admin API shows it.
+    pub fn identity_summaries(&self) -> Vec<crate::api::IdentitySummary> {
+        self.identities()
+            .into_iter()
+            .map(|v| crate::api::IdentitySummary {
+                id: v.id,
+                slot: v.slot,
+                owner: v.owner,
+                address: v.address,
+                broker: v.broker.address(),
+            })
+            .collect()
+    }
+
+    fn read(&self) -> Guard<Arc<Slots>> {
+        self.slots.load()
+    }
+
+    fn lock_writes(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writing.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -1,21 +1,30 @@
 //! flotilla: a Kafka-protocol proxy node, one of a fleet in front of Apache Kafka.
 //!
-//! Where things live:
-//! - the data path: [`frame`] (framing), [`header`] (what is read of each request),
-//!   [`connection`] (the per-connection loop), [`rewrite`] (one file per rewritten API),
-//!   [`server`] (listeners);
-//! - what clients are told: [`directory`] (broker, slot and advertised address);
-//! - the backend cluster: [`backend`];
-//! - operating it: [`admin`], [`metrics`], [`logging`], [`node`] (start-up).
+//! Where things live, lower layers first (a module imports only from modules above it in
+//! this list, never from below):
+//! - [`api`]: the admin API's JSON types, shared with `proxyctl` and the tests;
+//! - [`protocol`]: the Kafka wire format (framing, request headers, safe decoding of
+//!   request bodies, error answers);
+//! - [`directory`]: broker, slot and advertised address of every identity;
+//! - [`metrics`], [`logging`], [`supervisor`]: observability and task supervision;
+//! - [`cluster`]: the fleet (gossip and Raft wiring, assignment, controller, fencing);
+//! - [`backend`]: the backend cluster's brokers;
+//! - [`context`]: what every connection and admin handler of a node may read;
+//! - [`proxy`]: the data path (listeners, connection loop, the filter chain and its
+//!   filters);
+//! - [`admin`]: the admin HTTP API;
+//! - [`node`]: start-up, supervision and graceful stop; it wires the rest together and
+//!   nothing imports it.
 
 pub mod admin;
+pub mod api;
 pub mod backend;
 pub mod cluster;
-pub mod connection;
+pub mod context;
 pub mod directory;
 pub mod logging;
 pub mod metrics;
 pub mod node;
 pub mod protocol;
-pub mod rewrite;
-pub mod server;
+pub mod proxy;
+pub mod supervisor;

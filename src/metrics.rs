@@ -14,6 +14,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     bytes: IntCounterVec,
     protocol_errors: IntCounterVec,
+    filter_actions: IntCounterVec,
     pub upstream_connect_failures: IntCounter,
     pub backend_refresh_failures: IntCounter,
     pub identities: IntGauge,
@@ -132,6 +133,12 @@ impl Metrics {
                 "Connections closed for malformed or unsupported input, by kind",
                 &["kind"],
             ),
+            filter_actions: counter_vec(
+                &r,
+                "flotilla_filter_actions_total",
+                "Requests a filter answered, delayed or closed the connection on",
+                &["filter", "action"],
+            ),
             upstream_connect_failures: counter(
                 &r,
                 "flotilla_upstream_connect_failures_total",
@@ -173,6 +180,11 @@ impl Metrics {
 
     pub fn connection_closed(&self, reason: &str) {
         self.connections_closed.with_label_values(&[reason]).inc();
+    }
+
+    /// The counter of one filter's `action` (answer, delay, close).
+    pub fn filter_action(&self, filter: &str, action: &str) -> IntCounter {
+        self.filter_actions.with_label_values(&[filter, action])
     }
 
     pub fn protocol_error(&self, kind: &str) {

@@ -24,6 +24,8 @@ pub struct Config {
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
+    pub shutdown: ShutdownConfig,
+    #[serde(default)]
     pub log: LogConfig,
 }
 
@@ -114,6 +116,23 @@ pub struct Limits {
     /// (Kafka's `connections.max.idle.ms`).
     #[serde(default = "default_idle_timeout", with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// Client connections open at once on this node; more are refused (each one also
+    /// holds a broker connection, so this bounds file descriptors too).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+/// What a node does on SIGTERM: hand its identities to the fleet, then let the requests it
+/// already forwarded finish, so that restarting a node costs clients nothing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// Longest wait for the fleet to commit new owners for this node's identities.
+    #[serde(default = "default_handoff_timeout", with = "humantime_serde")]
+    pub handoff_timeout: Duration,
+    /// Longest wait for responses to requests already forwarded before connections close.
+    #[serde(default = "default_drain_timeout", with = "humantime_serde")]
+    pub drain_timeout: Duration,
 }
 
 /// Logging: an `EnvFilter` directive (overridden by `RUST_LOG`) and an output format.
@@ -141,6 +160,16 @@ impl Default for Limits {
             max_response_bytes: default_max_response_bytes(),
             connect_timeout: default_connect_timeout(),
             idle_timeout: default_idle_timeout(),
+            max_connections: default_max_connections(),
+        }
+    }
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig {
+            handoff_timeout: default_handoff_timeout(),
+            drain_timeout: default_drain_timeout(),
         }
     }
 }
@@ -183,6 +212,15 @@ fn default_connect_timeout() -> Duration {
 }
 fn default_idle_timeout() -> Duration {
     Duration::from_secs(600)
+}
+fn default_max_connections() -> usize {
+    10_000
+}
+fn default_handoff_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_drain_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 fn default_voters() -> usize {
     3
@@ -445,6 +483,9 @@ impl Limits {
         if self.idle_timeout.is_zero() {
             return Err(invalid("limits.idle_timeout", "must be greater than 0"));
         }
+        if self.max_connections == 0 {
+            return Err(invalid("limits.max_connections", "must be at least 1"));
+        }
         Ok(())
     }
 }
@@ -555,6 +596,11 @@ mod tests {
                 "",
                 "[limits]\nconnect_timeout = \"0s\"",
                 "limits.connect_timeout",
+            ),
+            (
+                "",
+                "[limits]\nmax_connections = 0",
+                "limits.max_connections",
             ),
         ];
         for (node, extra, field) in cases {

@@ -103,6 +103,7 @@ mod tests {
                 incarnation: "i".into(),
                 lifecycle: Lifecycle::Serving,
                 load: 0,
+                feature_level: 0,
             },
             alive,
             is_self: false,

@@ -21,6 +21,7 @@ const ADMIN_ADDR: &str = "admin_addr";
 const INCARNATION: &str = "incarnation";
 pub(crate) const LIFECYCLE: &str = "lifecycle";
 pub(crate) const LOAD: &str = "load";
+const FEATURE_LEVEL: &str = "feature_level";
 
 /// What every node publishes about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +42,10 @@ pub struct NodeState {
     pub lifecycle: Lifecycle,
     /// Open client connections.
     pub load: u64,
+    /// The highest fleet feature level this node's build understands (see the control
+    /// state's `feature_level`). Nodes of releases before feature levels publish no key
+    /// and read as 0.
+    pub feature_level: u16,
 }
 
 /// Where a node is in its life in the fleet; only `Serving` nodes should be given identities.
@@ -111,6 +116,7 @@ impl NodeState {
             (INCARNATION, self.incarnation.clone()),
             (LIFECYCLE, self.lifecycle.to_string()),
             (LOAD, self.load.to_string()),
+            (FEATURE_LEVEL, self.feature_level.to_string()),
         ]
         .into_iter()
         .map(|(key, value)| (key.to_string(), value))
@@ -133,6 +139,7 @@ impl NodeState {
             incarnation: non_empty(INCARNATION, text(INCARNATION)?)?,
             lifecycle: parsed(LIFECYCLE, text(LIFECYCLE)?)?,
             load: parsed(LOAD, text(LOAD)?)?,
+            feature_level: get(FEATURE_LEVEL).map_or(Ok(0), |v| parsed(FEATURE_LEVEL, v))?,
         })
     }
 
@@ -179,6 +186,7 @@ mod tests {
             incarnation: "a1b2".to_string(),
             lifecycle: Lifecycle::Draining,
             load: 42,
+            feature_level: 3,
         }
     }
 
@@ -247,6 +255,21 @@ mod tests {
                 "{key}={value:?} gave {err}"
             );
         }
+    }
+
+    #[test]
+    fn a_node_of_a_release_before_feature_levels_reads_as_level_0() {
+        let mut kvs = sample().to_key_values();
+        kvs.retain(|(k, _)| k != FEATURE_LEVEL);
+        assert_eq!(decode(&kvs).unwrap().feature_level, 0);
+        let err = decode(&with(FEATURE_LEVEL, "x")).unwrap_err();
+        assert!(matches!(
+            err,
+            DecodeError::Invalid {
+                key: FEATURE_LEVEL,
+                ..
+            }
+        ));
     }
 
     #[test]

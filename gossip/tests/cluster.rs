@@ -23,6 +23,7 @@ fn state(node_id: u64) -> NodeState {
         incarnation: format!("incarnation-{node_id}"),
         lifecycle: Lifecycle::Serving,
         load: node_id * 10,
+        feature_level: 1,
     }
 }
 

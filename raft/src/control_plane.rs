@@ -159,7 +159,16 @@ impl ControlPlane {
 
     /// Commits `command` and returns what applying it did. Only the leader accepts
     /// commands; others answer `NotLeader` with the leader's addresses when known.
+    /// A command of a feature level the fleet has not reached is refused here, before it
+    /// could reach a member that cannot decode it.
     pub async fn propose(&self, command: Command) -> Result<CommandResult, ProposeError> {
+        let committed = self.state_rx.borrow().feature_level;
+        if command.feature_level() > committed {
+            return Err(ProposeError::FeatureLevel {
+                needed: command.feature_level(),
+                committed,
+            });
+        }
         let response = self.raft.client_write(command).await?;
         Ok(response.data)
     }
@@ -241,6 +250,15 @@ impl ControlPlane {
     /// The underlying openraft handle, for metrics and waits not covered here.
     pub fn raft(&self) -> &Raft {
         &self.raft
+    }
+
+    /// Stops this node's Raft without consuming the handle (the RPC listener keeps
+    /// answering, with errors, until the process ends). A leader stops heartbeating, so
+    /// the others elect a new one once its lease has run out.
+    pub async fn stop(&self) {
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft core did not stop cleanly");
+        }
     }
 
     /// Stops Raft first (so in-flight RPCs fail fast), then the RPC listener.

@@ -64,6 +64,13 @@ pub enum ProposeError {
     /// Only the leader accepts commands; forward to `leader` when it is known.
     #[error("not the raft leader (leader: {leader:?})")]
     NotLeader { leader: Option<(NodeId, Member)> },
+    /// Not every member of the fleet understands this command yet (a rolling upgrade is
+    /// under way, or a member running an older release is down).
+    #[error(
+        "the fleet is at feature level {committed} and this needs level {needed}: \
+         upgrade every node first"
+    )]
+    FeatureLevel { needed: u16, committed: u16 },
     #[error(transparent)]
     Raft(RaftError),
 }

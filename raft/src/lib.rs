@@ -24,6 +24,6 @@ pub mod types;
 pub use control_plane::{ControlPlane, RaftConfig};
 pub use error::{ProposeError, RaftError};
 pub use incarnation::data_incarnation;
-pub use state::{BrokerAddr, Command, CommandResult, ControlState, Identity};
+pub use state::{BrokerAddr, Command, CommandResult, ControlState, Identity, FEATURE_LEVEL};
 pub use status::{RaftStatus, Role};
 pub use types::{Member, NodeId, TypeConfig};

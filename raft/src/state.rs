@@ -5,6 +5,15 @@
 //! hash maps, no dependence on the order of items inside a command where the order is
 //! not meaningful. New capabilities (routes, breakers, quotas, ...) are added as new
 //! `Command` variants and new fields here, never as side channels.
+//!
+//! A fleet is upgraded node by node, so for a while it runs two releases. A node of the
+//! older one cannot decode a command variant it has never heard of, and its Raft would
+//! stop on it. So every variant names the fleet feature level that introduced it, the
+//! state holds the level the fleet has committed, and a command is proposed only once the
+//! committed level reaches its own ([`ControlState::accepts`]). The leader raises the level
+//! only when every Raft member publishes in gossip that its build understands it, as
+//! Kafka's `metadata.version` is raised only when every broker supports it. Variants are
+//! only ever appended: bincode numbers them by position.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,6 +41,10 @@ pub struct Identity {
     pub present: bool,
 }
 
+/// The highest fleet feature level this build understands. Level 1 introduced the level
+/// itself ([`Command::SetFeatureLevel`]) and the snapshot format that records it.
+pub const FEATURE_LEVEL: u16 = 1;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ControlState {
     /// Key: identity id.
@@ -40,6 +53,9 @@ pub struct ControlState {
     pub assignment_epoch: u64,
     /// Node ids an operator asked to drain.
     pub drained: BTreeSet<u64>,
+    /// The fleet feature level: every member understands the commands of this level. 0 in
+    /// a fleet that has never raised it.
+    pub feature_level: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +76,23 @@ pub enum Command {
         node: u64,
         drained: bool,
     },
+    /// Raises the fleet feature level; a lower or equal level changes nothing, so the level
+    /// never goes back and applying it twice is harmless. (Level 1.)
+    SetFeatureLevel {
+        level: u16,
+    },
+}
+
+impl Command {
+    /// The fleet feature level at which this command may be proposed.
+    pub fn feature_level(&self) -> u16 {
+        match self {
+            Command::SyncBrokers { .. } | Command::Assign { .. } | Command::SetDrained { .. } => 0,
+            // The leader proposes it only when every member understands the new level,
+            // which includes this command.
+            Command::SetFeatureLevel { .. } => 0,
+        }
+    }
 }
 
 /// What applying a command did; returned to the proposer.
@@ -79,7 +112,16 @@ impl ControlState {
                 owners,
             } => self.assign(*expected_epoch, owners),
             Command::SetDrained { node, drained } => self.set_drained(*node, *drained),
+            Command::SetFeatureLevel { level } => {
+                self.feature_level = self.feature_level.max(*level);
+                CommandResult::Ok
+            }
         }
+    }
+
+    /// Whether `command` may be proposed: every member understands it.
+    pub fn accepts(&self, command: &Command) -> bool {
+        command.feature_level() <= self.feature_level
     }
 
     fn sync_brokers(&mut self, brokers: &[(i32, BrokerAddr)]) -> CommandResult {
@@ -226,6 +268,16 @@ mod tests {
         assert_eq!(s.identities[&1].owner, Some(9));
         assert_eq!(s.owned_by(8).map(|i| i.id).collect::<Vec<_>>(), vec![2]);
         assert!(!s.identities.contains_key(&42));
+    }
+
+    #[test]
+    fn the_feature_level_only_rises() {
+        let mut s = ControlState::default();
+        s.apply(&Command::SetFeatureLevel { level: 1 });
+        s.apply(&Command::SetFeatureLevel { level: 1 });
+        assert_eq!(s.feature_level, 1);
+        s.apply(&Command::SetFeatureLevel { level: 0 });
+        assert_eq!(s.feature_level, 1);
     }
 
     #[test]

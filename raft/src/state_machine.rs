@@ -10,6 +10,7 @@
 //! batch and every installed snapshot is published on a watch channel; readers (the data
 //! path, the identity controller, the admin API) use the last applied state.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use tokio::sync::{watch, Mutex};
 
 use crate::codec;
 use crate::log_store::StoreError;
-use crate::state::{CommandResult, ControlState};
+use crate::state::{CommandResult, ControlState, Identity};
 use crate::types::{
     Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
@@ -49,19 +50,48 @@ impl StoredSnapshot {
 
 /// The snapshot payload (also what is sent to lagging followers). bincode is not
 /// self-describing, so the payload is tagged: a release that changes `ControlState` adds
-/// a variant holding the new shape and migrates the old one when decoding.
+/// a variant holding the new shape and migrates the old ones when decoding.
+///
+/// A snapshot may be sent to a node of the previous release during a rolling upgrade,
+/// so the newest shape is written only once the fleet's feature level says every member
+/// reads it; until then the state is written in the shape the previous release knows.
 #[derive(Serialize, Deserialize)]
 enum SnapshotPayload {
-    V1(ControlState),
+    /// Releases before feature levels.
+    V1(StateV1),
+    /// Feature level 1 and later.
+    V2(ControlState),
+}
+
+/// The control state as releases before feature levels knew it.
+#[derive(Serialize, Deserialize)]
+struct StateV1 {
+    identities: BTreeMap<i32, Identity>,
+    assignment_epoch: u64,
+    drained: BTreeSet<u64>,
 }
 
 fn encode_state(state: &ControlState) -> Result<Vec<u8>, codec::EncodeError> {
-    codec::encode(&SnapshotPayload::V1(state.clone()))
+    if state.feature_level == 0 {
+        let v1 = StateV1 {
+            identities: state.identities.clone(),
+            assignment_epoch: state.assignment_epoch,
+            drained: state.drained.clone(),
+        };
+        return codec::encode(&SnapshotPayload::V1(v1));
+    }
+    codec::encode(&SnapshotPayload::V2(state.clone()))
 }
 
 fn decode_state(data: &[u8]) -> Result<ControlState, codec::DecodeError> {
     match codec::decode(data)? {
-        SnapshotPayload::V1(state) => Ok(state),
+        SnapshotPayload::V1(v1) => Ok(ControlState {
+            identities: v1.identities,
+            assignment_epoch: v1.assignment_epoch,
+            drained: v1.drained,
+            feature_level: 0,
+        }),
+        SnapshotPayload::V2(state) => Ok(state),
     }
 }
 
@@ -265,5 +295,74 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
         let current = self.snapshots.current.lock().await;
         Ok(current.as_ref().map(StoredSnapshot::to_snapshot))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{BrokerAddr, Command};
+
+    /// The snapshot payload exactly as the release before feature levels declared it.
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    enum PreviousPayload {
+        V1(PreviousState),
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct PreviousState {
+        identities: BTreeMap<i32, Identity>,
+        assignment_epoch: u64,
+        drained: BTreeSet<u64>,
+    }
+
+    fn sample() -> ControlState {
+        let mut state = ControlState::default();
+        state.apply(&Command::SyncBrokers {
+            brokers: vec![(
+                1,
+                BrokerAddr {
+                    host: "b".into(),
+                    port: 1,
+                    rack: None,
+                },
+            )],
+        });
+        state.apply(&Command::SetDrained {
+            node: 3,
+            drained: true,
+        });
+        state
+    }
+
+    #[test]
+    fn the_previous_release_reads_snapshots_until_the_level_is_raised() {
+        let state = sample();
+        let bytes = encode_state(&state).unwrap();
+        let PreviousPayload::V1(old) = codec::decode(&bytes).unwrap();
+        assert_eq!(old.identities, state.identities);
+        assert_eq!(old.drained, state.drained);
+        assert_eq!(decode_state(&bytes).unwrap(), state);
+    }
+
+    #[test]
+    fn snapshots_of_the_previous_release_load() {
+        let state = sample();
+        let old = PreviousPayload::V1(PreviousState {
+            identities: state.identities.clone(),
+            assignment_epoch: state.assignment_epoch,
+            drained: state.drained.clone(),
+        });
+        let loaded = decode_state(&codec::encode(&old).unwrap()).unwrap();
+        assert_eq!(loaded, state);
+    }
+
+    #[test]
+    fn a_raised_level_is_kept_in_the_snapshot() {
+        let mut state = sample();
+        state.apply(&Command::SetFeatureLevel { level: 1 });
+        let bytes = encode_state(&state).unwrap();
+        assert_eq!(decode_state(&bytes).unwrap(), state);
+        assert!(codec::decode::<PreviousPayload>(&bytes).is_err());
     }
 }

@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use flotilla::admin::{ApiError, ClusterStatus, IdentitySummary, RaftMemberSummary};
+use flotilla::api::{
+    ApiError, ClusterStatus, Drained, IdentitySummary, Mode, RaftMemberSummary, Removed,
+};
 use serde::de::DeserializeOwned;
 
 #[derive(Parser, Debug)]
@@ -106,7 +108,7 @@ fn render(cli: &Cli) -> Result<String, String> {
         Command::Node {
             command: NodeCommand::Drain { id },
         } => {
-            let answer: serde_json::Value = api.post(&format!("/api/v1/nodes/{id}/drain"))?;
+            let answer: Drained = api.post(&format!("/api/v1/nodes/{id}/drain"))?;
             match cli.output {
                 Output::Json => json(&answer),
                 Output::Table => format!("node {id} is draining\n"),
@@ -115,7 +117,7 @@ fn render(cli: &Cli) -> Result<String, String> {
         Command::Node {
             command: NodeCommand::Remove { id },
         } => {
-            let answer: serde_json::Value = api.delete(&format!("/api/v1/nodes/{id}"))?;
+            let answer: Removed = api.delete(&format!("/api/v1/nodes/{id}"))?;
             match cli.output {
                 Output::Json => json(&answer),
                 Output::Table => format!("node {id} is removed from the Raft group\n"),
@@ -193,7 +195,7 @@ fn cluster_table(status: &ClusterStatus) -> String {
         },
         status.answered_by
     );
-    if status.mode == "fleet" {
+    if status.mode == Mode::Fleet {
         let (voters, learners): (Vec<_>, Vec<_>) =
             status.raft_members.iter().partition(|m| m.voter);
         let ids = |members: Vec<&RaftMemberSummary>| {
@@ -206,9 +208,9 @@ fn cluster_table(status: &ClusterStatus) -> String {
             n.id.to_string(),
             n.address.clone(),
             n.zone.clone().unwrap_or_else(|| "-".into()),
-            n.state.clone(),
+            n.state.to_string(),
             if n.alive { "yes" } else { "NO" }.into(),
-            n.raft_role.clone(),
+            n.raft_role.to_string(),
             join(&n.identities),
             n.connections.to_string(),
         ]

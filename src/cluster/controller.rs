@@ -3,7 +3,7 @@
 //! the brokers the backend reports. The fleet task runs them on the leader only and
 //! proposes what they return; keeping them pure keeps them testable and deterministic.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use flotilla_gossip::{Lifecycle, Member};
@@ -16,6 +16,9 @@ use crate::directory::Broker;
 pub struct View<'a> {
     pub state: &'a ControlState,
     pub members: &'a [Member],
+    /// Every member of the Raft group, voters and learners: all of them must decode what
+    /// is committed.
+    pub raft_members: &'a BTreeSet<u64>,
     /// How long each dead node has been dead, as this leader has watched it.
     pub dead_for: &'a HashMap<u64, Duration>,
     pub takeover_after: Duration,
@@ -26,7 +29,29 @@ pub struct View<'a> {
 /// The one command the controller wants committed next, if any. Broker changes come
 /// first: owners can only be assigned to identities that exist.
 pub fn next_command(view: &View) -> Option<Command> {
-    sync_brokers(view).or_else(|| reassign(view))
+    sync_brokers(view)
+        .or_else(|| reassign(view))
+        .or_else(|| raise_feature_level(view))
+}
+
+/// The highest feature level every Raft member's build understands, if it is above the
+/// committed one. A member gossip does not show (down, or not yet seen) holds the level
+/// where it is: it may run an older release and must still decode the log when it returns.
+fn raise_feature_level(view: &View) -> Option<Command> {
+    let level_of = |id: &u64| {
+        view.members
+            .iter()
+            .find(|m| m.state.node_id == *id)
+            .map_or(0, |m| m.state.feature_level)
+    };
+    let fleet_level = view
+        .raft_members
+        .iter()
+        .map(level_of)
+        .min()?
+        .min(flotilla_raft::FEATURE_LEVEL);
+    (fleet_level > view.state.feature_level)
+        .then_some(Command::SetFeatureLevel { level: fleet_level })
 }
 
 fn sync_brokers(view: &View) -> Option<Command> {
@@ -130,9 +155,11 @@ mod tests {
         dead_for: &'a HashMap<u64, Duration>,
         backend: &'a [Broker],
     ) -> View<'a> {
+        static NO_RAFT_MEMBERS: BTreeSet<u64> = BTreeSet::new();
         View {
             state,
             members,
+            raft_members: &NO_RAFT_MEMBERS,
             dead_for,
             takeover_after: Duration::from_secs(2),
             backend,
@@ -181,6 +208,45 @@ mod tests {
             next_command(&view(&state, &members, &HashMap::new(), &backend)),
             None
         );
+    }
+
+    #[test]
+    fn the_feature_level_rises_once_every_raft_member_understands_it() {
+        let state = state(&[(1, Some(1))]);
+        let backend = [broker(1, 39092)];
+        let mut old = member(2, true, "a");
+        old.state.feature_level = 0;
+        let mut new = member(1, true, "a");
+        new.state.feature_level = flotilla_raft::FEATURE_LEVEL;
+        let dead = HashMap::new();
+        let raft_members = BTreeSet::from([1, 2]);
+        let members = [new.clone(), old.clone()];
+        let mut v = view(&state, &members, &dead, &backend);
+        v.raft_members = &raft_members;
+        assert_eq!(next_command(&v), None, "node 2 runs the previous release");
+
+        let upgraded = [new.clone(), member_at_level(2)];
+        v.members = &upgraded;
+        assert_eq!(
+            next_command(&v),
+            Some(Command::SetFeatureLevel {
+                level: flotilla_raft::FEATURE_LEVEL
+            })
+        );
+
+        let unseen = [new];
+        v.members = &unseen;
+        assert_eq!(
+            next_command(&v),
+            None,
+            "a member gossip does not show holds it"
+        );
+    }
+
+    fn member_at_level(id: u64) -> Member {
+        let mut m = member(id, true, "a");
+        m.state.feature_level = flotilla_raft::FEATURE_LEVEL;
+        m
     }
 
     #[test]

@@ -8,14 +8,17 @@
 //! - controller: on the Raft leader only, commits broker changes and identity owners, and
 //!   grows the Raft group from gossip (learners, then voters up to `cluster.voters`);
 //! - lifecycle: publishes serving/draining (or backend-unreachable, see `backend_reach`)
-//!   and the connection count in gossip.
-//!
+//!   and the connection count in gossip;
+//! - stopping: a node on its way out publishes draining, waits until the controller has
+//!   committed other owners for its identities, and leaves Raft.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use arc_swap::ArcSwap;
 use flotilla_config::{ClusterConfig, Config};
 use flotilla_gossip::{Gossip, GossipConfig, Lifecycle, Member, NodeState};
 use flotilla_raft::{
@@ -25,6 +28,8 @@ use flotilla_raft::{
 
 use super::backend_reach::{self, ReachWatch};
 use super::controller::{self, View};
+use super::error::ClusterError;
+use super::peer_api::PeerApi;
 use super::routes;
 use super::seat::{self, Seat};
 use crate::directory::Directory;
@@ -38,6 +43,8 @@ pub struct Fleet {
     pub gossip: Gossip,
     pub raft: ControlPlane,
     pub config: ClusterConfig,
+    /// Other nodes' admin APIs: writes forwarded to the leader, status reads.
+    pub peers: PeerApi,
     node_id: u64,
     seat: Seat,
     /// True while this node has reached no broker for longer than `takeover_after`. When
@@ -45,6 +52,8 @@ pub struct Fleet {
     /// are stuck on a broker connection that will not answer, and the client should go to
     /// the new owner.
     cut_off: tokio::sync::watch::Sender<bool>,
+    /// Set once the node is stopping: it publishes draining from then on.
+    stopping: AtomicBool,
 }
 
 impl Fleet {
@@ -70,6 +79,7 @@ impl Fleet {
             incarnation: incarnation.clone(),
             lifecycle: Lifecycle::Joining,
             load: 0,
+            feature_level: flotilla_raft::FEATURE_LEVEL,
         };
         let mut gossip_config = GossipConfig::new(
             cluster.id.clone(),
@@ -81,7 +91,8 @@ impl Fleet {
             .await
             .context("cannot join the fleet's gossip")?;
         let has_seeds = !cluster.seeds.is_empty();
-        let seat = seat::find(&gossip, has_seeds, node.id, &incarnation).await?;
+        let peers = PeerApi::new()?;
+        let seat = seat::find(&gossip, &peers, has_seeds, node.id, &incarnation).await?;
         let raft = ControlPlane::start(RaftConfig::new(
             node.id,
             cluster.raft_listen,
@@ -95,17 +106,25 @@ impl Fleet {
             gossip,
             raft,
             config: cluster,
+            peers,
             node_id: node.id,
             seat,
             cut_off: tokio::sync::watch::Sender::new(false),
+            stopping: AtomicBool::new(false),
         }))
     }
 
-    /// Runs every fleet task for the life of the node.
-    pub async fn run(self: Arc<Self>, directory: Arc<Directory>, metrics: Arc<Metrics>) {
+    /// Runs every fleet task for the life of the node, keeping `directory` and `control`
+    /// current with what the fleet committed.
+    pub async fn run(
+        self: Arc<Self>,
+        directory: Arc<Directory>,
+        control: Arc<ArcSwap<ControlState>>,
+        metrics: Arc<Metrics>,
+    ) {
         tokio::join!(
             self.bootstrap(),
-            self.keep_routes(&directory),
+            self.keep_routes(&directory, &control),
             self.control(&directory, &metrics),
             self.watch_backend(&directory),
             self.publish_lifecycle(&directory, &metrics),
@@ -135,6 +154,47 @@ impl Fleet {
         let _ = members.wait_for(heard).await;
     }
 
+    /// Publishes that this node is on its way out: the controller moves its identities
+    /// away, and other nodes stop advertising it at once.
+    pub async fn begin_stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.gossip.set_lifecycle(Lifecycle::Draining).await;
+    }
+
+    /// Waits until the committed state gives none of this node's identities to it any
+    /// more, for at most `timeout`. Fails at once if no other node could take them.
+    pub async fn hand_off(&self, timeout: Duration) -> Result<(), String> {
+        let mut state = self.raft.state();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let owned = state.borrow_and_update().owned_by(self.node_id).count();
+            if owned == 0 {
+                return Ok(());
+            }
+            if routes::live_nodes(&self.gossip.members()) == [self.node_id] {
+                return Err(format!(
+                    "no other node serves, so its {owned} identities stay with it"
+                ));
+            }
+            let changed = tokio::time::timeout_at(deadline, state.changed());
+            match changed.await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err("Raft stopped".into()),
+                Err(_) => {
+                    return Err(format!(
+                        "{owned} identities still committed to it after {timeout:?}"
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Leaves the Raft group's work to the others: stops this node's Raft, so that if it
+    /// led, the others elect a leader as soon as its lease runs out.
+    pub async fn leave(&self) {
+        self.raft.stop().await;
+    }
+
     /// Marks a node drained (or not) through the Raft leader.
     pub async fn set_drained(&self, node: u64, drained: bool) -> Result<(), ProposeError> {
         self.raft
@@ -145,13 +205,12 @@ impl Fleet {
 
     /// Takes node `id` out of the Raft group and forgets that it was drained, so a new
     /// node with that id starts afresh. Its identities were taken over when it died.
-    pub async fn remove_member(&self, id: u64) -> Result<(), String> {
-        self.raft.remove_node(id).await.map_err(|e| e.to_string())?;
+    pub async fn remove_member(&self, id: u64) -> Result<(), ClusterError> {
+        let failed = |e: &dyn std::fmt::Display| ClusterError::Raft(e.to_string());
+        self.raft.remove_node(id).await.map_err(|e| failed(&e))?;
         tracing::info!(node = id, "removed from the Raft group");
         if self.raft.state().borrow().drained.contains(&id) {
-            self.set_drained(id, false)
-                .await
-                .map_err(|e| e.to_string())?;
+            self.set_drained(id, false).await.map_err(|e| failed(&e))?;
         }
         Ok(())
     }
@@ -185,13 +244,14 @@ impl Fleet {
         }
     }
 
-    async fn keep_routes(&self, directory: &Directory) {
+    async fn keep_routes(&self, directory: &Directory, control: &ArcSwap<ControlState>) {
         let mut state = self.raft.state();
         let mut members = self.gossip.watch();
         loop {
-            let installed =
-                routes::routes(&state.borrow_and_update(), &members.borrow_and_update());
+            let committed = state.borrow_and_update().clone();
+            let installed = routes::routes(&committed, &members.borrow_and_update());
             directory.install_routes(installed);
+            control.store(committed);
             tokio::select! {
                 r = state.changed() => if r.is_err() { return },
                 r = members.changed() => if r.is_err() { return },
@@ -215,9 +275,11 @@ impl Fleet {
             let state: Arc<ControlState> = self.raft.state().borrow().clone();
             let dead_for = dead_since.iter().map(|(n, t)| (*n, t.elapsed())).collect();
             let brokers = backend.borrow().clone();
+            let raft_members: BTreeSet<u64> = self.raft.status().members.into_keys().collect();
             let view = View {
                 state: &state,
                 members: &members,
+                raft_members: &raft_members,
                 dead_for: &dead_for,
                 takeover_after: self.config.takeover_after,
                 backend: &brokers,
@@ -337,7 +399,8 @@ impl Fleet {
         let mut published = Lifecycle::Joining;
         loop {
             interval.tick().await;
-            let drained = self.raft.state().borrow().drained.contains(&self.node_id);
+            let drained = self.raft.state().borrow().drained.contains(&self.node_id)
+                || self.stopping.load(Ordering::Acquire);
             let backend_known = !directory.watch_observed().borrow().is_empty();
             let cut_off = *self.cut_off.borrow();
             let lifecycle = match (drained, backend_known, cut_off) {
@@ -403,5 +466,6 @@ fn command_label(command: &Command) -> String {
             )
         }
         Command::SetDrained { node, drained } => format!("node {node} drained={drained}"),
+        Command::SetFeatureLevel { level } => format!("fleet feature level {level}"),
     }
 }

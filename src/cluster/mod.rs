@@ -5,6 +5,7 @@
 pub mod assignment;
 pub mod backend_reach;
 pub mod controller;
+pub mod error;
 pub mod fallback;
 pub mod fence;
 pub mod fleet;

@@ -83,6 +83,7 @@ pub(crate) mod tests {
                 incarnation: format!("incarnation-{id}"),
                 lifecycle: Lifecycle::Serving,
                 load: 0,
+                feature_level: 0,
             },
             alive,
             is_self: id == 1,

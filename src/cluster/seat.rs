@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use flotilla_gossip::{Gossip, Member};
 
-use super::peer_api;
-use crate::admin::ClusterStatus;
+use super::peer_api::PeerApi;
+use crate::api::ClusterStatus;
 
 /// How long one peer may take to answer.
 const PEER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -37,6 +37,7 @@ pub enum Seat {
 /// data directory.
 pub async fn find(
     gossip: &Gossip,
+    peers: &PeerApi,
     has_seeds: bool,
     id: u64,
     incarnation: &str,
@@ -50,8 +51,9 @@ pub async fn find(
     let mut seat = Seat::NewGroup;
     for peer in gossip.members().iter().filter(|m| m.alive && !m.is_self) {
         let admin = &peer.state.admin_addr;
-        let Some(status) =
-            peer_api::get::<ClusterStatus>(admin, "/api/v1/cluster", PEER_TIMEOUT).await
+        let Some(status) = peers
+            .get::<ClusterStatus>(admin, "/api/v1/cluster", PEER_TIMEOUT)
+            .await
         else {
             continue;
         };

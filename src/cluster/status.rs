@@ -1,28 +1,26 @@
 //! The fleet as the admin API shows it, and the admin writes it forwards to the leader.
 
+use flotilla_gossip::Lifecycle;
+
+use super::error::ClusterError;
 use super::fleet::Fleet;
-use super::peer_api;
-use crate::admin::{ClusterStatus, IdentitySummary, NodeSummary, RaftMemberSummary};
+use super::peer_api::Write;
+use crate::api::{ClusterStatus, Mode, NodeState, NodeSummary, RaftMemberSummary, RaftRole};
 use crate::directory::Directory;
-use axum::http::StatusCode;
 
 pub fn fleet_status(fleet: &Fleet, directory: &Directory, self_id: u64) -> ClusterStatus {
     let raft = fleet.status();
     let state = fleet.raft.state().borrow().clone();
-    let identities: Vec<IdentitySummary> = directory
-        .identities()
-        .into_iter()
-        .map(IdentitySummary::from)
-        .collect();
+    let identities = directory.identity_summaries();
     let role = |id: u64| {
         if raft.leader == Some(id) {
-            "leader"
+            RaftRole::Leader
         } else if raft.voters.contains(&id) {
-            "voter"
+            RaftRole::Voter
         } else if raft.learners.contains(&id) {
-            "learner"
+            RaftRole::Learner
         } else {
-            "-"
+            RaftRole::None
         }
     };
     let nodes = fleet
@@ -35,25 +33,27 @@ pub fn fleet_status(fleet: &Fleet, directory: &Directory, self_id: u64) -> Clust
                 id,
                 address: format!("{}:{}", m.state.advertised_host, m.state.bootstrap_port),
                 zone: m.state.zone.clone(),
-                state: m.state.lifecycle.as_str().to_string(),
+                state: node_state(m.state.lifecycle),
                 alive: m.alive,
-                raft_role: role(id).to_string(),
+                raft_role: role(id),
                 identities: identities
                     .iter()
                     .filter(|i| i.owner == Some(id))
                     .map(|i| i.id)
                     .collect(),
                 connections: m.state.load,
+                feature_level: m.state.feature_level,
             }
         })
         .collect();
     ClusterStatus {
         answered_by: self_id,
-        mode: "fleet".into(),
+        mode: Mode::Fleet,
         leader: raft.leader,
         term: raft.term,
         assignment_epoch: state.assignment_epoch,
         degraded: fleet.degraded(),
+        feature_level: state.feature_level,
         raft_members: raft
             .members
             .iter()
@@ -69,20 +69,26 @@ pub fn fleet_status(fleet: &Fleet, directory: &Directory, self_id: u64) -> Clust
     }
 }
 
-/// An admin write that failed: the HTTP status and a sentence for the operator.
-pub type AdminError = (StatusCode, String);
+pub fn node_state(lifecycle: Lifecycle) -> NodeState {
+    match lifecycle {
+        Lifecycle::Joining => NodeState::Joining,
+        Lifecycle::Serving => NodeState::Serving,
+        Lifecycle::Draining => NodeState::Draining,
+        Lifecycle::BackendUnreachable => NodeState::BackendUnreachable,
+    }
+}
 
 /// Commits "node `id` is drained" through the leader.
-pub async fn drain(fleet: &Fleet, id: u64) -> Result<(), AdminError> {
+pub async fn drain(fleet: &Fleet, id: u64) -> Result<(), ClusterError> {
     if !fleet.gossip.members().iter().any(|m| m.state.node_id == id) {
-        return Err((
-            StatusCode::NOT_FOUND,
-            format!("node {id} is not a member of this fleet"),
-        ));
+        return Err(ClusterError::UnknownNode(id));
     }
     let path = format!("/api/v1/nodes/{id}/drain");
-    on_leader(fleet, "POST", &path, || async {
-        fleet.set_drained(id, true).await.map_err(|e| e.to_string())
+    on_leader(fleet, Write::Post, &path, || async {
+        fleet
+            .set_drained(id, true)
+            .await
+            .map_err(|e| ClusterError::Raft(e.to_string()))
     })
     .await
 }
@@ -90,54 +96,37 @@ pub async fn drain(fleet: &Fleet, id: u64) -> Result<(), AdminError> {
 /// Removes node `id` from the Raft group through the leader, so that a node started
 /// with that id and an empty data directory can join as a new member. Only a node that
 /// gossip sees dead can be removed: a live one would keep answering as a member.
-pub async fn remove(fleet: &Fleet, id: u64) -> Result<(), AdminError> {
+pub async fn remove(fleet: &Fleet, id: u64) -> Result<(), ClusterError> {
     let members = fleet.gossip.members();
     if members.iter().any(|m| m.state.node_id == id && m.alive) {
-        return Err((
-            StatusCode::CONFLICT,
-            format!(
-                "node {id} is alive; stop it before removing it \
-                 (drain it first to move its identities without a pause)"
-            ),
-        ));
+        return Err(ClusterError::NodeAlive(id));
     }
     if !fleet.status().members.contains_key(&id) {
-        return Err((
-            StatusCode::NOT_FOUND,
-            format!("node {id} is not a member of the Raft group"),
-        ));
+        return Err(ClusterError::NotRaftMember(id));
     }
     let path = format!("/api/v1/nodes/{id}");
-    on_leader(fleet, "DELETE", &path, || fleet.remove_member(id)).await
+    on_leader(fleet, Write::Delete, &path, || fleet.remove_member(id)).await
 }
 
 /// Runs `write` if this node leads the Raft group, or replays the request at the
 /// leader's admin API.
 async fn on_leader<F, Fut>(
     fleet: &Fleet,
-    method: &'static str,
+    method: Write,
     path: &str,
     write: F,
-) -> Result<(), AdminError>
+) -> Result<(), ClusterError>
 where
     F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
+    Fut: std::future::Future<Output = Result<(), ClusterError>>,
 {
     let status = fleet.status();
     match status.leader {
-        Some(leader) if leader == status.node_id => write()
-            .await
-            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e)),
+        Some(leader) if leader == status.node_id => write().await,
         Some(leader) => match status.members.get(&leader) {
-            Some(member) => peer_api::forward(&member.admin_addr, method, path).await,
-            None => Err((
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("leader {leader} is not in this node's membership yet; try again"),
-            )),
+            Some(member) => fleet.peers.forward(&member.admin_addr, method, path).await,
+            None => Err(ClusterError::LeaderUnknown(leader)),
         },
-        None => Err((
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the fleet has no Raft leader (no quorum); try again when it has one".into(),
-        )),
+        None => Err(ClusterError::NoLeader),
     }
 }

@@ -8,10 +8,14 @@
 //! and skips record data by its length; only a response that does carry them is decoded
 //! and re-encoded.
 
-use kafka_protocol::messages::{ApiKey, FetchResponse, ProduceResponse};
+use std::sync::Arc;
+
+use kafka_protocol::messages::{ApiKey, FetchResponse, ProduceResponse, ResponseKind};
 
 use super::readdress;
 use crate::directory::Directory;
+use crate::proxy::filter::{Env, Filter};
+use crate::proxy::message::Response;
 
 pub const PRODUCE_MIN_VERSION: i16 = 10;
 pub const FETCH_MIN_VERSION: i16 = 16;
@@ -19,7 +23,46 @@ pub const FETCH_MIN_VERSION: i16 = 16;
 /// The top-level tagged field that holds the node endpoints, in both APIs.
 const NODE_ENDPOINTS_TAG: u64 = 0;
 
-pub fn rewrite_produce(response: &mut ProduceResponse, dir: &Directory) -> bool {
+pub struct NodeEndpointAddresses {
+    directory: Arc<Directory>,
+}
+
+impl NodeEndpointAddresses {
+    pub fn new(directory: &Arc<Directory>) -> Self {
+        NodeEndpointAddresses {
+            directory: directory.clone(),
+        }
+    }
+}
+
+impl Filter for NodeEndpointAddresses {
+    fn name(&self) -> &'static str {
+        "node-endpoint-addresses"
+    }
+
+    fn wants_response(&self, api_key: ApiKey, version: i16) -> bool {
+        match api_key {
+            ApiKey::Produce => version >= PRODUCE_MIN_VERSION,
+            ApiKey::Fetch => version >= FETCH_MIN_VERSION,
+            _ => false,
+        }
+    }
+
+    fn on_response(&self, response: &mut Response, _env: &Env) -> Result<(), String> {
+        let (api_key, version) = (response.api_key(), response.version());
+        if carries_endpoints(api_key, version, response.frame()) == Some(false) {
+            return Ok(());
+        }
+        let dir = &*self.directory;
+        response.edit(|body| match body {
+            ResponseKind::Produce(body) => rewrite_produce(body, dir),
+            ResponseKind::Fetch(body) => rewrite_fetch(body, dir),
+            _ => false,
+        })
+    }
+}
+
+fn rewrite_produce(response: &mut ProduceResponse, dir: &Directory) -> bool {
     let endpoints = &mut response.node_endpoints;
     let had_any = !endpoints.is_empty();
     endpoints
@@ -27,7 +70,7 @@ pub fn rewrite_produce(response: &mut ProduceResponse, dir: &Directory) -> bool 
     had_any
 }
 
-pub fn rewrite_fetch(response: &mut FetchResponse, dir: &Directory) -> bool {
+fn rewrite_fetch(response: &mut FetchResponse, dir: &Directory) -> bool {
     let endpoints = &mut response.node_endpoints;
     let had_any = !endpoints.is_empty();
     endpoints
@@ -159,12 +202,15 @@ mod tests {
 
     use super::*;
     use crate::directory::tests::directory;
-    use crate::rewrite::response;
-    use crate::rewrite::test_support::*;
+    use crate::proxy::filters::test_support::*;
+
+    fn filter() -> NodeEndpointAddresses {
+        NodeEndpointAddresses::new(&Arc::new(directory(8)))
+    }
 
     #[test]
     fn produce_endpoints_are_rewritten() {
-        let dir = directory(8);
+        let filter = filter();
         for version in PRODUCE_MIN_VERSION..=13 {
             let body = ProduceResponse::default().with_node_endpoints(vec![
                 produce_response::NodeEndpoint::default()
@@ -173,7 +219,7 @@ mod tests {
                     .with_port(39093),
             ]);
             let frame = broker_response(ApiKey::Produce, version, &body);
-            let out: ProduceResponse = client_view(&dir, ApiKey::Produce, version, frame);
+            let out: ProduceResponse = client_view(&filter, ApiKey::Produce, version, frame);
             assert_eq!(out.node_endpoints[0].host.as_str(), "proxy.example");
             assert_eq!(out.node_endpoints[0].port, 9200);
         }
@@ -181,7 +227,7 @@ mod tests {
 
     #[test]
     fn fetch_endpoints_are_rewritten_and_records_kept() {
-        let dir = directory(8);
+        let filter = filter();
         let records = Bytes::from_static(b"opaque record batch bytes");
         for version in FETCH_MIN_VERSION..=18 {
             let partition =
@@ -195,7 +241,7 @@ mod tests {
                     .with_host(StrBytes::from_static_str("10.9.9.9"))
                     .with_port(39094)]);
             let frame = broker_response(ApiKey::Fetch, version, &body);
-            let out: FetchResponse = client_view(&dir, ApiKey::Fetch, version, frame);
+            let out: FetchResponse = client_view(&filter, ApiKey::Fetch, version, frame);
             assert_eq!(out.node_endpoints[0].port, 9200);
             assert_eq!(
                 out.responses[0].partitions[0].records,
@@ -206,10 +252,9 @@ mod tests {
 
     #[test]
     fn responses_without_endpoints_pass_as_the_same_bytes() {
-        let dir = directory(8);
         let body = FetchResponse::default();
         let frame = broker_response(ApiKey::Fetch, 17, &body);
-        let out = response(&dir, ApiKey::Fetch, 17, frame.clone()).unwrap();
+        let out = filtered(&filter(), ApiKey::Fetch, 17, frame.clone());
         assert_eq!(out.as_ptr(), frame.as_ptr(), "a pass-through must not copy");
     }
 
@@ -301,9 +346,8 @@ mod tests {
 
     #[test]
     fn produce_responses_without_endpoints_pass_as_the_same_bytes() {
-        let dir = directory(8);
         let frame = broker_response(ApiKey::Produce, 11, &produce(3, true, 0));
-        let out = response(&dir, ApiKey::Produce, 11, frame.clone()).unwrap();
+        let out = filtered(&filter(), ApiKey::Produce, 11, frame.clone());
         assert_eq!(out.as_ptr(), frame.as_ptr(), "a pass-through must not copy");
     }
 }

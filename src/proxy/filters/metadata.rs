@@ -2,12 +2,45 @@
 //! the identity's advertised address. Partition leaders and replicas are broker ids, which
 //! are identities already, and stay as they are.
 
-use kafka_protocol::messages::MetadataResponse;
+use std::sync::Arc;
+
+use kafka_protocol::messages::{ApiKey, MetadataResponse, ResponseKind};
 
 use super::readdress;
 use crate::directory::Directory;
+use crate::proxy::filter::{Env, Filter};
+use crate::proxy::message::Response;
 
-pub fn rewrite(response: &mut MetadataResponse, dir: &Directory) -> bool {
+pub struct MetadataAddresses {
+    directory: Arc<Directory>,
+}
+
+impl MetadataAddresses {
+    pub fn new(directory: &Arc<Directory>) -> Self {
+        MetadataAddresses {
+            directory: directory.clone(),
+        }
+    }
+}
+
+impl Filter for MetadataAddresses {
+    fn name(&self) -> &'static str {
+        "metadata-addresses"
+    }
+
+    fn wants_response(&self, api_key: ApiKey, _version: i16) -> bool {
+        api_key == ApiKey::Metadata
+    }
+
+    fn on_response(&self, response: &mut Response, _env: &Env) -> Result<(), String> {
+        response.edit(|body| match body {
+            ResponseKind::Metadata(body) => rewrite(body, &self.directory),
+            _ => false,
+        })
+    }
+}
+
+fn rewrite(response: &mut MetadataResponse, dir: &Directory) -> bool {
     response
         .brokers
         .retain_mut(|b| readdress(dir, b.node_id.0, &mut b.host, &mut b.port, b.rack.as_ref()));
@@ -21,8 +54,9 @@ mod tests {
     use kafka_protocol::protocol::StrBytes;
     use proptest::prelude::*;
 
+    use super::MetadataAddresses;
     use crate::directory::tests::directory;
-    use crate::rewrite::test_support::*;
+    use crate::proxy::filters::test_support::*;
 
     fn broker(id: i32, port: i32) -> MetadataResponseBroker {
         MetadataResponseBroker::default()
@@ -41,13 +75,14 @@ mod tests {
             ids in proptest::collection::btree_set(0i32..1000, 0..8),
             controller in -1i32..1000,
         ) {
-            let dir = directory(64);
+            let dir = std::sync::Arc::new(directory(64));
             let body = MetadataResponse::default()
                 .with_brokers(ids.iter().map(|&id| broker(id, 39092 + id)).collect())
                 .with_controller_id(BrokerId(controller))
                 .with_cluster_id(Some(StrBytes::from_static_str("c1")));
             let frame = broker_response(ApiKey::Metadata, version, &body);
-            let out: MetadataResponse = client_view(&dir, ApiKey::Metadata, version, frame);
+            let filter = MetadataAddresses::new(&dir);
+            let out: MetadataResponse = client_view(&filter, ApiKey::Metadata, version, frame);
             let mut ports: Vec<i32> = out.brokers.iter().map(|b| b.port).collect();
             ports.dedup();
             prop_assert_eq!(ports.len(), ids.len());
@@ -64,10 +99,10 @@ mod tests {
 
     #[test]
     fn brokers_beyond_the_slot_limit_are_dropped_not_leaked() {
-        let dir = directory(1);
+        let filter = MetadataAddresses::new(&std::sync::Arc::new(directory(1)));
         let body = MetadataResponse::default().with_brokers(vec![broker(1, 1), broker(2, 2)]);
         let frame = broker_response(ApiKey::Metadata, 12, &body);
-        let out: MetadataResponse = client_view(&dir, ApiKey::Metadata, 12, frame);
+        let out: MetadataResponse = client_view(&filter, ApiKey::Metadata, 12, frame);
         assert_eq!(out.brokers.len(), 1);
         assert_eq!(out.brokers[0].port, 9200);
     }

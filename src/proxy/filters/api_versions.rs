@@ -12,12 +12,13 @@
 
 use std::cmp::{max, min};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, ResponseHeader};
-use kafka_protocol::protocol::Decodable;
+use kafka_protocol::protocol::{Decodable, Encodable};
 
-use super::encode;
+use crate::proxy::filter::{Env, Filter};
+use crate::proxy::message::Response;
 
 /// Carry addresses the proxy does not rewrite (controller quorum and share-group leaders).
 const HIDDEN: &[ApiKey] = &[
@@ -34,15 +35,35 @@ const UNSUPPORTED_VERSION: i16 = 35;
 /// ApiVersions responses always use header v0, whatever the version (KIP-511).
 const HEADER_VERSION: i16 = 0;
 
-pub fn rewrite(frame: Bytes, version: i16) -> Result<Bytes, String> {
+pub struct ApiVersionsNarrowing;
+
+impl Filter for ApiVersionsNarrowing {
+    fn name(&self) -> &'static str {
+        "api-versions"
+    }
+
+    fn wants_response(&self, api_key: ApiKey, _version: i16) -> bool {
+        api_key == ApiKey::ApiVersions
+    }
+
+    fn on_response(&self, response: &mut Response, _env: &Env) -> Result<(), String> {
+        let narrowed = rewrite(response.frame().clone(), response.version())?;
+        response.replace(narrowed);
+        Ok(())
+    }
+}
+
+/// The answer clients see: decoded and encoded here rather than through [`Response`]
+/// because a probe of a version newer than any known cannot be decoded as what it claims.
+fn rewrite(frame: Bytes, version: i16) -> Result<Bytes, String> {
     let mut buf = frame.clone();
     let header = ResponseHeader::decode(&mut buf, HEADER_VERSION).map_err(|e| e.to_string())?;
     if version > ApiKey::ApiVersions.valid_versions().max {
-        return encode(&header, HEADER_VERSION, &unsupported_version_answer(), 0);
+        return encode(&header, &unsupported_version_answer(), 0);
     }
     let mut body = ApiVersionsResponse::decode(&mut buf, version).map_err(|e| e.to_string())?;
     intersect_api_versions(&mut body.api_keys);
-    encode(&header, HEADER_VERSION, &body, version)
+    encode(&header, &body, version)
 }
 
 /// Narrows each API to the versions this proxy can decode, dropping APIs left empty,
@@ -62,6 +83,19 @@ pub fn intersect_api_versions(api_keys: &mut Vec<ApiVersion>) {
     });
 }
 
+fn encode(
+    header: &ResponseHeader,
+    body: &ApiVersionsResponse,
+    version: i16,
+) -> Result<Bytes, String> {
+    let mut out = BytesMut::new();
+    header
+        .encode(&mut out, HEADER_VERSION)
+        .map_err(|e| e.to_string())?;
+    body.encode(&mut out, version).map_err(|e| e.to_string())?;
+    Ok(out.freeze())
+}
+
 fn unsupported_version_answer() -> ApiVersionsResponse {
     let range = ApiKey::ApiVersions.valid_versions();
     ApiVersionsResponse::default()
@@ -75,8 +109,7 @@ fn unsupported_version_answer() -> ApiVersionsResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::tests::directory;
-    use crate::rewrite::test_support::*;
+    use crate::proxy::filters::test_support::*;
     use proptest::prelude::*;
 
     fn entry(key: i16, min: i16, max: i16) -> ApiVersion {
@@ -95,7 +128,8 @@ mod tests {
             entry(9999, 0, 1),
         ]);
         let frame = broker_response(ApiKey::ApiVersions, 3, &body);
-        let out: ApiVersionsResponse = client_view(&directory(1), ApiKey::ApiVersions, 3, frame);
+        let out: ApiVersionsResponse =
+            client_view(&ApiVersionsNarrowing, ApiKey::ApiVersions, 3, frame);
         let produce = ApiKey::Produce.valid_versions();
         let keys: Vec<_> = out
             .api_keys

@@ -1,11 +1,44 @@
 //! DescribeCluster: the admin client's view of the brokers, same treatment as Metadata.
 
-use kafka_protocol::messages::DescribeClusterResponse;
+use std::sync::Arc;
+
+use kafka_protocol::messages::{ApiKey, DescribeClusterResponse, ResponseKind};
 
 use super::readdress;
 use crate::directory::Directory;
+use crate::proxy::filter::{Env, Filter};
+use crate::proxy::message::Response;
 
-pub fn rewrite(response: &mut DescribeClusterResponse, dir: &Directory) -> bool {
+pub struct DescribeClusterAddresses {
+    directory: Arc<Directory>,
+}
+
+impl DescribeClusterAddresses {
+    pub fn new(directory: &Arc<Directory>) -> Self {
+        DescribeClusterAddresses {
+            directory: directory.clone(),
+        }
+    }
+}
+
+impl Filter for DescribeClusterAddresses {
+    fn name(&self) -> &'static str {
+        "describe-cluster-addresses"
+    }
+
+    fn wants_response(&self, api_key: ApiKey, _version: i16) -> bool {
+        api_key == ApiKey::DescribeCluster
+    }
+
+    fn on_response(&self, response: &mut Response, _env: &Env) -> Result<(), String> {
+        response.edit(|body| match body {
+            ResponseKind::DescribeCluster(body) => rewrite(body, &self.directory),
+            _ => false,
+        })
+    }
+}
+
+fn rewrite(response: &mut DescribeClusterResponse, dir: &Directory) -> bool {
     response.brokers.retain_mut(|b| {
         readdress(
             dir,
@@ -24,12 +57,13 @@ mod tests {
     use kafka_protocol::messages::{ApiKey, BrokerId, DescribeClusterResponse};
     use kafka_protocol::protocol::StrBytes;
 
+    use super::DescribeClusterAddresses;
     use crate::directory::tests::directory;
-    use crate::rewrite::test_support::*;
+    use crate::proxy::filters::test_support::*;
 
     #[test]
     fn brokers_are_rewritten_in_every_version() {
-        let dir = directory(8);
+        let filter = DescribeClusterAddresses::new(&std::sync::Arc::new(directory(8)));
         for version in 0..=2 {
             let body = DescribeClusterResponse::default()
                 .with_cluster_id(StrBytes::from_static_str("c1"))
@@ -40,7 +74,7 @@ mod tests {
                     .with_port(39092)]);
             let frame = broker_response(ApiKey::DescribeCluster, version, &body);
             let out: DescribeClusterResponse =
-                client_view(&dir, ApiKey::DescribeCluster, version, frame);
+                client_view(&filter, ApiKey::DescribeCluster, version, frame);
             assert_eq!(out.brokers[0].host.as_str(), "proxy.example");
             assert_eq!(out.brokers[0].port, 9200);
             assert_eq!(out.controller_id, BrokerId(1));

@@ -2,15 +2,49 @@
 //! one coordinator at the top level, version 4 and later a list (batched lookups). An
 //! error answer (node id -1) has no address to rewrite.
 
-use kafka_protocol::messages::FindCoordinatorResponse;
+use std::sync::Arc;
+
+use kafka_protocol::messages::{ApiKey, FindCoordinatorResponse, ResponseKind};
 
 use super::readdress;
 use crate::directory::Directory;
+use crate::proxy::filter::{Env, Filter};
+use crate::proxy::message::Response;
 
 /// Version 4 moved the coordinator into the `coordinators` list.
 const BATCHED_VERSION: i16 = 4;
 
-pub fn rewrite(response: &mut FindCoordinatorResponse, version: i16, dir: &Directory) -> bool {
+pub struct CoordinatorAddresses {
+    directory: Arc<Directory>,
+}
+
+impl CoordinatorAddresses {
+    pub fn new(directory: &Arc<Directory>) -> Self {
+        CoordinatorAddresses {
+            directory: directory.clone(),
+        }
+    }
+}
+
+impl Filter for CoordinatorAddresses {
+    fn name(&self) -> &'static str {
+        "coordinator-addresses"
+    }
+
+    fn wants_response(&self, api_key: ApiKey, _version: i16) -> bool {
+        api_key == ApiKey::FindCoordinator
+    }
+
+    fn on_response(&self, response: &mut Response, _env: &Env) -> Result<(), String> {
+        let version = response.version();
+        response.edit(|body| match body {
+            ResponseKind::FindCoordinator(body) => rewrite(body, version, &self.directory),
+            _ => false,
+        })
+    }
+}
+
+fn rewrite(response: &mut FindCoordinatorResponse, version: i16, dir: &Directory) -> bool {
     if version < BATCHED_VERSION && response.node_id.0 >= 0 {
         let r = &mut *response;
         if !readdress(dir, r.node_id.0, &mut r.host, &mut r.port, None) {
@@ -45,12 +79,13 @@ mod tests {
     use kafka_protocol::messages::{ApiKey, BrokerId, FindCoordinatorResponse};
     use kafka_protocol::protocol::StrBytes;
 
+    use super::CoordinatorAddresses;
     use crate::directory::tests::directory;
-    use crate::rewrite::test_support::*;
+    use crate::proxy::filters::test_support::*;
 
     #[test]
     fn top_level_coordinator_is_rewritten_in_old_versions() {
-        let dir = directory(8);
+        let filter = CoordinatorAddresses::new(&std::sync::Arc::new(directory(8)));
         for version in 0..=3 {
             let body = FindCoordinatorResponse::default()
                 .with_node_id(BrokerId(2))
@@ -58,7 +93,7 @@ mod tests {
                 .with_port(39093);
             let frame = broker_response(ApiKey::FindCoordinator, version, &body);
             let out: FindCoordinatorResponse =
-                client_view(&dir, ApiKey::FindCoordinator, version, frame);
+                client_view(&filter, ApiKey::FindCoordinator, version, frame);
             assert_eq!(out.host.as_str(), "proxy.example");
             assert_eq!(out.port, 9200);
         }
@@ -66,7 +101,7 @@ mod tests {
 
     #[test]
     fn every_batched_coordinator_is_rewritten_and_errors_kept() {
-        let dir = directory(8);
+        let filter = CoordinatorAddresses::new(&std::sync::Arc::new(directory(8)));
         for version in 4..=6 {
             let found = Coordinator::default()
                 .with_key(StrBytes::from_static_str("g1"))
@@ -81,7 +116,7 @@ mod tests {
             let body = FindCoordinatorResponse::default().with_coordinators(vec![found, missing]);
             let frame = broker_response(ApiKey::FindCoordinator, version, &body);
             let out: FindCoordinatorResponse =
-                client_view(&dir, ApiKey::FindCoordinator, version, frame);
+                client_view(&filter, ApiKey::FindCoordinator, version, frame);
             assert_eq!(out.coordinators[0].host.as_str(), "proxy.example");
             assert_eq!(out.coordinators[0].port, 9200);
             assert_eq!(out.coordinators[1].port, -1);

@@ -1,55 +1,41 @@
 //! The connection loop: one client connection, one upstream broker connection, and two
 //! directions between them.
 //!
-//! Kafka answers requests on a connection in the order they were sent, so the proxy keeps
-//! a FIFO of the requests in flight (correlation id, API, version) and matches each
-//! response to the front of it. No correlation id is rewritten; the FIFO only tells the
-//! response direction which responses need their broker addresses rewritten.
-//!
 //! The two directions run as separate futures so neither can block the other: a broker
 //! writing a large Fetch response is never stuck behind a request the proxy is writing,
 //! and vice versa. Whichever side ends first ends both, so an upstream failure closes the
 //! client connection and a client failure closes the upstream one. A client treats a
 //! closed connection as retriable and resends Produce with the same sequence numbers;
 //! inventing an error response instead could turn a retriable situation into data loss.
+//!
+//! Each request goes through the filter chain only if a filter asked for its API; every
+//! other request is forwarded as the bytes it came as. Answers leave in request order,
+//! whoever gives them (see `in_flight`).
+//!
+//! When the node stops, a connection reads no further request, sends what it still owes
+//! the client, and closes; requests it never read are the client's to retry elsewhere.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use futures::StreamExt;
 use kafka_protocol::messages::ApiKey;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
 
+use super::chain::Outcome;
+use super::filter::{Listener, Session};
+use super::in_flight::{Forwarded, InFlight, Owed};
 use crate::backend;
+use crate::context::Context;
+use crate::metrics::ConnectionMetrics;
 use crate::protocol::frame::{write_frame, FrameCodec, FrameError, SIZE_PREFIX};
 use crate::protocol::header::{self, HeaderError};
-use crate::metrics::ConnectionMetrics;
-use crate::node::Context;
-use crate::rewrite::{self, RewriteError};
-
-/// Which listener a client connected to, and so which broker it is forwarded to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    /// Any healthy broker: clients only bootstrap (Metadata, ApiVersions) through it.
-    Bootstrap,
-    /// The broker behind identity slot `slot`.
-    Identity { slot: u16 },
-}
-
-/// A request whose response has not come back yet.
-#[derive(Debug, Clone, Copy)]
-struct InFlight {
-    correlation_id: i32,
-    api_key: ApiKey,
-    api_version: i16,
-}
-
-type InFlightQueue = Mutex<VecDeque<InFlight>>;
 
 /// Why a connection ended; logged once per connection and counted by [`Close::label`].
 #[derive(Debug)]
@@ -62,11 +48,18 @@ enum Close {
     BadRequest(HeaderError),
     UpstreamFrame(FrameError),
     BadResponse(String),
-    Rewrite(RewriteError),
+    Filter {
+        filter: &'static str,
+        reason: String,
+    },
     ClientWrite(std::io::Error),
     UpstreamWrite(std::io::Error),
     Fenced,
     BackendUnreachable,
+    /// The node is stopping and the connection owed the client nothing more.
+    Stopped,
+    /// The node stopped before the broker answered everything forwarded.
+    StopDeadline,
 }
 
 impl Close {
@@ -79,11 +72,13 @@ impl Close {
             Close::ClientFrame(e) if e.kind() == "io" => "client_io",
             Close::ClientFrame(_) | Close::BadRequest(_) => "bad_request",
             Close::UpstreamFrame(_) | Close::BadResponse(_) => "bad_response",
-            Close::Rewrite(_) => "rewrite_failed",
+            Close::Filter { .. } => "filter",
             Close::ClientWrite(_) => "client_io",
             Close::UpstreamWrite(_) => "upstream_io",
             Close::Fenced => "fenced",
             Close::BackendUnreachable => "backend_unreachable",
+            Close::Stopped => "node_stopped",
+            Close::StopDeadline => "node_stop_deadline",
         }
     }
 
@@ -97,7 +92,7 @@ impl Close {
     }
 
     fn is_routine(&self) -> bool {
-        matches!(self, Close::ClientClosed | Close::Idle(_))
+        matches!(self, Close::ClientClosed | Close::Idle(_) | Close::Stopped)
     }
 }
 
@@ -112,7 +107,7 @@ impl fmt::Display for Close {
             Close::BadRequest(e) => write!(f, "refused request: {e}"),
             Close::UpstreamFrame(e) => write!(f, "bad frame from broker: {e}"),
             Close::BadResponse(e) => write!(f, "bad response from broker: {e}"),
-            Close::Rewrite(e) => write!(f, "{e}"),
+            Close::Filter { filter, reason } => write!(f, "filter {filter}: {reason}"),
             Close::ClientWrite(e) => write!(f, "writing to client: {e}"),
             Close::UpstreamWrite(e) => write!(f, "writing to broker: {e}"),
             Close::Fenced => write!(
@@ -123,15 +118,20 @@ impl fmt::Display for Close {
                 f,
                 "this node reaches no broker; its identities are served by other nodes"
             ),
+            Close::Stopped => write!(f, "node is stopping; every answer owed was sent"),
+            Close::StopDeadline => write!(
+                f,
+                "node stopped before the broker answered every forwarded request"
+            ),
         }
     }
 }
 
 /// Serves one accepted client connection until either side ends it.
-pub async fn serve(ctx: Arc<Context>, client: TcpStream, peer: SocketAddr, target: Target) {
-    let identity = match target {
-        Target::Bootstrap => "bootstrap".to_string(),
-        Target::Identity { slot } => ctx
+pub async fn serve(ctx: Arc<Context>, client: TcpStream, peer: SocketAddr, listener: Listener) {
+    let identity = match listener {
+        Listener::Bootstrap => "bootstrap".to_string(),
+        Listener::Identity { slot } => ctx
             .directory
             .identity_of_slot(slot)
             .map_or_else(|| format!("slot-{slot}"), |id| id.to_string()),
@@ -139,7 +139,8 @@ pub async fn serve(ctx: Arc<Context>, client: TcpStream, peer: SocketAddr, targe
     let mut metrics = ctx.metrics.connection(&identity);
     tracing::info!(%peer, %identity, "connection opened");
     let started = Instant::now();
-    let close = run(&ctx, client, target, &mut metrics).await;
+    let session = ArcSwap::from_pointee(Session::new(peer, listener));
+    let close = run(&ctx, client, &session, &mut metrics).await;
     ctx.metrics.connection_closed(close.label());
     if let Some(kind) = close.protocol_error() {
         ctx.metrics.protocol_error(kind);
@@ -152,28 +153,54 @@ pub async fn serve(ctx: Arc<Context>, client: TcpStream, peer: SocketAddr, targe
     }
 }
 
+/// What both directions of one connection share.
+struct Shared<'a> {
+    ctx: &'a Context,
+    session: &'a ArcSwap<Session>,
+    in_flight: InFlight,
+    /// The request side has stopped for good (the node is stopping): the response side
+    /// ends once nothing more is owed.
+    requests_done: AtomicBool,
+}
+
 async fn run(
     ctx: &Context,
     client: TcpStream,
-    target: Target,
+    session: &ArcSwap<Session>,
     metrics: &mut ConnectionMetrics,
 ) -> Close {
     let mut cut_off = ctx.fleet.as_ref().map(|f| f.watch_cut_off());
     if cut_off.as_ref().is_some_and(|c| *c.borrow()) {
         return Close::BackendUnreachable;
     }
-    let upstream = match connect_upstream(ctx, target).await {
+    let upstream = match connect_upstream(ctx, session.load().listener).await {
         Ok(stream) => stream,
         Err(e) => return Close::NoUpstream(e),
     };
     let (client_read, client_write) = client.into_split();
     let (upstream_read, upstream_write) = upstream.into_split();
-    let in_flight = InFlightQueue::default();
+    let shared = Shared {
+        ctx,
+        session,
+        in_flight: InFlight::default(),
+        requests_done: AtomicBool::new(false),
+    };
     let bytes_out = metrics.bytes_out.clone();
+    let requests = forward_requests(&shared, client_read, upstream_write, metrics);
+    let responses = forward_responses(&shared, upstream_read, client_write, &bytes_out);
+    tokio::pin!(responses);
     tokio::select! {
-        close = forward_requests(ctx, client_read, upstream_write, &in_flight, metrics) => close,
-        close = forward_responses(ctx, upstream_read, client_write, &in_flight, &bytes_out) => close,
+        close = requests => match close {
+            // Finish sending what is owed; the response side ends when nothing is.
+            Close::Stopped => tokio::select! {
+                close = &mut responses => close,
+                () = ctx.clients.closing.cancelled() => Close::StopDeadline,
+            },
+            close => close,
+        },
+        close = &mut responses => close,
         close = cut_off_from_backend(cut_off.as_mut()) => close,
+        () = ctx.clients.closing.cancelled() => Close::StopDeadline,
     }
 }
 
@@ -188,13 +215,13 @@ async fn cut_off_from_backend(cut_off: Option<&mut tokio::sync::watch::Receiver<
     std::future::pending().await
 }
 
-async fn connect_upstream(ctx: &Context, target: Target) -> Result<TcpStream, String> {
-    let candidates = match target {
-        Target::Identity { slot } => match ctx.directory.upstream(slot) {
+async fn connect_upstream(ctx: &Context, listener: Listener) -> Result<TcpStream, String> {
+    let candidates = match listener {
+        Listener::Identity { slot } => match ctx.directory.upstream(slot) {
             Some(address) => vec![address],
             None => return Err(format!("identity slot {slot} has no broker")),
         },
-        Target::Bootstrap => ctx.bootstrap_candidates(),
+        Listener::Bootstrap => ctx.bootstrap_candidates(),
     };
     let mut errors = Vec::new();
     for address in candidates {
@@ -209,21 +236,29 @@ async fn connect_upstream(ctx: &Context, target: Target) -> Result<TcpStream, St
     Err(errors.join("; "))
 }
 
-/// Client to broker: check each request's header, remember it, forward its bytes as they
-/// came.
+/// Client to broker: check each request's header, run it through the filters that want
+/// it, and forward it, or queue the proxy's own answer in its place.
 async fn forward_requests(
-    ctx: &Context,
+    shared: &Shared<'_>,
     client: OwnedReadHalf,
     mut upstream: OwnedWriteHalf,
-    in_flight: &InFlightQueue,
     metrics: &mut ConnectionMetrics,
 ) -> Close {
+    let ctx = shared.ctx;
     let idle_timeout = ctx.limits.idle_timeout;
     let fence_epoch = ctx.fence.as_ref().map(|f| f.epoch());
     let mut frames = FramedRead::new(client, FrameCodec::new(ctx.limits.max_request_bytes));
     loop {
-        let frame = match tokio::time::timeout(idle_timeout, frames.next()).await {
-            Err(_) if lock(in_flight).is_empty() => return Close::Idle(idle_timeout),
+        let next = tokio::select! {
+            next = tokio::time::timeout(idle_timeout, frames.next()) => next,
+            () = ctx.clients.stopping.cancelled() => {
+                shared.requests_done.store(true, Ordering::Release);
+                shared.in_flight.wake();
+                return Close::Stopped;
+            }
+        };
+        let frame = match next {
+            Err(_) if shared.in_flight.is_empty() => return Close::Idle(idle_timeout),
             Err(_) => continue,
             Ok(None) => return Close::ClientClosed,
             Ok(Some(Err(e))) => return Close::ClientFrame(e),
@@ -238,8 +273,6 @@ async fn forward_requests(
             Ok(request) => request,
             Err(e) => return Close::BadRequest(e),
         };
-        // Per-request policy (breakers, quotas, ACLs) hooks in here, before anything is
-        // forwarded or remembered.
         let expects_response = match request.api_key {
             ApiKey::Produce => match header::produce_acks(&frame, &request) {
                 Ok(acks) => acks != 0,
@@ -249,12 +282,33 @@ async fn forward_requests(
         };
         metrics.request(&ctx.metrics, request.api_key);
         metrics.bytes_in.inc_by((SIZE_PREFIX + frame.len()) as u64);
+        remember_client_id(shared.session, &request.client_id);
+        let forwarded = Forwarded {
+            correlation_id: request.correlation_id,
+            api_key: request.api_key,
+            api_version: request.api_version,
+        };
+        let outcome = if ctx
+            .chain
+            .wants_request(request.api_key, request.api_version)
+        {
+            let session = shared.session.load_full();
+            ctx.chain.on_request(request, frame, &session).await
+        } else {
+            Outcome::Forward(frame)
+        };
+        let frame = match outcome {
+            Outcome::Forward(frame) => frame,
+            Outcome::Answer(answer) => {
+                if expects_response {
+                    shared.in_flight.push(Owed::Proxy(answer));
+                }
+                continue;
+            }
+            Outcome::Close { filter, reason } => return Close::Filter { filter, reason },
+        };
         if expects_response {
-            lock(in_flight).push_back(InFlight {
-                correlation_id: request.correlation_id,
-                api_key: request.api_key,
-                api_version: request.api_version,
-            });
+            shared.in_flight.push(Owed::Broker(forwarded));
         }
         if let Err(e) = write_frame(&mut upstream, frame).await {
             return Close::UpstreamWrite(e);
@@ -262,39 +316,61 @@ async fn forward_requests(
     }
 }
 
-/// Broker to client: match each response to its request, rewrite broker addresses where
-/// the API carries them, forward everything else untouched.
+/// Clients send their id in every request header; the session keeps the latest, replaced
+/// only when it changes (normally once, on the first request).
+fn remember_client_id(
+    session: &ArcSwap<Session>,
+    client_id: &Option<kafka_protocol::protocol::StrBytes>,
+) {
+    if session.load().client_id != *client_id {
+        session.rcu(|s| Session {
+            client_id: client_id.clone(),
+            ..Session::clone(s)
+        });
+    }
+}
+
+/// Broker to client: send each answer owed in turn. A broker response is matched to the
+/// request it answers and passed through the filters that want it.
 async fn forward_responses(
-    ctx: &Context,
+    shared: &Shared<'_>,
     upstream: OwnedReadHalf,
     mut client: OwnedWriteHalf,
-    in_flight: &InFlightQueue,
     bytes_out: &prometheus::IntCounter,
 ) -> Close {
+    let ctx = shared.ctx;
     let mut frames = FramedRead::new(upstream, FrameCodec::new(ctx.limits.max_response_bytes));
     loop {
-        let frame = match frames.next().await {
-            None => return Close::UpstreamClosed,
-            Some(Err(e)) => return Close::UpstreamFrame(e),
-            Some(Ok(frame)) => frame,
-        };
-        let Some(request) = lock(in_flight).pop_front() else {
-            return Close::BadResponse("a response arrived with no request in flight".into());
-        };
-        let correlation_id = header::response_correlation_id(&frame);
-        if correlation_id != Some(request.correlation_id) {
-            return Close::BadResponse(format!(
-                "correlation id {correlation_id:?} where {} was expected",
-                request.correlation_id
-            ));
-        }
-        let frame = if rewrite::needs_rewrite(request.api_key, request.api_version) {
-            match rewrite::response(&ctx.directory, request.api_key, request.api_version, frame) {
-                Ok(frame) => frame,
-                Err(e) => return Close::Rewrite(e),
+        let frame = match shared.in_flight.front() {
+            Some(Owed::Proxy(answer)) => {
+                shared.in_flight.pop();
+                answer
             }
-        } else {
-            frame
+            Some(Owed::Broker(forwarded)) => {
+                let frame = match frames.next().await {
+                    None => return Close::UpstreamClosed,
+                    Some(Err(e)) => return Close::UpstreamFrame(e),
+                    Some(Ok(frame)) => frame,
+                };
+                shared.in_flight.pop();
+                match broker_answer(shared, forwarded, frame) {
+                    Ok(frame) => frame,
+                    Err(close) => return close,
+                }
+            }
+            None if shared.requests_done.load(Ordering::Acquire) => return Close::Stopped,
+            None => {
+                tokio::select! {
+                    next = frames.next() => return match next {
+                        None => Close::UpstreamClosed,
+                        Some(Err(e)) => Close::UpstreamFrame(e),
+                        Some(Ok(_)) => Close::BadResponse(
+                            "a response arrived with no request in flight".into(),
+                        ),
+                    },
+                    () = shared.in_flight.pushed() => continue,
+                }
+            }
         };
         bytes_out.inc_by((SIZE_PREFIX + frame.len()) as u64);
         if let Err(e) = write_frame(&mut client, frame).await {
@@ -303,8 +379,25 @@ async fn forward_responses(
     }
 }
 
-/// The queue is only touched between awaits, by the two futures of one task, so the lock
-/// is never contended; a poisoned lock cannot leave it half-updated.
-fn lock(queue: &InFlightQueue) -> std::sync::MutexGuard<'_, VecDeque<InFlight>> {
-    queue.lock().unwrap_or_else(|e| e.into_inner())
+/// Checks that a broker response answers `forwarded`, and runs it through the filters.
+fn broker_answer(
+    shared: &Shared<'_>,
+    forwarded: Forwarded,
+    frame: bytes::Bytes,
+) -> Result<bytes::Bytes, Close> {
+    let correlation_id = header::response_correlation_id(&frame);
+    if correlation_id != Some(forwarded.correlation_id) {
+        return Err(Close::BadResponse(format!(
+            "correlation id {correlation_id:?} where {} was expected",
+            forwarded.correlation_id
+        )));
+    }
+    let chain = &shared.ctx.chain;
+    if !chain.wants_response(forwarded.api_key, forwarded.api_version) {
+        return Ok(frame);
+    }
+    let session = shared.session.load();
+    chain
+        .on_response(forwarded.api_key, forwarded.api_version, frame, &session)
+        .map_err(|(filter, reason)| Close::Filter { filter, reason })
 }

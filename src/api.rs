@@ -1,0 +1,216 @@
+//! The admin API's JSON types: what `/api/v1/` answers, what `proxyctl`, the integration
+//! tests and the chaos harness read, and what nodes read of each other before joining.
+//!
+//! This module depends on nothing else in the node, so every reader links the same
+//! definitions and the server and its clients cannot drift apart. A fleet is upgraded
+//! node by node, and nodes read each other's `/api/v1/cluster` while they start, so the
+//! JSON stays compatible both ways: enums serialize to the strings earlier releases wrote,
+//! and fields added later carry `#[serde(default)]`.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /api/v1/cluster`: the fleet as the answering node sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    pub answered_by: u64,
+    pub mode: Mode,
+    pub leader: Option<u64>,
+    pub term: u64,
+    pub assignment_epoch: u64,
+    /// The Raft group has no quorum; owners of dead nodes are fallbacks, not committed.
+    pub degraded: bool,
+    /// The fleet feature level committed in the control state: which commands every
+    /// member understands (0 on a fleet that never raised it, and when standalone).
+    #[serde(default)]
+    pub feature_level: u16,
+    /// The Raft group's members as the answering node knows them; empty when standalone.
+    #[serde(default)]
+    pub raft_members: Vec<RaftMemberSummary>,
+    pub nodes: Vec<NodeSummary>,
+    pub identities: Vec<IdentitySummary>,
+}
+
+impl ClusterStatus {
+    pub fn node(&self, id: u64) -> Option<&NodeSummary> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    pub fn identity(&self, id: i32) -> Option<&IdentitySummary> {
+        self.identities.iter().find(|i| i.id == id)
+    }
+
+    /// Whether every identity has an owner that this status reports alive.
+    pub fn all_owned_by_live_nodes(&self) -> bool {
+        !self.identities.is_empty()
+            && self.identities.iter().all(|i| {
+                i.owner
+                    .and_then(|o| self.node(o))
+                    .is_some_and(|owner| owner.alive)
+            })
+    }
+}
+
+/// Whether the answering node runs alone or as a member of a fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// One node owns every identity; there is no Raft group.
+    Standalone,
+    Fleet,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeSummary {
+    pub id: u64,
+    pub address: String,
+    pub zone: Option<String>,
+    pub state: NodeState,
+    pub alive: bool,
+    pub raft_role: RaftRole,
+    pub identities: Vec<i32>,
+    pub connections: u64,
+    /// The highest fleet feature level this node's build understands.
+    #[serde(default)]
+    pub feature_level: u16,
+}
+
+/// Where a node is in its life, as it publishes it in gossip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeState {
+    Joining,
+    Serving,
+    /// Giving its identities away: drained by an operator, or stopping.
+    Draining,
+    /// Alive but reaching no broker; its identities are served by others.
+    BackendUnreachable,
+}
+
+/// A node's part in the Raft group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RaftRole {
+    Leader,
+    Voter,
+    Learner,
+    /// Not a member of the Raft group (yet), or the node runs standalone.
+    #[serde(rename = "-")]
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RaftMemberSummary {
+    pub id: u64,
+    /// A voter, or else a learner.
+    pub voter: bool,
+    pub raft_address: String,
+    /// The member's data directory (see `flotilla_raft::incarnation`).
+    pub incarnation: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentitySummary {
+    pub id: i32,
+    pub slot: u16,
+    pub owner: Option<u64>,
+    /// `host:port` clients are told; empty while the identity has no live owner.
+    pub address: String,
+    /// `host:port` of the real broker behind it.
+    pub broker: String,
+}
+
+/// `POST /api/v1/nodes/ID/drain`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drained {
+    pub drained: u64,
+}
+
+/// `DELETE /api/v1/nodes/ID`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removed {
+    pub removed: u64,
+}
+
+/// The body of every error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: String,
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Standalone => "standalone",
+            Mode::Fleet => "fleet",
+        })
+    }
+}
+
+impl std::fmt::Display for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NodeState::Joining => "joining",
+            NodeState::Serving => "serving",
+            NodeState::Draining => "draining",
+            NodeState::BackendUnreachable => "backend-unreachable",
+        })
+    }
+}
+
+impl std::fmt::Display for RaftRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RaftRole::Leader => "leader",
+            RaftRole::Voter => "voter",
+            RaftRole::Learner => "learner",
+            RaftRole::None => "-",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a node of the previous release answers; nodes of both releases read each
+    /// other's status during a rolling upgrade.
+    const PREVIOUS_RELEASE: &str = r#"{"answered_by":1,"mode":"fleet","leader":2,"term":3,
+        "assignment_epoch":4,"degraded":false,
+        "raft_members":[{"id":1,"voter":true,"raft_address":"a:1","incarnation":"x"}],
+        "nodes":[{"id":1,"address":"a:9192","zone":null,"state":"backend-unreachable",
+                  "alive":true,"raft_role":"-","identities":[1],"connections":0}],
+        "identities":[{"id":1,"slot":0,"owner":1,"address":"a:9200","broker":"b:1"}]}"#;
+
+    #[test]
+    fn reads_the_previous_release_and_writes_what_it_reads() {
+        let status: ClusterStatus = serde_json::from_str(PREVIOUS_RELEASE).unwrap();
+        assert_eq!(status.mode, Mode::Fleet);
+        assert_eq!(status.nodes[0].state, NodeState::BackendUnreachable);
+        assert_eq!(status.nodes[0].raft_role, RaftRole::None);
+        assert_eq!(status.feature_level, 0);
+        let written = serde_json::to_value(&status).unwrap();
+        assert_eq!(written["nodes"][0]["state"], "backend-unreachable");
+        assert_eq!(written["nodes"][0]["raft_role"], "-");
+        assert_eq!(written["mode"], "fleet");
+    }
+
+    #[test]
+    fn display_matches_the_json_strings() {
+        for state in [
+            NodeState::Joining,
+            NodeState::Serving,
+            NodeState::Draining,
+            NodeState::BackendUnreachable,
+        ] {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.to_string());
+        }
+        for role in [
+            RaftRole::Leader,
+            RaftRole::Voter,
+            RaftRole::Learner,
+            RaftRole::None,
+        ] {
+            assert_eq!(serde_json::to_value(role).unwrap(), role.to_string());
+        }
+    }
+}

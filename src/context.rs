@@ -1,0 +1,149 @@
+//! What every connection, filter and admin handler of a node may read: the configuration,
+//! the directory of identities, the committed control state, the filter chain, the
+//! metrics, the node's client connections, and in a fleet the cluster membership and the
+//! self-fencing lease. `node` builds one at start-up and hands out `Arc`s of it.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use flotilla_config::{Config, Limits};
+use flotilla_raft::ControlState;
+
+use crate::api::{ClusterStatus, Mode, NodeState, NodeSummary, RaftRole};
+use crate::cluster::fence::Fence;
+use crate::cluster::fleet::Fleet;
+use crate::directory::{AdvertisedNode, Directory};
+use crate::metrics::Metrics;
+use crate::proxy::chain::FilterChain;
+use crate::proxy::filters;
+use crate::proxy::listener::ClientConnections;
+
+pub struct Context {
+    pub config: Config,
+    pub limits: Limits,
+    pub directory: Arc<Directory>,
+    /// The control state as last applied on this node; a standalone node's stays empty.
+    /// Filters read it through a snapshot, never a lock.
+    pub control: Arc<ArcSwap<ControlState>>,
+    pub chain: FilterChain,
+    pub clients: ClientConnections,
+    pub metrics: Arc<Metrics>,
+    /// Present in a fleet: gossip membership and the Raft-replicated control state.
+    pub fleet: Option<Arc<Fleet>>,
+    /// Present in a fleet: requests are only forwarded while its lease holds.
+    pub fence: Option<Arc<Fence>>,
+    /// Slots that have a bound listener; the node is ready when all known slots do.
+    pub listening_slots: AtomicUsize,
+    next_bootstrap: AtomicUsize,
+}
+
+impl Context {
+    pub fn new(config: Config, fleet: Option<Arc<Fleet>>) -> Self {
+        let directory = Directory::new(AdvertisedNode {
+            host: config.node.advertised_host.clone(),
+            identity_port_base: config.node.identity_port_base,
+            max_identities: config.node.max_identities,
+        });
+        let directory = Arc::new(directory);
+        let fence = config
+            .cluster
+            .as_ref()
+            .map(|c| Arc::new(Fence::new(c.takeover_after)));
+        let metrics = Arc::new(Metrics::new());
+        let control = Arc::new(ArcSwap::from_pointee(ControlState::default()));
+        let chain = FilterChain::new(filters::built_in(&directory), control.clone(), &metrics);
+        Context {
+            fleet,
+            fence,
+            limits: config.limits.clone(),
+            clients: ClientConnections::new(config.limits.max_connections),
+            config,
+            directory,
+            control,
+            chain,
+            metrics,
+            listening_slots: AtomicUsize::new(0),
+            next_bootstrap: AtomicUsize::new(0),
+        }
+    }
+
+    /// Brokers to try for a bootstrap connection, starting at a rotating position so
+    /// bootstrap load spreads over the cluster; the configured servers come last.
+    pub fn bootstrap_candidates(&self) -> Vec<String> {
+        let mut known = self.directory.upstreams();
+        if !known.is_empty() {
+            let start = self.next_bootstrap.fetch_add(1, Ordering::Relaxed) % known.len();
+            known.rotate_left(start);
+        }
+        known.extend(self.config.backend.bootstrap_servers.iter().cloned());
+        known
+    }
+
+    /// Why the node cannot serve clients yet, if it cannot.
+    ///
+    /// A fleet node is not ready until it has applied a committed identity table with an
+    /// address for every identity: before that its Metadata would list no brokers, and
+    /// clients would cache that.
+    pub fn not_ready_reason(&self) -> Option<String> {
+        let identities = self.directory.identities();
+        let known = identities.len();
+        let listening = self.listening_slots.load(Ordering::Relaxed);
+        let unrouted = identities.iter().filter(|i| i.address.is_empty()).count();
+        if self.clients.stopping.is_cancelled() {
+            Some("the node is stopping".into())
+        } else if known == 0 && self.fleet.is_some() {
+            Some("the fleet's identity table has not been replicated to this node yet".into())
+        } else if known == 0 {
+            Some("no broker of the backend cluster is known yet".into())
+        } else if unrouted > 0 {
+            Some(format!(
+                "{unrouted} of {known} identities have no live owner"
+            ))
+        } else if listening < known {
+            Some(format!(
+                "{listening} of {known} identity ports are listening"
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// The fleet as this node sees it; a standalone node is a fleet of one.
+    pub fn cluster_status(&self) -> ClusterStatus {
+        let node = &self.config.node;
+        if let Some(fleet) = &self.fleet {
+            return crate::cluster::status::fleet_status(fleet, &self.directory, node.id);
+        }
+        let mut identities = self.directory.identity_summaries();
+        for identity in &mut identities {
+            identity.owner = identity.owner.or(Some(node.id)); // a standalone node owns all
+        }
+        let me = NodeSummary {
+            id: node.id,
+            address: format!("{}:{}", node.advertised_host, node.bootstrap_port),
+            zone: self.config.cluster.as_ref().and_then(|c| c.zone.clone()),
+            state: match self.not_ready_reason() {
+                None => NodeState::Serving,
+                Some(_) => NodeState::Joining,
+            },
+            alive: true,
+            raft_role: RaftRole::None,
+            identities: identities.iter().map(|i| i.id).collect(),
+            connections: self.metrics.active_connections(),
+            feature_level: flotilla_raft::FEATURE_LEVEL,
+        };
+        ClusterStatus {
+            answered_by: node.id,
+            mode: Mode::Standalone,
+            leader: None,
+            term: 0,
+            assignment_epoch: 0,
+            degraded: false,
+            feature_level: 0,
+            raft_members: Vec::new(),
+            nodes: vec![me],
+            identities,
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The filter chain: runs each request and response through the filters that asked for
+//! its API and version, in the order the chain was built.
+//!
+//! Which filters want which (API, version) is worked out once, when the chain is built,
+//! into two tables of bit sets. The connection loop asks [`FilterChain::wants_request`]
+//! and [`FilterChain::wants_response`] for every message; a zero answer means the message
+//! is forwarded as its bytes with nothing else done, which is what keeps Produce and Fetch
+//! traffic that no feature touches as fast as a plain pass-through.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use flotilla_raft::ControlState;
+use kafka_protocol::messages::ApiKey;
+use prometheus::IntCounter;
+
+use super::filter::{Env, Filter, Session, Verdict};
+use super::message::{Request, Response};
+use crate::metrics::Metrics;
+use crate::protocol::error_response::encode_response;
+use crate::protocol::header::RequestMeta;
+
+/// At most this many filters: their positions are bits of a `u32`.
+const MAX_FILTERS: usize = 32;
+/// API keys are below this (kafka-protocol 0.18 knows 0 to 92).
+const API_KEYS: usize = 128;
+/// Versions at or above this share the last entry: only an ApiVersions probe gets here.
+const VERSIONS: usize = 32;
+
+/// What the request side does with a request after the chain.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send these bytes to the broker.
+    Forward(Bytes),
+    /// Send these bytes to the client in the request's turn (an answer by the proxy).
+    Answer(Bytes),
+    /// Close the connection.
+    Close {
+        filter: &'static str,
+        reason: String,
+    },
+}
+
+pub struct FilterChain {
+    filters: Vec<Box<dyn Filter>>,
+    counters: Vec<ActionCounters>,
+    requests: Interest,
+    responses: Interest,
+    control: Arc<ArcSwap<ControlState>>,
+}
+
+/// Counters resolved once per filter, so acting costs no label lookup.
+struct ActionCounters {
+    answered: IntCounter,
+    delayed: IntCounter,
+    closed: IntCounter,
+}
+
+impl FilterChain {
+    /// A chain of `filters`, in order, reading the control state from `control`.
+    pub fn new(
+        filters: Vec<Box<dyn Filter>>,
+        control: Arc<ArcSwap<ControlState>>,
+        metrics: &Metrics,
+    ) -> FilterChain {
+        assert!(
+            filters.len() <= MAX_FILTERS,
+            "at most {MAX_FILTERS} filters"
+        );
+        let counters = filters
+            .iter()
+            .map(|f| ActionCounters {
+                answered: metrics.filter_action(f.name(), "answer"),
+                delayed: metrics.filter_action(f.name(), "delay"),
+                closed: metrics.filter_action(f.name(), "close"),
+            })
+            .collect();
+        FilterChain {
+            requests: Interest::build(&filters, |f, key, v| f.wants_request(key, v)),
+            responses: Interest::build(&filters, |f, key, v| f.wants_response(key, v)),
+            filters,
+            counters,
+            control,
+        }
+    }
+
+    pub fn wants_request(&self, api_key: ApiKey, version: i16) -> bool {
+        self.requests.mask(api_key, version) != 0
+    }
+
+    pub fn wants_response(&self, api_key: ApiKey, version: i16) -> bool {
+        self.responses.mask(api_key, version) != 0
+    }
+
+    /// Runs a request through the filters that want it. Awaits only for `Delay`.
+    pub async fn on_request(&self, meta: RequestMeta, frame: Bytes, session: &Session) -> Outcome {
+        let mask = self.requests.mask(meta.api_key, meta.api_version);
+        let control = self.control.load_full();
+        let env = Env {
+            session,
+            control: &control,
+        };
+        let mut request = Request::new(meta, frame);
+        for (filter, counters) in self.selected(mask) {
+            match filter.on_request(&mut request, &env) {
+                Verdict::Forward => {}
+                Verdict::Delay(pause) => {
+                    counters.delayed.inc();
+                    tokio::time::sleep(pause).await;
+                }
+                Verdict::Answer(body) => {
+                    counters.answered.inc();
+                    let (api_key, version) = (request.api_key(), request.version());
+                    return match encode_response(request.correlation_id(), api_key, version, &body)
+                    {
+                        Ok(answer) => Outcome::Answer(answer),
+                        Err(e) => Outcome::Close {
+                            filter: filter.name(),
+                            reason: format!("cannot encode its {api_key:?} v{version} answer: {e}"),
+                        },
+                    };
+                }
+                Verdict::Close(reason) => {
+                    counters.closed.inc();
+                    return Outcome::Close {
+                        filter: filter.name(),
+                        reason,
+                    };
+                }
+            }
+        }
+        match request.into_frame() {
+            Ok(frame) => Outcome::Forward(frame),
+            Err(reason) => Outcome::Close {
+                filter: "request-encoder",
+                reason,
+            },
+        }
+    }
+
+    /// Runs a broker response through the filters that want it; an error names the
+    /// filter that failed.
+    pub fn on_response(
+        &self,
+        api_key: ApiKey,
+        version: i16,
+        frame: Bytes,
+        session: &Session,
+    ) -> Result<Bytes, (&'static str, String)> {
+        let mask = self.responses.mask(api_key, version);
+        let control = self.control.load();
+        let env = Env {
+            session,
+            control: &control,
+        };
+        let mut response = Response::new(api_key, version, frame);
+        for (filter, _) in self.selected(mask) {
+            filter
+                .on_response(&mut response, &env)
+                .map_err(|e| (filter.name(), e))?;
+        }
+        response.into_frame().map_err(|e| {
+            let reason = format!("cannot encode the {api_key:?} v{version} response: {e}");
+            ("response-encoder", reason)
+        })
+    }
+
+    fn selected(&self, mask: u32) -> impl Iterator<Item = (&dyn Filter, &ActionCounters)> {
+        self.filters
+            .iter()
+            .zip(&self.counters)
+            .enumerate()
+            .filter(move |(i, _)| mask & (1 << i) != 0)
+            .map(|(_, (filter, counters))| (filter.as_ref(), counters))
+    }
+}
+
+/// For each (API, version), the set of filters that asked for it, as bits.
+struct Interest(Box<[[u32; VERSIONS]; API_KEYS]>);
+
+impl Interest {
+    fn build(
+        filters: &[Box<dyn Filter>],
+        wants: impl Fn(&dyn Filter, ApiKey, i16) -> bool,
+    ) -> Interest {
+        let mut table = Box::new([[0u32; VERSIONS]; API_KEYS]);
+        for raw in 0..API_KEYS as i16 {
+            let Ok(api_key) = ApiKey::try_from(raw) else {
+                continue;
+            };
+            let known = api_key.valid_versions();
+            for version in known.min.max(0)..VERSIONS as i16 {
+                let asked = version.min(known.max);
+                for (i, filter) in filters.iter().enumerate() {
+                    if wants(filter.as_ref(), api_key, asked) {
+                        table[raw as usize][version as usize] |= 1 << i;
+                    }
+                }
+            }
+        }
+        Interest(table)
+    }
+
+    fn mask(&self, api_key: ApiKey, version: i16) -> u32 {
+        let version = usize::try_from(version).unwrap_or(0).min(VERSIONS - 1);
+        self.0
+            .get(api_key as i16 as usize)
+            .map_or(0, |versions| versions[version])
+    }
+}

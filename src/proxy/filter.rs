@@ -1,0 +1,107 @@
+//! The request pipeline's one extension point: a [`Filter`] sees the requests and responses
+//! of the API keys it asks for, and decides what happens to each.
+//!
+//! Every governance feature (breakers, quotas, ACLs, routing, offset resets, zones) is a
+//! filter, and so are the address rewrites every proxy needs. They share one shape, in the
+//! manner of pingora's `ProxyHttp`: hooks with no-op defaults, a per-connection
+//! [`Session`], the committed control state as a snapshot, and a [`Verdict`] that can end
+//! the chain early. What a filter does not ask for never reaches it: a request or
+//! response of an API no filter wants is forwarded as the bytes it arrived as, with no
+//! decoding and no allocation, so a feature costs nothing for traffic it does not touch.
+//!
+//! A filter never writes to a socket and never waits on a lock: it reads the request
+//! (decoded lazily, and safely, on first use), the session and the snapshot, and returns
+//! its verdict. The connection loop keeps the connection's answers in request order
+//! whatever the verdicts are (see `in_flight`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use flotilla_raft::ControlState;
+use kafka_protocol::messages::{ApiKey, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
+
+use super::message::{Request, Response};
+
+/// What happens to a request after a filter has seen it.
+#[derive(Debug)]
+pub enum Verdict {
+    /// On to the next filter, then to the broker (possibly rewritten in place).
+    Forward,
+    /// The proxy answers the client with this response body; no further filter sees the
+    /// request and the broker never does. The answer keeps the request's place in the
+    /// connection's order. Build error answers with `protocol::error_response`. An acks=0
+    /// Produce gets no answer at all: it is dropped.
+    Answer(ResponseKind),
+    /// Hold the request this long (a throttle), then go on down the chain. The connection
+    /// reads nothing more from the client meanwhile, as a broker mutes a throttled channel.
+    Delay(Duration),
+    /// Close the client connection; the reason is logged with the filter's name. Clients
+    /// treat a closed connection as retriable, so this is the safe refusal for a Produce.
+    Close(String),
+}
+
+/// Which listener a client connected to, and so which broker it is forwarded to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// Any healthy broker: clients only bootstrap (Metadata, ApiVersions) through it.
+    Bootstrap,
+    /// The broker behind identity slot `slot`.
+    Identity { slot: u16 },
+}
+
+/// What is known of one client connection; every filter reads the same one.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub peer: SocketAddr,
+    pub listener: Listener,
+    /// The client id of the latest request (clients send it in every header).
+    pub client_id: Option<StrBytes>,
+    /// Who the client is; `None` until a connection authenticates.
+    pub principal: Option<String>,
+}
+
+impl Session {
+    pub fn new(peer: SocketAddr, listener: Listener) -> Session {
+        Session {
+            peer,
+            listener,
+            client_id: None,
+            principal: None,
+        }
+    }
+}
+
+/// What a filter may read besides the message itself.
+pub struct Env<'a> {
+    pub session: &'a Session,
+    /// The control state as last committed and applied on this node.
+    pub control: &'a ControlState,
+}
+
+/// One stage of the request pipeline. Hooks default to doing nothing, so a filter
+/// implements only the ones it needs.
+pub trait Filter: Send + Sync + 'static {
+    /// A short stable name, for logs and the `filter` label of metrics.
+    fn name(&self) -> &'static str;
+
+    /// Whether requests of this API and version go through [`Filter::on_request`]. Asked
+    /// once per API and version when the chain is built, never per request.
+    fn wants_request(&self, _api_key: ApiKey, _version: i16) -> bool {
+        false
+    }
+
+    /// Whether responses of this API and version go through [`Filter::on_response`].
+    fn wants_response(&self, _api_key: ApiKey, _version: i16) -> bool {
+        false
+    }
+
+    fn on_request(&self, _request: &mut Request, _env: &Env) -> Verdict {
+        Verdict::Forward
+    }
+
+    /// Edits a broker response on its way to the client. An error closes the connection.
+    fn on_response(&self, _response: &mut Response, _env: &Env) -> Result<(), String> {
+        Ok(())
+    }
+}

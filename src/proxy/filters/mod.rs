@@ -1,0 +1,125 @@
+//! The filters every node runs, one file each, and the order they run in.
+//!
+//! The address rewrites come first among the built-ins: every response that carries a
+//! broker address is decoded, its addresses replaced through the [`Directory`], and
+//! encoded again, so no real broker host or port ever reaches a client. Responses that
+//! carry none pass through as the broker's bytes. Governance features add their filters
+//! to [`built_in`] as they arrive.
+
+mod api_versions;
+mod describe_cluster;
+mod find_coordinator;
+mod metadata;
+mod node_endpoints;
+#[cfg(feature = "test-hooks")]
+mod test_filter;
+
+use std::sync::Arc;
+
+use kafka_protocol::protocol::StrBytes;
+
+use super::filter::Filter;
+use crate::directory::{Broker, Directory};
+
+pub use api_versions::intersect_api_versions;
+
+/// The chain of filters a node runs, in order.
+pub fn built_in(directory: &Arc<Directory>) -> Vec<Box<dyn Filter>> {
+    #[allow(unused_mut)] // only the test hooks add to it, for now
+    let mut filters: Vec<Box<dyn Filter>> = vec![
+        Box::new(api_versions::ApiVersionsNarrowing),
+        Box::new(metadata::MetadataAddresses::new(directory)),
+        Box::new(find_coordinator::CoordinatorAddresses::new(directory)),
+        Box::new(describe_cluster::DescribeClusterAddresses::new(directory)),
+        Box::new(node_endpoints::NodeEndpointAddresses::new(directory)),
+    ];
+    #[cfg(feature = "test-hooks")]
+    filters.extend(test_filter::from_env());
+    filters
+}
+
+/// Replaces one broker address with the address clients are told for that identity.
+/// Returns false when the identity cannot be advertised and the entry must be dropped.
+fn readdress(
+    dir: &Directory,
+    id: i32,
+    host: &mut StrBytes,
+    port: &mut i32,
+    rack: Option<&StrBytes>,
+) -> bool {
+    let broker = Broker {
+        id,
+        host: host.to_string(),
+        port: u16::try_from(*port).unwrap_or(0),
+        rack: rack.map(|r| r.to_string()),
+    };
+    match dir.advertise(&broker) {
+        Some((new_host, new_port)) => {
+            *host = new_host;
+            *port = new_port;
+            true
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use bytes::{Bytes, BytesMut};
+    use flotilla_raft::ControlState;
+    use kafka_protocol::messages::{ApiKey, ResponseHeader};
+    use kafka_protocol::protocol::{Decodable, Encodable};
+
+    use crate::proxy::filter::{Env, Filter, Listener, Session};
+    use crate::proxy::message::Response;
+
+    /// Encodes a response as a broker would send it (without the size prefix).
+    pub fn broker_response<T: Encodable>(api_key: ApiKey, version: i16, body: &T) -> Bytes {
+        let header = ResponseHeader::default().with_correlation_id(77);
+        let mut out = BytesMut::new();
+        header
+            .encode(&mut out, api_key.response_header_version(version))
+            .unwrap();
+        body.encode(&mut out, version).unwrap();
+        out.freeze()
+    }
+
+    /// Runs `filter` over a broker response, as the chain would, and returns the bytes the
+    /// client would receive.
+    pub fn filtered(filter: &dyn Filter, api_key: ApiKey, version: i16, frame: Bytes) -> Bytes {
+        assert!(filter.wants_response(api_key, version));
+        let session = Session::new("127.0.0.1:1".parse().unwrap(), Listener::Bootstrap);
+        let control = ControlState::default();
+        let env = Env {
+            session: &session,
+            control: &control,
+        };
+        let mut response = Response::new(api_key, version, frame);
+        filter.on_response(&mut response, &env).unwrap();
+        response.into_frame().unwrap()
+    }
+
+    /// What the client would decode after `filter` ran over a broker response.
+    pub fn client_view<T: Decodable>(
+        filter: &dyn Filter,
+        api_key: ApiKey,
+        version: i16,
+        frame: Bytes,
+    ) -> T {
+        let mut out = filtered(filter, api_key, version, frame);
+        assert_no_leak(&out);
+        let header =
+            ResponseHeader::decode(&mut out, api_key.response_header_version(version)).unwrap();
+        assert_eq!(header.correlation_id, 77);
+        T::decode(&mut out, version).unwrap()
+    }
+
+    /// Fails if the real broker host occurs in the bytes.
+    pub fn assert_no_leak(bytes: &[u8]) {
+        let host = b"10.9.9.9";
+        assert!(
+            !bytes.windows(host.len()).any(|w| w == host),
+            "real broker host leaked"
+        );
+    }
+}

@@ -1,0 +1,174 @@
+//! Listeners: the bootstrap port and one port per identity slot, each with its own accept
+//! loop. Identity ports open as slots appear in the directory, so a broker added to the
+//! backend cluster becomes reachable without a restart.
+//!
+//! Every accepted client connection is counted against `limits.max_connections` (each one
+//! also holds a broker connection and two file descriptors) and tracked, so that a node
+//! that stops can wait for its connections to send what they owe.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::connection;
+use super::filter::Listener;
+use crate::context::Context;
+use crate::supervisor::Tasks;
+
+/// The node's client connections, as a whole: how many may be open, and how they stop.
+pub struct ClientConnections {
+    slots: Arc<Semaphore>,
+    tracker: TaskTracker,
+    /// Listeners stop accepting; connections read no further request and close once they
+    /// owe the client nothing.
+    pub stopping: CancellationToken,
+    /// Whatever is still open closes now.
+    pub closing: CancellationToken,
+}
+
+impl ClientConnections {
+    pub fn new(max_connections: usize) -> ClientConnections {
+        ClientConnections {
+            slots: Arc::new(Semaphore::new(max_connections)),
+            tracker: TaskTracker::new(),
+            stopping: CancellationToken::new(),
+            closing: CancellationToken::new(),
+        }
+    }
+
+    /// Stops accepting and lets every connection finish what it owes, for at most
+    /// `deadline`; then closes the rest. Returns how many had to be closed.
+    pub async fn stop(&self, deadline: Duration) -> usize {
+        self.stopping.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(deadline, self.tracker.wait())
+            .await
+            .is_ok()
+        {
+            return 0;
+        }
+        let left = self.tracker.len();
+        self.closing.cancel();
+        self.tracker.wait().await;
+        left
+    }
+}
+
+/// Accepts clients on one listener until the node stops.
+pub async fn accept(
+    ctx: Arc<Context>,
+    listener: TcpListener,
+    kind: Listener,
+) -> anyhow::Result<()> {
+    let clients = &ctx.clients;
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = clients.stopping.cancelled() => return Ok(()),
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let Some(permit) = admit(&ctx, peer) else {
+                    continue; // dropping the stream closes it
+                };
+                serve(&ctx, stream, peer, kind, permit);
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off rather than spin.
+                tracing::error!(?kind, "accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+fn serve(
+    ctx: &Arc<Context>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    kind: Listener,
+    permit: OwnedSemaphorePermit,
+) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, "cannot disable Nagle: {e}");
+    }
+    let ctx = ctx.clone();
+    ctx.clients.tracker.clone().spawn(async move {
+        connection::serve(ctx, stream, peer, kind).await;
+        drop(permit);
+    });
+}
+
+/// A connection slot for a new client, or `None` (logged and counted) when the node must
+/// refuse it.
+fn admit(ctx: &Context, peer: SocketAddr) -> Option<OwnedSemaphorePermit> {
+    if let Some(reason) = refusal(ctx) {
+        tracing::info!(%peer, "closing a client connection: not ready ({reason})");
+        ctx.metrics.connection_closed("not_ready");
+        return None;
+    }
+    match ctx.clients.slots.clone().try_acquire_owned() {
+        Ok(permit) => Some(permit),
+        Err(_) => {
+            tracing::warn!(
+                %peer,
+                max = ctx.limits.max_connections,
+                "refusing a client connection: limits.max_connections reached"
+            );
+            ctx.metrics.connection_closed("max_connections");
+            None
+        }
+    }
+}
+
+/// A fleet node that has not applied the committed identity table closes new client
+/// connections, so clients move on to another bootstrap server instead of caching a
+/// Metadata answer with no brokers. A standalone node learns brokers from the very
+/// Metadata requests it forwards, so it always serves.
+fn refusal(ctx: &Context) -> Option<String> {
+    ctx.fleet.as_ref()?;
+    ctx.not_ready_reason()
+}
+
+/// Opens a listener for every identity slot, now and as new slots appear; each runs as a
+/// supervised task.
+pub async fn serve_identities(ctx: Arc<Context>, tasks: Tasks) -> anyhow::Result<()> {
+    let mut slots = ctx.directory.watch_slots();
+    let mut next_slot: u16 = 0;
+    loop {
+        let wanted = *slots.borrow_and_update();
+        while usize::from(next_slot) < wanted {
+            let address = format!(
+                "{}:{}",
+                ctx.config.listen_host(),
+                ctx.directory.port_of(next_slot)
+            );
+            match TcpListener::bind(&address).await {
+                Ok(listener) => {
+                    tracing::info!(slot = next_slot, %address, "identity port listening");
+                    let kind = Listener::Identity { slot: next_slot };
+                    let name = format!("identity listener {address}");
+                    tasks.spawn(name, accept(ctx.clone(), listener, kind));
+                    next_slot += 1;
+                    ctx.listening_slots
+                        .store(usize::from(next_slot), Ordering::Relaxed);
+                    ctx.metrics.identity_listeners.set(i64::from(next_slot));
+                }
+                Err(e) => {
+                    tracing::error!(slot = next_slot, %address, "cannot listen, retrying: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+        tokio::select! {
+            changed = slots.changed() => changed?,
+            () = ctx.clients.stopping.cancelled() => return Ok(()),
+        }
+    }
+}
