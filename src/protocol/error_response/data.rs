@@ -105,6 +105,7 @@ pub(super) fn metadata(request: &MetadataRequest, answer: &Answer) -> MetadataRe
     let topics = request.topics.iter().flatten().map(|topic| {
         metadata_response::MetadataResponseTopic::default()
             .with_name(Some(topic.name.clone().unwrap_or_default()))
+            .with_topic_id(topic.topic_id)
             .with_error_code(answer.code)
             .with_is_internal(false)
     });
