@@ -769,7 +769,7 @@ impl Gen {
     }
 
     fn coin(&mut self) -> bool {
-        self.next() % 2 == 0
+        self.next() & 1 == 0
     }
 
     fn list<T>(&mut self, mut make: impl FnMut(&mut Self) -> T) -> Vec<T> {
