@@ -2,10 +2,11 @@
 //! credentials, delegation tokens, log directories, features and telemetry.
 
 use kafka_protocol::messages::{
-    alter_client_quotas_response, alter_configs_response, alter_partition_reassignments_response,
-    alter_replica_log_dirs_response, alter_user_scram_credentials_response, create_acls_response,
-    create_partitions_response, create_topics_response, delete_acls_response,
-    delete_topics_response, describe_configs_response, describe_log_dirs_response,
+    alter_client_quotas_request, alter_client_quotas_response, alter_configs_response,
+    alter_partition_reassignments_response, alter_replica_log_dirs_response,
+    alter_user_scram_credentials_response, create_acls_response, create_partitions_response,
+    create_topics_response, delete_acls_response, delete_topics_response,
+    describe_configs_response, describe_log_dirs_response,
     describe_user_scram_credentials_response, elect_leaders_response,
     incremental_alter_configs_response, list_partition_reassignments_response,
     update_features_response, AlterClientQuotasRequest, AlterClientQuotasResponse,
@@ -30,21 +31,21 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::{Answer, UNKNOWN};
+use super::{each, each_listed, Answer, UNKNOWN};
 
 /// Partition count and replication factor default to -1, Kafka's "unknown".
 pub(super) fn create_topics(
     request: &CreateTopicsRequest,
     answer: &Answer,
 ) -> CreateTopicsResponse {
-    let topics = request.topics.iter().map(|topic| {
+    let topics = each(&request.topics, |topic| {
         create_topics_response::CreatableTopicResult::default()
             .with_name(topic.name.clone())
             .with_error_code(answer.code)
     });
     CreateTopicsResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
-        .with_topics(topics.collect())
+        .with_topics(topics)
 }
 
 /// Before v6 topics are named in a list of names; from v6 by name or id.
@@ -58,16 +59,14 @@ pub(super) fn delete_topics(
             .with_topic_id(topic_id)
             .with_error_code(answer.code)
     };
-    let results: Vec<_> = if answer.version < 6 {
-        let by_name = request.topic_names.iter();
-        by_name
-            .map(|name| result(Some(name.clone()), Default::default()))
-            .collect()
+    let results = if answer.version < 6 {
+        each(&request.topic_names, |name| {
+            result(Some(name.clone()), Default::default())
+        })
     } else {
-        let by_state = request.topics.iter();
-        by_state
-            .map(|topic| result(topic.name.clone(), topic.topic_id))
-            .collect()
+        each(&request.topics, |topic| {
+            result(topic.name.clone(), topic.topic_id)
+        })
     };
     DeleteTopicsResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
@@ -78,14 +77,14 @@ pub(super) fn create_partitions(
     request: &CreatePartitionsRequest,
     answer: &Answer,
 ) -> CreatePartitionsResponse {
-    let results = request.topics.iter().map(|topic| {
+    let results = each(&request.topics, |topic| {
         create_partitions_response::CreatePartitionsTopicResult::default()
             .with_name(topic.name.clone())
             .with_error_code(answer.code)
     });
     CreatePartitionsResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
-        .with_results(results.collect())
+        .with_results(results)
 }
 
 /// No configs are listed.
@@ -93,7 +92,7 @@ pub(super) fn describe_configs(
     request: &DescribeConfigsRequest,
     answer: &Answer,
 ) -> DescribeConfigsResponse {
-    let results = request.resources.iter().map(|resource| {
+    let results = each(&request.resources, |resource| {
         describe_configs_response::DescribeConfigsResult::default()
             .with_error_code(answer.code)
             .with_resource_type(resource.resource_type)
@@ -101,14 +100,14 @@ pub(super) fn describe_configs(
     });
     DescribeConfigsResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
-        .with_results(results.collect())
+        .with_results(results)
 }
 
 pub(super) fn alter_configs(
     request: &AlterConfigsRequest,
     answer: &Answer,
 ) -> AlterConfigsResponse {
-    let responses = request.resources.iter().map(|resource| {
+    let responses = each(&request.resources, |resource| {
         alter_configs_response::AlterConfigsResourceResponse::default()
             .with_error_code(answer.code)
             .with_resource_type(resource.resource_type)
@@ -116,7 +115,7 @@ pub(super) fn alter_configs(
     });
     AlterConfigsResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
-        .with_responses(responses.collect())
+        .with_responses(responses)
 }
 
 /// Kafka leaves the throttle time at 0 here; the caller's is kept.
@@ -124,7 +123,7 @@ pub(super) fn incremental_alter_configs(
     request: &IncrementalAlterConfigsRequest,
     answer: &Answer,
 ) -> IncrementalAlterConfigsResponse {
-    let responses = request.resources.iter().map(|resource| {
+    let responses = each(&request.resources, |resource| {
         incremental_alter_configs_response::AlterConfigsResourceResponse::default()
             .with_error_code(answer.code)
             .with_resource_type(resource.resource_type)
@@ -132,7 +131,7 @@ pub(super) fn incremental_alter_configs(
     });
     IncrementalAlterConfigsResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
-        .with_responses(responses.collect())
+        .with_responses(responses)
 }
 
 /// No ACLs are listed.
@@ -180,13 +179,7 @@ pub(super) fn alter_replica_log_dirs(
         .map(|topic| {
             alter_replica_log_dirs_response::AlterReplicaLogDirTopicResult::default()
                 .with_topic_name(topic.name.clone())
-                .with_partitions(
-                    topic
-                        .partitions
-                        .iter()
-                        .map(|&index| partition(index))
-                        .collect(),
-                )
+                .with_partitions(each(&topic.partitions, |&index| partition(index)))
         });
     AlterReplicaLogDirsResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
@@ -274,22 +267,16 @@ pub(super) fn elect_leaders(
             .with_partition_id(index)
             .with_error_code(answer.code)
     };
-    let topics = request.topic_partitions.iter().flatten().map(|topic| {
+    let topics = each_listed(&request.topic_partitions, |topic| {
         elect_leaders_response::ReplicaElectionResult::default()
             .with_topic(topic.topic.clone())
-            .with_partition_result(
-                topic
-                    .partitions
-                    .iter()
-                    .map(|&index| partition(index))
-                    .collect(),
-            )
+            .with_partition_result(each(&topic.partitions, |&index| partition(index)))
     });
     let top_level_code = if answer.version >= 1 { answer.code } else { 0 };
     ElectLeadersResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
         .with_error_code(top_level_code)
-        .with_replica_election_results(topics.collect())
+        .with_replica_election_results(topics)
 }
 
 pub(super) fn alter_partition_reassignments(
@@ -301,21 +288,15 @@ pub(super) fn alter_partition_reassignments(
             .with_partition_index(index)
             .with_error_code(answer.code)
     };
-    let topics = request.topics.iter().map(|topic| {
+    let topics = each(&request.topics, |topic| {
         alter_partition_reassignments_response::ReassignableTopicResponse::default()
             .with_name(topic.name.clone())
-            .with_partitions(
-                topic
-                    .partitions
-                    .iter()
-                    .map(|p| partition(p.partition_index))
-                    .collect(),
-            )
+            .with_partitions(each(&topic.partitions, |p| partition(p.partition_index)))
     });
     AlterPartitionReassignmentsResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
         .with_error_code(answer.code)
-        .with_responses(topics.collect())
+        .with_responses(topics)
 }
 
 /// As in Kafka, the requested partitions are listed with no reassignment; they have no
@@ -328,21 +309,15 @@ pub(super) fn list_partition_reassignments(
         list_partition_reassignments_response::OngoingPartitionReassignment::default()
             .with_partition_index(index)
     };
-    let topics = request.topics.iter().flatten().map(|topic| {
+    let topics = each_listed(&request.topics, |topic| {
         list_partition_reassignments_response::OngoingTopicReassignment::default()
             .with_name(topic.name.clone())
-            .with_partitions(
-                topic
-                    .partition_indexes
-                    .iter()
-                    .map(|&index| partition(index))
-                    .collect(),
-            )
+            .with_partitions(each(&topic.partition_indexes, |&index| partition(index)))
     });
     ListPartitionReassignmentsResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
         .with_error_code(answer.code)
-        .with_topics(topics.collect())
+        .with_topics(topics)
 }
 
 /// Entries null, as from Kafka.
@@ -360,19 +335,19 @@ pub(super) fn alter_client_quotas(
     request: &AlterClientQuotasRequest,
     answer: &Answer,
 ) -> AlterClientQuotasResponse {
-    let entity = |entity: &kafka_protocol::messages::alter_client_quotas_request::EntityData| {
+    let entity = |entity: &alter_client_quotas_request::EntityData| {
         alter_client_quotas_response::EntityData::default()
             .with_entity_type(entity.entity_type.clone())
             .with_entity_name(entity.entity_name.clone())
     };
-    let entries = request.entries.iter().map(|entry| {
+    let entries = each(&request.entries, |entry| {
         alter_client_quotas_response::EntryData::default()
             .with_error_code(answer.code)
-            .with_entity(entry.entity.iter().map(entity).collect())
+            .with_entity(each(&entry.entity, entity))
     });
     AlterClientQuotasResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
-        .with_entries(entries.collect())
+        .with_entries(entries)
 }
 
 /// Kafka's per-user results lack the user's name; here each carries it. A null user list
@@ -381,7 +356,7 @@ pub(super) fn describe_user_scram_credentials(
     request: &DescribeUserScramCredentialsRequest,
     answer: &Answer,
 ) -> DescribeUserScramCredentialsResponse {
-    let results = request.users.iter().flatten().map(|user| {
+    let results = each_listed(&request.users, |user| {
         describe_user_scram_credentials_response::DescribeUserScramCredentialsResult::default()
             .with_user(user.name.clone())
             .with_error_code(answer.code)
@@ -389,7 +364,7 @@ pub(super) fn describe_user_scram_credentials(
     DescribeUserScramCredentialsResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
         .with_error_code(answer.code)
-        .with_results(results.collect())
+        .with_results(results)
 }
 
 /// One result per user, in name order, however many of its credentials the request
@@ -403,14 +378,14 @@ pub(super) fn alter_user_scram_credentials(
     let mut users: Vec<&StrBytes> = deleted.chain(upserted).collect();
     users.sort();
     users.dedup();
-    let results = users.into_iter().map(|user| {
+    let results = each(&users, |&user| {
         alter_user_scram_credentials_response::AlterUserScramCredentialsResult::default()
             .with_user(user.clone())
             .with_error_code(answer.code)
     });
     AlterUserScramCredentialsResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
-        .with_results(results.collect())
+        .with_results(results)
 }
 
 /// Kafka lists no per-feature results with a top-level error; each requested feature is
@@ -419,7 +394,7 @@ pub(super) fn update_features(
     request: &UpdateFeaturesRequest,
     answer: &Answer,
 ) -> UpdateFeaturesResponse {
-    let results = request.feature_updates.iter().map(|update| {
+    let results = each(&request.feature_updates, |update| {
         update_features_response::UpdatableFeatureResult::default()
             .with_feature(update.feature.clone())
             .with_error_code(answer.code)
@@ -427,7 +402,7 @@ pub(super) fn update_features(
     UpdateFeaturesResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
         .with_error_code(answer.code)
-        .with_results(results.collect())
+        .with_results(results)
 }
 
 /// No cluster id, controller or brokers. Kafka leaves the throttle time at 0 here; the

@@ -11,7 +11,7 @@ use kafka_protocol::messages::{
     ShareAcknowledgeRequest, ShareAcknowledgeResponse, ShareFetchRequest, ShareFetchResponse,
 };
 
-use super::{Answer, UNKNOWN};
+use super::{each, each_listed, Answer, UNKNOWN};
 
 /// Topic name and id are both copied: the version's encoding keeps the one it carries.
 pub(super) fn produce(request: &ProduceRequest, answer: &Answer) -> ProduceResponse {
@@ -23,20 +23,14 @@ pub(super) fn produce(request: &ProduceRequest, answer: &Answer) -> ProduceRespo
             .with_log_append_time_ms(UNKNOWN)
             .with_log_start_offset(UNKNOWN)
     };
-    let topics = request.topic_data.iter().map(|topic| {
+    let topics = each(&request.topic_data, |topic| {
         produce_response::TopicProduceResponse::default()
             .with_name(topic.name.clone())
             .with_topic_id(topic.topic_id)
-            .with_partition_responses(
-                topic
-                    .partition_data
-                    .iter()
-                    .map(|p| partition(p.index))
-                    .collect(),
-            )
+            .with_partition_responses(each(&topic.partition_data, |p| partition(p.index)))
     });
     ProduceResponse::default()
-        .with_responses(topics.collect())
+        .with_responses(topics)
         .with_throttle_time_ms(answer.throttle_time_ms)
 }
 
@@ -51,17 +45,11 @@ pub(super) fn fetch(request: &FetchRequest, answer: &Answer) -> FetchResponse {
             .with_error_code(answer.code)
             .with_high_watermark(UNKNOWN)
     };
-    let topics = request.topics.iter().map(|topic| {
+    let topics = each(&request.topics, |topic| {
         fetch_response::FetchableTopicResponse::default()
             .with_topic(topic.topic.clone())
             .with_topic_id(topic.topic_id)
-            .with_partitions(
-                topic
-                    .partitions
-                    .iter()
-                    .map(|p| partition(p.partition))
-                    .collect(),
-            )
+            .with_partitions(each(&topic.partitions, |p| partition(p.partition)))
     });
     // Sessions exist from v7; an older version must not carry one.
     let session_id = if answer.version >= 7 {
@@ -73,7 +61,7 @@ pub(super) fn fetch(request: &FetchRequest, answer: &Answer) -> FetchResponse {
         .with_throttle_time_ms(answer.throttle_time_ms)
         .with_error_code(answer.code)
         .with_session_id(session_id)
-        .with_responses(topics.collect())
+        .with_responses(topics)
 }
 
 /// Timestamp, offset and leader epoch default to -1, Kafka's "unknown".
@@ -83,26 +71,23 @@ pub(super) fn list_offsets(request: &ListOffsetsRequest, answer: &Answer) -> Lis
             .with_partition_index(index)
             .with_error_code(answer.code)
     };
-    let topics = request.topics.iter().map(|topic| {
+    let topics = each(&request.topics, |topic| {
         list_offsets_response::ListOffsetsTopicResponse::default()
             .with_name(topic.name.clone())
-            .with_partitions(
-                topic
-                    .partitions
-                    .iter()
-                    .map(|p| partition(p.partition_index))
-                    .collect(),
-            )
+            .with_partitions(each(&topic.partitions, |p| partition(p.partition_index)))
     });
     ListOffsetsResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
-        .with_topics(topics.collect())
+        .with_topics(topics)
 }
 
-/// A request for all topics (null list) gets no topics, as from Kafka; a topic asked for
-/// by id gets an empty name, since Kafka never answers a null one. No brokers are listed.
+/// A topic asked for by id gets an empty name, as Kafka never answers a null one; no
+/// brokers are listed. A request for all topics (a null list, or an empty one in v0)
+/// names none, so before v13, which added the top-level code, its answer carries no
+/// error at all, as Kafka's does: a caller that must refuse one should rather close the
+/// connection.
 pub(super) fn metadata(request: &MetadataRequest, answer: &Answer) -> MetadataResponse {
-    let topics = request.topics.iter().flatten().map(|topic| {
+    let topics = each_listed(&request.topics, |topic| {
         metadata_response::MetadataResponseTopic::default()
             .with_name(Some(topic.name.clone().unwrap_or_default()))
             .with_topic_id(topic.topic_id)
@@ -111,7 +96,7 @@ pub(super) fn metadata(request: &MetadataRequest, answer: &Answer) -> MetadataRe
     });
     MetadataResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
-        .with_topics(topics.collect())
+        .with_topics(topics)
         .with_error_code(answer.code)
 }
 
@@ -125,20 +110,14 @@ pub(super) fn delete_records(
             .with_low_watermark(UNKNOWN)
             .with_error_code(answer.code)
     };
-    let topics = request.topics.iter().map(|topic| {
+    let topics = each(&request.topics, |topic| {
         delete_records_response::DeleteRecordsTopicResult::default()
             .with_name(topic.name.clone())
-            .with_partitions(
-                topic
-                    .partitions
-                    .iter()
-                    .map(|p| partition(p.partition_index))
-                    .collect(),
-            )
+            .with_partitions(each(&topic.partitions, |p| partition(p.partition_index)))
     });
     DeleteRecordsResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
-        .with_topics(topics.collect())
+        .with_topics(topics)
 }
 
 /// Leader epoch and end offset default to -1, Kafka's "undefined".
@@ -151,27 +130,21 @@ pub(super) fn offset_for_leader_epoch(
             .with_partition(index)
             .with_error_code(answer.code)
     };
-    let topics = request.topics.iter().map(|topic| {
+    let topics = each(&request.topics, |topic| {
         offset_for_leader_epoch_response::OffsetForLeaderTopicResult::default()
             .with_topic(topic.topic.clone())
-            .with_partitions(
-                topic
-                    .partitions
-                    .iter()
-                    .map(|p| partition(p.partition))
-                    .collect(),
-            )
+            .with_partitions(each(&topic.partitions, |p| partition(p.partition)))
     });
     OffsetForLeaderEpochResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
-        .with_topics(topics.collect())
+        .with_topics(topics)
 }
 
 pub(super) fn describe_topic_partitions(
     request: &DescribeTopicPartitionsRequest,
     answer: &Answer,
 ) -> DescribeTopicPartitionsResponse {
-    let topics = request.topics.iter().map(|topic| {
+    let topics = each(&request.topics, |topic| {
         describe_topic_partitions_response::DescribeTopicPartitionsResponseTopic::default()
             .with_name(Some(topic.name.clone()))
             .with_error_code(answer.code)
@@ -179,7 +152,7 @@ pub(super) fn describe_topic_partitions(
     });
     DescribeTopicPartitionsResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
-        .with_topics(topics.collect())
+        .with_topics(topics)
 }
 
 /// Kafka sets only the top-level code; the fetched partitions are answered too.
@@ -189,21 +162,15 @@ pub(super) fn share_fetch(request: &ShareFetchRequest, answer: &Answer) -> Share
             .with_partition_index(index)
             .with_error_code(answer.code)
     };
-    let topics = request.topics.iter().map(|topic| {
+    let topics = each(&request.topics, |topic| {
         share_fetch_response::ShareFetchableTopicResponse::default()
             .with_topic_id(topic.topic_id)
-            .with_partitions(
-                topic
-                    .partitions
-                    .iter()
-                    .map(|p| partition(p.partition_index))
-                    .collect(),
-            )
+            .with_partitions(each(&topic.partitions, |p| partition(p.partition_index)))
     });
     ShareFetchResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
         .with_error_code(answer.code)
-        .with_responses(topics.collect())
+        .with_responses(topics)
 }
 
 /// Kafka sets only the top-level code; the acknowledged partitions are answered too.
@@ -216,19 +183,13 @@ pub(super) fn share_acknowledge(
             .with_partition_index(index)
             .with_error_code(answer.code)
     };
-    let topics = request.topics.iter().map(|topic| {
+    let topics = each(&request.topics, |topic| {
         share_acknowledge_response::ShareAcknowledgeTopicResponse::default()
             .with_topic_id(topic.topic_id)
-            .with_partitions(
-                topic
-                    .partitions
-                    .iter()
-                    .map(|p| partition(p.partition_index))
-                    .collect(),
-            )
+            .with_partitions(each(&topic.partitions, |p| partition(p.partition_index)))
     });
     ShareAcknowledgeResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
         .with_error_code(answer.code)
-        .with_responses(topics.collect())
+        .with_responses(topics)
 }

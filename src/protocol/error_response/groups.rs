@@ -5,8 +5,8 @@ use kafka_protocol::messages::{
     alter_share_group_offsets_response, consumer_group_describe_response, delete_groups_response,
     delete_share_group_offsets_response, delete_share_group_state_response,
     describe_groups_response, describe_share_group_offsets_response, find_coordinator_response,
-    initialize_share_group_state_response, leave_group_response, offset_commit_response,
-    offset_delete_response, offset_fetch_request, offset_fetch_response,
+    initialize_share_group_state_response, leave_group_request, leave_group_response,
+    offset_commit_response, offset_delete_response, offset_fetch_request, offset_fetch_response,
     read_share_group_state_response, read_share_group_state_summary_response,
     share_group_describe_response, write_share_group_state_response, AlterShareGroupOffsetsRequest,
     AlterShareGroupOffsetsResponse, BrokerId, ConsumerGroupDescribeRequest,
@@ -27,7 +27,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::{Answer, UNKNOWN, UNKNOWN_EPOCH};
+use super::{each, each_listed, Answer, UNKNOWN, UNKNOWN_EPOCH};
 
 /// Kafka's "no coordinator": node -1 at an empty host and port -1.
 const NO_NODE: BrokerId = BrokerId(-1);
@@ -43,21 +43,15 @@ pub(super) fn offset_commit(
             .with_partition_index(index)
             .with_error_code(answer.code)
     };
-    let topics = request.topics.iter().map(|topic| {
+    let topics = each(&request.topics, |topic| {
         offset_commit_response::OffsetCommitResponseTopic::default()
             .with_name(topic.name.clone())
             .with_topic_id(topic.topic_id)
-            .with_partitions(
-                topic
-                    .partitions
-                    .iter()
-                    .map(|p| partition(p.partition_index))
-                    .collect(),
-            )
+            .with_partitions(each(&topic.partitions, |p| partition(p.partition_index)))
     });
     OffsetCommitResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
-        .with_topics(topics.collect())
+        .with_topics(topics)
 }
 
 /// Before v8 one group with a top-level code (from v2); from v8 one entry per group. Kafka
@@ -66,28 +60,24 @@ pub(super) fn offset_commit(
 /// no partitions. Offsets and epochs are -1 and metadata empty, as from Kafka.
 pub(super) fn offset_fetch(request: &OffsetFetchRequest, answer: &Answer) -> OffsetFetchResponse {
     let response = OffsetFetchResponse::default().with_throttle_time_ms(answer.throttle_time_ms);
-    if answer.version < 8 {
-        let topics = request.topics.iter().flatten().map(|topic| {
-            offset_fetch_response::OffsetFetchResponseTopic::default()
-                .with_name(topic.name.clone())
-                .with_partitions(
-                    topic
-                        .partition_indexes
-                        .iter()
-                        .map(|&index| offset_fetch_partition(index, answer))
-                        .collect(),
-                )
-        });
-        response
-            .with_topics(topics.collect())
-            .with_error_code(answer.code)
-    } else {
-        let groups = request
-            .groups
-            .iter()
-            .map(|group| offset_fetch_group(group, answer));
-        response.with_groups(groups.collect())
+    if answer.version >= 8 {
+        return response.with_groups(each(&request.groups, |group| {
+            offset_fetch_group(group, answer)
+        }));
     }
+    let partition = |index| {
+        offset_fetch_response::OffsetFetchResponsePartition::default()
+            .with_partition_index(index)
+            .with_committed_offset(UNKNOWN)
+            .with_metadata(Some(StrBytes::default()))
+            .with_error_code(answer.code)
+    };
+    let topics = each_listed(&request.topics, |topic| {
+        offset_fetch_response::OffsetFetchResponseTopic::default()
+            .with_name(topic.name.clone())
+            .with_partitions(each(&topic.partition_indexes, |&index| partition(index)))
+    });
+    response.with_topics(topics).with_error_code(answer.code)
 }
 
 fn offset_fetch_group(
@@ -101,33 +91,16 @@ fn offset_fetch_group(
             .with_metadata(Some(StrBytes::default()))
             .with_error_code(answer.code)
     };
-    let topics = group.topics.iter().flatten().map(|topic| {
+    let topics = each_listed(&group.topics, |topic| {
         offset_fetch_response::OffsetFetchResponseTopics::default()
             .with_name(topic.name.clone())
             .with_topic_id(topic.topic_id)
-            .with_partitions(
-                topic
-                    .partition_indexes
-                    .iter()
-                    .map(|&index| partition(index))
-                    .collect(),
-            )
+            .with_partitions(each(&topic.partition_indexes, |&index| partition(index)))
     });
     offset_fetch_response::OffsetFetchResponseGroup::default()
         .with_group_id(group.group_id.clone())
         .with_error_code(answer.code)
-        .with_topics(topics.collect())
-}
-
-fn offset_fetch_partition(
-    index: i32,
-    answer: &Answer,
-) -> offset_fetch_response::OffsetFetchResponsePartition {
-    offset_fetch_response::OffsetFetchResponsePartition::default()
-        .with_partition_index(index)
-        .with_committed_offset(UNKNOWN)
-        .with_metadata(Some(StrBytes::default()))
-        .with_error_code(answer.code)
+        .with_topics(topics)
 }
 
 /// Before v4 the single key's answer is the top level; from v4 one entry per key.
@@ -143,14 +116,14 @@ pub(super) fn find_coordinator(
             .with_node_id(NO_NODE)
             .with_port(NO_PORT);
     }
-    let coordinators = request.coordinator_keys.iter().map(|key| {
+    let coordinators = each(&request.coordinator_keys, |key| {
         find_coordinator_response::Coordinator::default()
             .with_key(key.clone())
             .with_node_id(NO_NODE)
             .with_port(NO_PORT)
             .with_error_code(answer.code)
     });
-    response.with_coordinators(coordinators.collect())
+    response.with_coordinators(coordinators)
 }
 
 /// Generation -1, no leader, no members. The protocol name is empty before v7 and null
@@ -171,22 +144,23 @@ pub(super) fn heartbeat(_request: &HeartbeatRequest, answer: &Answer) -> Heartbe
 }
 
 /// From v3 a request can remove several members; Kafka sets only the top-level code, the
-/// members are answered too. Before v3 the one member has no entry of its own.
+/// members are answered too. Before v3 the one member leaving has no entry of its own.
 pub(super) fn leave_group(request: &LeaveGroupRequest, answer: &Answer) -> LeaveGroupResponse {
-    let members = request
-        .members
-        .iter()
-        .filter(|_| answer.version >= 3)
-        .map(|member| {
-            leave_group_response::MemberResponse::default()
-                .with_member_id(member.member_id.clone())
-                .with_group_instance_id(member.group_instance_id.clone())
-                .with_error_code(answer.code)
-        });
+    let member = |member: &leave_group_request::MemberIdentity| {
+        leave_group_response::MemberResponse::default()
+            .with_member_id(member.member_id.clone())
+            .with_group_instance_id(member.group_instance_id.clone())
+            .with_error_code(answer.code)
+    };
+    let members = if answer.version >= 3 {
+        each(&request.members, member)
+    } else {
+        Vec::new()
+    };
     LeaveGroupResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
         .with_error_code(answer.code)
-        .with_members(members.collect())
+        .with_members(members)
 }
 
 /// An empty assignment, as from Kafka.
@@ -201,14 +175,14 @@ pub(super) fn describe_groups(
     request: &DescribeGroupsRequest,
     answer: &Answer,
 ) -> DescribeGroupsResponse {
-    let groups = request.groups.iter().map(|group_id| {
+    let groups = each(&request.groups, |group_id| {
         describe_groups_response::DescribedGroup::default()
             .with_group_id(group_id.clone())
             .with_error_code(answer.code)
     });
     DescribeGroupsResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
-        .with_groups(groups.collect())
+        .with_groups(groups)
 }
 
 pub(super) fn list_groups(_request: &ListGroupsRequest, answer: &Answer) -> ListGroupsResponse {
@@ -221,14 +195,14 @@ pub(super) fn delete_groups(
     request: &DeleteGroupsRequest,
     answer: &Answer,
 ) -> DeleteGroupsResponse {
-    let results = request.groups_names.iter().map(|group_id| {
+    let results = each(&request.groups_names, |group_id| {
         delete_groups_response::DeletableGroupResult::default()
             .with_group_id(group_id.clone())
             .with_error_code(answer.code)
     });
     DeleteGroupsResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
-        .with_results(results.collect())
+        .with_results(results)
 }
 
 /// Kafka sets only the top-level code; the partitions are answered too.
@@ -241,21 +215,15 @@ pub(super) fn offset_delete(
             .with_partition_index(index)
             .with_error_code(answer.code)
     };
-    let topics = request.topics.iter().map(|topic| {
+    let topics = each(&request.topics, |topic| {
         offset_delete_response::OffsetDeleteResponseTopic::default()
             .with_name(topic.name.clone())
-            .with_partitions(
-                topic
-                    .partitions
-                    .iter()
-                    .map(|p| partition(p.partition_index))
-                    .collect(),
-            )
+            .with_partitions(each(&topic.partitions, |p| partition(p.partition_index)))
     });
     OffsetDeleteResponse::default()
         .with_error_code(answer.code)
         .with_throttle_time_ms(answer.throttle_time_ms)
-        .with_topics(topics.collect())
+        .with_topics(topics)
 }
 
 /// No member id, epoch or assignment, as from Kafka.
@@ -272,14 +240,14 @@ pub(super) fn consumer_group_describe(
     request: &ConsumerGroupDescribeRequest,
     answer: &Answer,
 ) -> ConsumerGroupDescribeResponse {
-    let groups = request.group_ids.iter().map(|group_id| {
+    let groups = each(&request.group_ids, |group_id| {
         consumer_group_describe_response::DescribedGroup::default()
             .with_group_id(group_id.clone())
             .with_error_code(answer.code)
     });
     ConsumerGroupDescribeResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
-        .with_groups(groups.collect())
+        .with_groups(groups)
 }
 
 pub(super) fn share_group_heartbeat(
@@ -295,14 +263,14 @@ pub(super) fn share_group_describe(
     request: &ShareGroupDescribeRequest,
     answer: &Answer,
 ) -> ShareGroupDescribeResponse {
-    let groups = request.group_ids.iter().map(|group_id| {
+    let groups = each(&request.group_ids, |group_id| {
         share_group_describe_response::DescribedGroup::default()
             .with_group_id(group_id.clone())
             .with_error_code(answer.code)
     });
     ShareGroupDescribeResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
-        .with_groups(groups.collect())
+        .with_groups(groups)
 }
 
 pub(super) fn initialize_share_group_state(
@@ -314,18 +282,12 @@ pub(super) fn initialize_share_group_state(
             .with_partition(index)
             .with_error_code(answer.code)
     };
-    let results = request.topics.iter().map(|topic| {
+    let results = each(&request.topics, |topic| {
         initialize_share_group_state_response::InitializeStateResult::default()
             .with_topic_id(topic.topic_id)
-            .with_partitions(
-                topic
-                    .partitions
-                    .iter()
-                    .map(|p| partition(p.partition))
-                    .collect(),
-            )
+            .with_partitions(each(&topic.partitions, |p| partition(p.partition)))
     });
-    InitializeShareGroupStateResponse::default().with_results(results.collect())
+    InitializeShareGroupStateResponse::default().with_results(results)
 }
 
 pub(super) fn read_share_group_state(
@@ -337,18 +299,12 @@ pub(super) fn read_share_group_state(
             .with_partition(index)
             .with_error_code(answer.code)
     };
-    let results = request.topics.iter().map(|topic| {
+    let results = each(&request.topics, |topic| {
         read_share_group_state_response::ReadStateResult::default()
             .with_topic_id(topic.topic_id)
-            .with_partitions(
-                topic
-                    .partitions
-                    .iter()
-                    .map(|p| partition(p.partition))
-                    .collect(),
-            )
+            .with_partitions(each(&topic.partitions, |p| partition(p.partition)))
     });
-    ReadShareGroupStateResponse::default().with_results(results.collect())
+    ReadShareGroupStateResponse::default().with_results(results)
 }
 
 pub(super) fn write_share_group_state(
@@ -360,18 +316,12 @@ pub(super) fn write_share_group_state(
             .with_partition(index)
             .with_error_code(answer.code)
     };
-    let results = request.topics.iter().map(|topic| {
+    let results = each(&request.topics, |topic| {
         write_share_group_state_response::WriteStateResult::default()
             .with_topic_id(topic.topic_id)
-            .with_partitions(
-                topic
-                    .partitions
-                    .iter()
-                    .map(|p| partition(p.partition))
-                    .collect(),
-            )
+            .with_partitions(each(&topic.partitions, |p| partition(p.partition)))
     });
-    WriteShareGroupStateResponse::default().with_results(results.collect())
+    WriteShareGroupStateResponse::default().with_results(results)
 }
 
 pub(super) fn delete_share_group_state(
@@ -383,18 +333,12 @@ pub(super) fn delete_share_group_state(
             .with_partition(index)
             .with_error_code(answer.code)
     };
-    let results = request.topics.iter().map(|topic| {
+    let results = each(&request.topics, |topic| {
         delete_share_group_state_response::DeleteStateResult::default()
             .with_topic_id(topic.topic_id)
-            .with_partitions(
-                topic
-                    .partitions
-                    .iter()
-                    .map(|p| partition(p.partition))
-                    .collect(),
-            )
+            .with_partitions(each(&topic.partitions, |p| partition(p.partition)))
     });
-    DeleteShareGroupStateResponse::default().with_results(results.collect())
+    DeleteShareGroupStateResponse::default().with_results(results)
 }
 
 pub(super) fn read_share_group_state_summary(
@@ -406,18 +350,12 @@ pub(super) fn read_share_group_state_summary(
             .with_partition(index)
             .with_error_code(answer.code)
     };
-    let results = request.topics.iter().map(|topic| {
+    let results = each(&request.topics, |topic| {
         read_share_group_state_summary_response::ReadStateSummaryResult::default()
             .with_topic_id(topic.topic_id)
-            .with_partitions(
-                topic
-                    .partitions
-                    .iter()
-                    .map(|p| partition(p.partition))
-                    .collect(),
-            )
+            .with_partitions(each(&topic.partitions, |p| partition(p.partition)))
     });
-    ReadShareGroupStateSummaryResponse::default().with_results(results.collect())
+    ReadShareGroupStateSummaryResponse::default().with_results(results)
 }
 
 /// Kafka answers each group without its topics; they are answered too, with start offset
@@ -434,21 +372,20 @@ pub(super) fn describe_share_group_offsets(
             .with_leader_epoch(UNKNOWN_EPOCH)
             .with_error_code(answer.code)
     };
-    let groups =
-        request.groups.iter().map(|group| {
-            let topics = group.topics.iter().flatten().map(|topic| {
+    let groups = each(&request.groups, |group| {
+        let topics = each_listed(&group.topics, |topic| {
             describe_share_group_offsets_response::DescribeShareGroupOffsetsResponseTopic::default()
                 .with_topic_name(topic.topic_name.clone())
-                .with_partitions(topic.partitions.iter().map(|&index| partition(index)).collect())
+                .with_partitions(each(&topic.partitions, |&index| partition(index)))
         });
-            describe_share_group_offsets_response::DescribeShareGroupOffsetsResponseGroup::default()
-                .with_group_id(group.group_id.clone())
-                .with_error_code(answer.code)
-                .with_topics(topics.collect())
-        });
+        describe_share_group_offsets_response::DescribeShareGroupOffsetsResponseGroup::default()
+            .with_group_id(group.group_id.clone())
+            .with_error_code(answer.code)
+            .with_topics(topics)
+    });
     DescribeShareGroupOffsetsResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
-        .with_groups(groups.collect())
+        .with_groups(groups)
 }
 
 /// Kafka sets only the top-level code; the partitions are answered too.
@@ -461,21 +398,15 @@ pub(super) fn alter_share_group_offsets(
             .with_partition_index(index)
             .with_error_code(answer.code)
     };
-    let topics = request.topics.iter().map(|topic| {
+    let topics = each(&request.topics, |topic| {
         alter_share_group_offsets_response::AlterShareGroupOffsetsResponseTopic::default()
             .with_topic_name(topic.topic_name.clone())
-            .with_partitions(
-                topic
-                    .partitions
-                    .iter()
-                    .map(|p| partition(p.partition_index))
-                    .collect(),
-            )
+            .with_partitions(each(&topic.partitions, |p| partition(p.partition_index)))
     });
     AlterShareGroupOffsetsResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
         .with_error_code(answer.code)
-        .with_responses(topics.collect())
+        .with_responses(topics)
 }
 
 /// Kafka sets only the top-level code; the topics are answered too.
@@ -483,7 +414,7 @@ pub(super) fn delete_share_group_offsets(
     request: &DeleteShareGroupOffsetsRequest,
     answer: &Answer,
 ) -> DeleteShareGroupOffsetsResponse {
-    let topics = request.topics.iter().map(|topic| {
+    let topics = each(&request.topics, |topic| {
         delete_share_group_offsets_response::DeleteShareGroupOffsetsResponseTopic::default()
             .with_topic_name(topic.topic_name.clone())
             .with_error_code(answer.code)
@@ -491,5 +422,5 @@ pub(super) fn delete_share_group_offsets(
     DeleteShareGroupOffsetsResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
         .with_error_code(answer.code)
-        .with_responses(topics.collect())
+        .with_responses(topics)
 }

@@ -256,6 +256,16 @@ per_api! {
     DeleteShareGroupOffsets => groups::delete_share_group_offsets,
 }
 
+/// Answers each requested item: the one shape every per-resource list takes.
+fn each<T, R>(requested: &[T], answer_one: impl FnMut(&T) -> R) -> Vec<R> {
+    requested.iter().map(answer_one).collect()
+}
+
+/// A null list asks for every resource of its kind, so it names none to answer.
+fn each_listed<T, R>(requested: &Option<Vec<T>>, answer_one: impl FnMut(&T) -> R) -> Vec<R> {
+    each(requested.as_deref().unwrap_or_default(), answer_one)
+}
+
 /// Kafka's "no such offset" and "no such epoch" in error answers.
 const UNKNOWN: i64 = -1;
 const UNKNOWN_EPOCH: i32 = -1;

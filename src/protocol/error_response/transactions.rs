@@ -12,7 +12,7 @@ use kafka_protocol::messages::{
     WriteTxnMarkersRequest, WriteTxnMarkersResponse,
 };
 
-use super::Answer;
+use super::{each, Answer};
 
 /// Kafka's "no producer": id and epoch -1. Kafka leaves the throttle time at 0 here; the
 /// caller's is kept, as for every other API.
@@ -37,19 +37,17 @@ pub(super) fn add_partitions_to_txn(
     let response =
         AddPartitionsToTxnResponse::default().with_throttle_time_ms(answer.throttle_time_ms);
     if answer.version < 4 {
-        return response.with_results_by_topic_v3_and_below(txn_topic_results(
-            &request.v3_and_below_topics,
-            answer,
-        ));
+        let topics = txn_topic_results(&request.v3_and_below_topics, answer);
+        return response.with_results_by_topic_v3_and_below(topics);
     }
-    let transactions = request.transactions.iter().map(|transaction| {
+    let transactions = each(&request.transactions, |transaction| {
         add_partitions_to_txn_response::AddPartitionsToTxnResult::default()
             .with_transactional_id(transaction.transactional_id.clone())
             .with_topic_results(txn_topic_results(&transaction.topics, answer))
     });
     response
         .with_error_code(answer.code)
-        .with_results_by_transaction(transactions.collect())
+        .with_results_by_transaction(transactions)
 }
 
 fn txn_topic_results(
@@ -61,18 +59,11 @@ fn txn_topic_results(
             .with_partition_index(index)
             .with_partition_error_code(answer.code)
     };
-    let topics = topics.iter().map(|topic| {
+    each(topics, |topic| {
         add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default()
             .with_name(topic.name.clone())
-            .with_results_by_partition(
-                topic
-                    .partitions
-                    .iter()
-                    .map(|&index| partition(index))
-                    .collect(),
-            )
-    });
-    topics.collect()
+            .with_results_by_partition(each(&topic.partitions, |&index| partition(index)))
+    })
 }
 
 pub(super) fn add_offsets_to_txn(
@@ -101,23 +92,17 @@ pub(super) fn write_txn_markers(
             .with_partition_index(index)
             .with_error_code(answer.code)
     };
-    let markers = request.markers.iter().map(|marker| {
-        let topics = marker.topics.iter().map(|topic| {
+    let markers = each(&request.markers, |marker| {
+        let topics = each(&marker.topics, |topic| {
             write_txn_markers_response::WritableTxnMarkerTopicResult::default()
                 .with_name(topic.name.clone())
-                .with_partitions(
-                    topic
-                        .partition_indexes
-                        .iter()
-                        .map(|&index| partition(index))
-                        .collect(),
-                )
+                .with_partitions(each(&topic.partition_indexes, |&index| partition(index)))
         });
         write_txn_markers_response::WritableTxnMarkerResult::default()
             .with_producer_id(marker.producer_id)
-            .with_topics(topics.collect())
+            .with_topics(topics)
     });
-    WriteTxnMarkersResponse::default().with_markers(markers.collect())
+    WriteTxnMarkersResponse::default().with_markers(markers)
 }
 
 pub(super) fn txn_offset_commit(
@@ -129,34 +114,28 @@ pub(super) fn txn_offset_commit(
             .with_partition_index(index)
             .with_error_code(answer.code)
     };
-    let topics = request.topics.iter().map(|topic| {
+    let topics = each(&request.topics, |topic| {
         txn_offset_commit_response::TxnOffsetCommitResponseTopic::default()
             .with_name(topic.name.clone())
-            .with_partitions(
-                topic
-                    .partitions
-                    .iter()
-                    .map(|p| partition(p.partition_index))
-                    .collect(),
-            )
+            .with_partitions(each(&topic.partitions, |p| partition(p.partition_index)))
     });
     TxnOffsetCommitResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
-        .with_topics(topics.collect())
+        .with_topics(topics)
 }
 
 pub(super) fn describe_transactions(
     request: &DescribeTransactionsRequest,
     answer: &Answer,
 ) -> DescribeTransactionsResponse {
-    let states = request.transactional_ids.iter().map(|transactional_id| {
+    let states = each(&request.transactional_ids, |transactional_id| {
         describe_transactions_response::TransactionState::default()
             .with_transactional_id(transactional_id.clone())
             .with_error_code(answer.code)
     });
     DescribeTransactionsResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
-        .with_transaction_states(states.collect())
+        .with_transaction_states(states)
 }
 
 pub(super) fn list_transactions(
@@ -177,18 +156,12 @@ pub(super) fn describe_producers(
             .with_partition_index(index)
             .with_error_code(answer.code)
     };
-    let topics = request.topics.iter().map(|topic| {
+    let topics = each(&request.topics, |topic| {
         describe_producers_response::TopicResponse::default()
             .with_name(topic.name.clone())
-            .with_partitions(
-                topic
-                    .partition_indexes
-                    .iter()
-                    .map(|&index| partition(index))
-                    .collect(),
-            )
+            .with_partitions(each(&topic.partition_indexes, |&index| partition(index)))
     });
     DescribeProducersResponse::default()
         .with_throttle_time_ms(answer.throttle_time_ms)
-        .with_topics(topics.collect())
+        .with_topics(topics)
 }
