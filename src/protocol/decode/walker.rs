@@ -6,6 +6,13 @@
 //! is larger than the body itself, and a decoder that allocates by count is safe. The
 //! walker allocates nothing on success and recurses only as deep as the schema is nested,
 //! never as deep as the input asks.
+//!
+//! Where kafka-protocol is lax in ways that would let it read something other than what
+//! was checked, the walker is strict instead: a known tagged field must fill exactly its
+//! declared size (kafka-protocol reads the value by type and ignores the size), a
+//! nullable struct's presence byte must be -1 or 1 (kafka-protocol takes 0 as null, Kafka
+//! as present), varints must fit in 32 bits (kafka-protocol drops the excess), and tags
+//! must ascend, as the protocol requires, so no tag can appear twice.
 
 use std::fmt;
 
