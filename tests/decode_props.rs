@@ -336,14 +336,13 @@ impl BodyWriter<'_> {
         let mut entries: Vec<(u32, Vec<u8>)> = Vec::new();
         for tag in 0..=highest + 3 {
             match fields.iter().find(|f| f.tag == Some(tag)) {
-                Some(field) if field.versions.contains(self.version) => {
-                    if self.rng.one_in(2) {
-                        let value = self.nested(|writer| writer.value(&field.ty, true));
-                        entries.push((tag, value));
-                    }
-                }
                 Some(field) => {
-                    if self.tag_deviation_chance() {
+                    let send = if field.versions.contains(self.version) {
+                        self.rng.one_in(2)
+                    } else {
+                        self.tag_deviation_chance()
+                    };
+                    if send {
                         let value = self.nested(|writer| writer.value(&field.ty, true));
                         entries.push((tag, value));
                     }
