@@ -200,11 +200,7 @@ impl BodyWriter<'_> {
     /// `tagged` values avoid the type's default (null, empty), which kafka-protocol
     /// leaves out when it re-encodes a known tagged field.
     fn value(&mut self, ty: &'static Type, tagged: bool) {
-        let deviation = if tagged {
-            None
-        } else {
-            self.deviation_chance(ty)
-        };
+        let deviation = self.deviation_chance(ty);
         let may_be_null = |nullable: bool, rng: &mut Rng| {
             (nullable && !tagged && rng.one_in(4)) || deviation == Some(Deviation::Null)
         };
@@ -367,14 +363,15 @@ impl BodyWriter<'_> {
     fn nested(&mut self, write: impl FnOnce(&mut BodyWriter<'_>)) -> Vec<u8> {
         let mut writer = BodyWriter {
             rng: self.rng,
-            deviate_at: None,
-            deviation_chances: 0,
+            deviate_at: self.deviate_at,
+            deviation_chances: self.deviation_chances,
             version: self.version,
             flexible: self.flexible,
             out: Vec::new(),
             lengths: Vec::new(),
         };
         write(&mut writer);
+        self.deviation_chances = writer.deviation_chances;
         writer.out
     }
 }
