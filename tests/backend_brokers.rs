@@ -139,5 +139,5 @@ fn brokers_added_to_and_removed_from_the_backend_are_followed() {
         );
     }
     let status = fleet.status(1).unwrap();
-    assert_eq!(status["degraded"], false);
+    assert!(!status.degraded);
 }

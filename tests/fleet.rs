@@ -7,13 +7,14 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use flotilla::api::{ClusterStatus, NodeState, RaftRole};
 use futures::stream::{self, StreamExt};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-use support::fleet::{all_owned_by_live, owner_of, Fleet};
+use support::fleet::Fleet;
 use support::{kafka, unique_topic, wait_for};
 
 const TAKEOVER_AFTER: &str = "1s";
@@ -166,7 +167,10 @@ async fn killing_the_owner_of_a_hot_partition_loses_no_acknowledged_record() {
     let producer = idempotent_producer(&bootstrap);
     let leader = leader_of(&producer, &topic, 0);
     let status = fleet.status(1).unwrap();
-    let victim = owner_of(&status, i64::from(leader)).expect("the leader identity has an owner");
+    let victim = status
+        .identity(leader)
+        .and_then(|i| i.owner)
+        .expect("the leader identity has an owner");
     let survivor = if victim == 1 { 2 } else { 1 };
 
     let acks = Arc::new(Mutex::new(Acks::default()));
@@ -186,10 +190,10 @@ async fn killing_the_owner_of_a_hot_partition_loses_no_acknowledged_record() {
     eprintln!("killed node {victim} (owner of identity {leader}); longest pause in acks {pause:?}");
     assert_eq!(acks.offsets.len(), 6_000);
     fleet.wait_for_status(survivor, "the takeover committed by Raft", |s| {
-        all_owned_by_live(s)
-            && owner_of(s, i64::from(leader)) != Some(victim)
-            && s["degraded"] == false
-            && s["assignment_epoch"].as_u64() >= Some(2)
+        s.all_owned_by_live_nodes()
+            && s.identity(leader).and_then(|i| i.owner) != Some(victim)
+            && !s.degraded
+            && s.assignment_epoch >= 2
     });
     let survivor_bootstrap = fleet.node(survivor).bootstrap.clone();
     assert_no_loss_no_duplicates(&acks, &consume_all(&survivor_bootstrap, &topic, 0));
@@ -199,20 +203,19 @@ async fn killing_the_owner_of_a_hot_partition_loses_no_acknowledged_record() {
 async fn killing_the_raft_leader_elects_a_new_one_that_takes_over() {
     let mut fleet = Fleet::start(3, kafka(), TAKEOVER_AFTER);
     let before = fleet.status(1).unwrap();
-    let leader = before["leader"].as_u64().unwrap();
-    let term = before["term"].as_u64().unwrap();
-    let epoch = before["assignment_epoch"].as_u64().unwrap();
+    let leader = before.leader.unwrap();
+    let (term, epoch) = (before.term, before.assignment_epoch);
     fleet.node(leader).kill();
     let witness = if leader == 1 { 2 } else { 1 };
     let after = fleet.wait_for_status(witness, "a new leader and a committed takeover", |s| {
-        s["leader"].as_u64().is_some_and(|l| l != leader)
-            && s["assignment_epoch"].as_u64() > Some(epoch)
-            && all_owned_by_live(s)
+        s.leader.is_some_and(|l| l != leader)
+            && s.assignment_epoch > epoch
+            && s.all_owned_by_live_nodes()
     });
-    assert!(after["term"].as_u64().unwrap() > term);
-    assert_eq!(after["degraded"], false);
+    assert!(after.term > term);
+    assert!(!after.degraded);
 
-    let new_leader = fleet.node(after["leader"].as_u64().unwrap());
+    let new_leader = fleet.node(after.leader.unwrap());
     wait_for("the new leader's metrics", Duration::from_secs(10), || {
         let takeovers = new_leader.metric("flotilla_takeovers_total", "");
         let leader = new_leader.metric("flotilla_raft_is_leader", "");
@@ -224,7 +227,7 @@ async fn killing_the_raft_leader_elects_a_new_one_that_takes_over() {
 #[test]
 fn draining_a_node_through_any_node_moves_its_identities_away() {
     let fleet = Fleet::start(3, kafka(), TAKEOVER_AFTER);
-    let leader = fleet.status(1).unwrap()["leader"].as_u64().unwrap();
+    let leader = fleet.status(1).unwrap().leader.unwrap();
     let (via, drained) = match leader {
         1 => (2, 3),
         2 => (3, 1),
@@ -245,14 +248,12 @@ fn draining_a_node_through_any_node_moves_its_identities_away() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let node_view = |s: &serde_json::Value| {
-        let nodes = s["nodes"].as_array().unwrap();
-        nodes.iter().find(|n| n["id"] == drained).cloned().unwrap()
-    };
     let status = fleet.wait_for_status(via, "the drained node owning nothing, draining", |s| {
-        all_owned_by_live(s) && owned_by(s, drained) == 0 && node_view(s)["state"] == "draining"
+        s.all_owned_by_live_nodes()
+            && owned_by(s, drained) == 0
+            && s.node(drained).unwrap().state == NodeState::Draining
     });
-    assert_eq!(node_view(&status)["alive"], true);
+    assert!(status.node(drained).unwrap().alive);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,18 +262,10 @@ async fn with_quorum_lost_the_survivor_still_serves_everything() {
     fleet.node(2).kill();
     fleet.node(3).kill();
     let status = fleet.wait_for_status(1, "degraded mode with every identity at node 1", |s| {
-        s["degraded"] == true
-            && s["identities"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|i| i["owner"] == 1)
+        s.degraded && s.identities.iter().all(|i| i.owner == Some(1))
     });
-    for identity in status["identities"].as_array().unwrap() {
-        assert!(identity["address"]
-            .as_str()
-            .unwrap()
-            .starts_with(&fleet.node(1).host));
+    for identity in &status.identities {
+        assert!(identity.address.starts_with(&fleet.node(1).host));
     }
 
     let bootstrap = fleet.node(1).bootstrap.clone();
@@ -284,12 +277,11 @@ async fn with_quorum_lost_the_survivor_still_serves_everything() {
 }
 
 /// Identities owned by `node` in a cluster status.
-fn owned_by(status: &serde_json::Value, node: u64) -> usize {
-    status["identities"]
-        .as_array()
-        .unwrap()
+fn owned_by(status: &ClusterStatus, node: u64) -> usize {
+    status
+        .identities
         .iter()
-        .filter(|i| i["owner"] == node)
+        .filter(|i| i.owner == Some(node))
         .count()
 }
 
@@ -298,7 +290,7 @@ async fn a_restarted_node_rejoins_and_gets_identities_back_while_clients_work() 
     let mut fleet = Fleet::start(3, kafka(), TAKEOVER_AFTER);
     fleet.node(3).kill();
     fleet.wait_for_status(1, "node 3's identities committed elsewhere", |s| {
-        s["degraded"] == false && all_owned_by_live(s) && owned_by(s, 3) == 0
+        !s.degraded && s.all_owned_by_live_nodes() && owned_by(s, 3) == 0
     });
 
     let bootstrap = format!("{},{}", fleet.nodes[0].bootstrap, fleet.nodes[1].bootstrap);
@@ -311,17 +303,15 @@ async fn a_restarted_node_rejoins_and_gets_identities_back_while_clients_work() 
     };
     fleet.node(3).restart();
     let status = fleet.wait_for_status(1, "every node owning one identity again", |s| {
-        all_owned_by_live(s) && (1..=3).all(|n| owned_by(s, n) == 1)
+        s.all_owned_by_live_nodes() && (1..=3).all(|n| owned_by(s, n) == 1)
     });
-    let node3 = status["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["id"] == 3)
-        .unwrap()
-        .clone();
-    assert_eq!(node3["alive"], true);
-    assert_ne!(node3["raft_role"], "-", "node 3 is back in the Raft group");
+    let node3 = status.node(3).unwrap();
+    assert!(node3.alive);
+    assert_ne!(
+        node3.raft_role,
+        RaftRole::None,
+        "node 3 is back in the Raft group"
+    );
 
     producing.await.unwrap();
     let acks = acks.lock().unwrap();

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use support::fleet::{all_owned_by_live, Fleet};
+use support::fleet::Fleet;
 use support::{create_topic_with_tool, kafka, kafka_tool, run_tool, unique_topic, wait_for};
 
 const RECORDS: usize = 8_000;
@@ -100,7 +100,7 @@ fn verifiable_producer_survives_a_killed_node() {
     let acked = acked.lock().unwrap().clone();
     assert_eq!(acked.len(), RECORDS);
     fleet.wait_for_status(1, "node 2's identities taken over", |s| {
-        all_owned_by_live(s) && s["degraded"] == false
+        s.all_owned_by_live_nodes() && !s.degraded
     });
 
     let consumed = run_tool(

@@ -6,7 +6,8 @@ mod support;
 
 use std::time::Duration;
 
-use support::fleet::{all_owned_by_live, Fleet};
+use flotilla::api::{ClusterStatus, RaftMemberSummary};
+use support::fleet::Fleet;
 use support::wire::RawClient;
 use support::{http_get_status, kafka, next_host, wait_for, Node};
 
@@ -120,19 +121,16 @@ fn proxyctl(admin: &str, args: &[&str]) -> (bool, String, String) {
     (out.status.success(), text(&out.stdout), text(&out.stderr))
 }
 
-fn raft_member(status: &serde_json::Value, id: u64) -> Option<serde_json::Value> {
-    status["raft_members"]
-        .as_array()?
-        .iter()
-        .find(|m| m["id"] == id)
-        .cloned()
+fn raft_member(status: &ClusterStatus, id: u64) -> Option<&RaftMemberSummary> {
+    status.raft_members.iter().find(|m| m.id == id)
 }
 
 #[test]
 fn a_wiped_node_rejoins_as_a_new_member_only_after_an_operator_removes_the_old_one() {
     let mut fleet = Fleet::start(3, kafka(), "1s");
     let admin = fleet.node(1).admin.clone();
-    let old = raft_member(&fleet.status(1).unwrap(), 3).expect("node 3 is a Raft member");
+    let before = fleet.status(1).unwrap();
+    let old = raft_member(&before, 3).expect("node 3 is a Raft member");
 
     let (ok, _, error) = proxyctl(&admin, &["node", "remove", "2"]);
     assert!(!ok, "removing a live node must be refused");
@@ -141,12 +139,7 @@ fn a_wiped_node_rejoins_as_a_new_member_only_after_an_operator_removes_the_old_o
     fleet.node(3).kill();
     fleet.node(3).wipe_data();
     fleet.wait_for_status(1, "node 3 dead and its identities taken over", |s| {
-        all_owned_by_live(s)
-            && s["nodes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|n| n["id"] == 3 && n["alive"] == false)
+        s.all_owned_by_live_nodes() && s.node(3).is_some_and(|n| !n.alive)
     });
     fleet.node(3).restart();
     assert!(
@@ -172,16 +165,13 @@ fn a_wiped_node_rejoins_as_a_new_member_only_after_an_operator_removes_the_old_o
     fleet.node(3).restart();
     fleet.node(3).wait_ready();
     let status = fleet.wait_for_status(1, "node 3 back as a voter owning identities", |s| {
-        raft_member(s, 3).is_some_and(|m| m["voter"] == true)
-            && s["nodes"].as_array().unwrap().iter().any(|n| {
-                n["id"] == 3
-                    && n["alive"] == true
-                    && !n["identities"].as_array().unwrap().is_empty()
-            })
+        raft_member(s, 3).is_some_and(|m| m.voter)
+            && s.node(3)
+                .is_some_and(|n| n.alive && !n.identities.is_empty())
     });
     let new = raft_member(&status, 3).unwrap();
     assert_ne!(
-        new["incarnation"], old["incarnation"],
+        new.incarnation, old.incarnation,
         "node 3 joined with its new data directory"
     );
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use serde_json::Value;
-use support::fleet::{owner_of, Fleet};
+use support::fleet::Fleet;
 use support::wire::RawClient;
 use support::{create_topic_with_tool, kafka, kafka_tool, unique_topic, wait_for};
 
@@ -143,7 +143,8 @@ async fn one_run(client: Client) -> Figures {
     create_topic_with_tool(&bootstrap, &topic, 1);
     let survivor_of = |victim: u64| if victim == 1 { 2 } else { 1 };
     let leader = partition_leader(&fleet.node(1).bootstrap, &topic);
-    let victim = owner_of(&fleet.status(1).unwrap(), i64::from(leader)).unwrap();
+    let status = fleet.status(1).unwrap();
+    let victim = status.identity(leader).and_then(|i| i.owner).unwrap();
     let survivor = fleet.node(survivor_of(victim)).bootstrap.clone();
 
     let acks: Acks = Arc::default();

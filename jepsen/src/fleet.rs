@@ -8,7 +8,8 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use serde_json::Value;
+use flotilla::api::ClusterStatus;
+use serde::de::DeserializeOwned;
 
 use crate::net::Host;
 
@@ -133,11 +134,11 @@ impl Fleet {
     }
 
     /// `GET /api/v1/cluster` on node `id`, if it answers.
-    pub fn status(&self, id: u8) -> Option<Value> {
+    pub fn status(&self, id: u8) -> Option<ClusterStatus> {
         self.get_json(id, "/api/v1/cluster")
     }
 
-    fn get_json(&self, id: u8, path: &str) -> Option<Value> {
+    fn get_json<T: DeserializeOwned>(&self, id: u8, path: &str) -> Option<T> {
         let url = format!("http://{}:{ADMIN_PORT}{path}", Host::Node(id).address());
         let mut response = self.http.get(&url).call().ok()?;
         if !response.status().is_success() {
@@ -155,30 +156,25 @@ impl Fleet {
     }
 
     /// The first status any node gives.
-    pub fn any_status(&self) -> Option<Value> {
+    pub fn any_status(&self) -> Option<ClusterStatus> {
         self.nodes.iter().find_map(|n| self.status(n.id))
     }
 
     /// The Raft leader, as the first answering node reports it.
     pub fn leader(&self) -> Option<u8> {
-        let leader = self.any_status()?["leader"].as_u64()?;
+        let leader = self.any_status()?.leader?;
         u8::try_from(leader).ok()
     }
 
     /// The owner of `identity` in the committed table, as the first answering node reports.
-    pub fn owner_of(&self, identity: i64) -> Option<u8> {
-        let status = self.any_status()?;
-        let owner = status["identities"]
-            .as_array()?
-            .iter()
-            .find(|i| i["id"] == identity)?["owner"]
-            .as_u64()?;
+    pub fn owner_of(&self, identity: i32) -> Option<u8> {
+        let owner = self.any_status()?.identity(identity)?.owner?;
         u8::try_from(owner).ok()
     }
 
     /// The identity that moved the most bytes over all nodes, from their metrics.
-    pub fn busiest_identity(&self) -> Option<i64> {
-        let mut bytes: std::collections::BTreeMap<i64, f64> = Default::default();
+    pub fn busiest_identity(&self) -> Option<i32> {
+        let mut bytes: std::collections::BTreeMap<i32, f64> = Default::default();
         for node in &self.nodes {
             let url = format!(
                 "http://{}:{ADMIN_PORT}/metrics",
@@ -204,11 +200,9 @@ impl Fleet {
         ids.iter().all(|&id| self.is_running(id) && self.ready(id))
             && ids.iter().all(|&id| {
                 self.status(id).is_some_and(|s| {
-                    s["degraded"] == false
-                        && s["leader"].is_u64()
-                        && s["nodes"].as_array().is_some_and(|n| {
-                            n.iter().filter(|n| n["alive"] == true).count() >= ids.len()
-                        })
+                    !s.degraded
+                        && s.leader.is_some()
+                        && s.nodes.iter().filter(|n| n.alive).count() >= ids.len()
                 })
             })
     }
@@ -247,7 +241,7 @@ impl Drop for Fleet {
 }
 
 /// `flotilla_bytes_total{direction="...",identity="3"} 1234` -> (3, 1234.0).
-fn identity_bytes(line: &str) -> Option<(i64, f64)> {
+fn identity_bytes(line: &str) -> Option<(i32, f64)> {
     let rest = line.strip_prefix("flotilla_bytes_total{")?;
     let identity = rest
         .split("identity=\"")

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use flotilla::api::ClusterStatus;
 
 use super::{http_get, next_host, wait_for, Node};
 
@@ -40,13 +40,11 @@ impl Fleet {
                 node.id,
                 "a committed assignment with every identity owned",
                 |s| {
-                    s["leader"].is_u64()
-                        && s["degraded"] == false
-                        && s["assignment_epoch"].as_u64() >= Some(1)
-                        && all_owned_by_live(s)
-                        && s["nodes"]
-                            .as_array()
-                            .is_some_and(|n| n.len() == fleet.nodes.len())
+                    s.leader.is_some()
+                        && !s.degraded
+                        && s.assignment_epoch >= 1
+                        && s.all_owned_by_live_nodes()
+                        && s.nodes.len() == fleet.nodes.len()
                 },
             );
         }
@@ -66,42 +64,26 @@ impl Fleet {
             .join(",")
     }
 
-    /// `GET /api/v1/cluster` on node `via`.
-    pub fn status(&self, via: u64) -> Option<Value> {
+    /// `GET /api/v1/cluster` on node `via`: `None` while the node does not answer. A body
+    /// that is no [`ClusterStatus`] fails the test at once, with the body, rather than
+    /// as a timeout of whoever polls.
+    pub fn status(&self, via: u64) -> Option<ClusterStatus> {
         let node = &self.nodes[via as usize - 1];
         let body = http_get(&format!("{}/api/v1/cluster", node.admin)).ok()?;
-        serde_json::from_str(&body).ok()
+        Some(serde_json::from_str(&body).unwrap_or_else(|e| {
+            panic!("node {via} answered /api/v1/cluster with no cluster status ({e}): {body}")
+        }))
     }
 
     /// Polls node `via`'s cluster status until `check` holds (deadline 30 s).
-    pub fn wait_for_status(&self, via: u64, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    pub fn wait_for_status(
+        &self,
+        via: u64,
+        what: &str,
+        check: impl Fn(&ClusterStatus) -> bool,
+    ) -> ClusterStatus {
         wait_for(what, Duration::from_secs(30), || {
             self.status(via).filter(|s| check(s))
         })
     }
-}
-
-/// Every identity's owner is a node the status reports alive.
-pub fn all_owned_by_live(status: &Value) -> bool {
-    let live: Vec<u64> = status["nodes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|n| n["alive"] == true)
-        .filter_map(|n| n["id"].as_u64())
-        .collect();
-    let identities = status["identities"].as_array().cloned().unwrap_or_default();
-    !identities.is_empty()
-        && identities
-            .iter()
-            .all(|i| i["owner"].as_u64().is_some_and(|o| live.contains(&o)))
-}
-
-/// The owner of identity `id` in a cluster status.
-pub fn owner_of(status: &Value, id: i64) -> Option<u64> {
-    status["identities"]
-        .as_array()?
-        .iter()
-        .find(|i| i["id"] == id)?["owner"]
-        .as_u64()
 }
