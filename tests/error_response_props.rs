@@ -474,7 +474,8 @@ requested! {
     }).collect();
     TxnOffsetCommitRequest => |r, _| nested(&r.topics, |t| topic(&t.name.0, NIL_ID),
         |t| indexes(t.partitions.iter().map(|p| p.partition_index)));
-    DescribeTransactionsRequest => |r, _| list(&r.transactional_ids, |id| named("transaction", &id.0));
+    DescribeTransactionsRequest => |r, _| list(&r.transactional_ids,
+        |id| named("transaction", &id.0));
     DescribeProducersRequest => |r, _| nested(&r.topics, |t| topic(&t.name.0, NIL_ID),
         |t| indexes(t.partition_indexes.iter().copied()));
 }
@@ -488,7 +489,8 @@ answered! {
         let single = nested_entries(&r.results_by_topic_v3_and_below,
             |t| topic(&t.name.0, NIL_ID), partitions);
         let batched = r.results_by_transaction.iter().flat_map(|txn| {
-            let topics = nested_entries(&txn.topic_results, |t| topic(&t.name.0, NIL_ID), partitions);
+            let topics =
+                nested_entries(&txn.topic_results, |t| topic(&t.name.0, NIL_ID), partitions);
             prefixed_entries(named("transaction", &txn.transactional_id.0), topics)
         });
         single.into_iter().chain(batched).collect()
@@ -519,7 +521,8 @@ requested! {
         by_name.into_iter().chain(by_state).collect()
     };
     CreatePartitionsRequest => |r, _| list(&r.topics, |t| topic(&t.name.0, NIL_ID));
-    DescribeConfigsRequest => |r, _| list(&r.resources, |c| config(c.resource_type, &c.resource_name));
+    DescribeConfigsRequest => |r, _| list(&r.resources,
+        |c| config(c.resource_type, &c.resource_name));
     AlterConfigsRequest => |r, _| list(&r.resources, |c| config(c.resource_type, &c.resource_name));
     IncrementalAlterConfigsRequest => |r, _| list(&r.resources,
         |c| config(c.resource_type, &c.resource_name));
@@ -577,7 +580,8 @@ answered! {
     DeleteAclsResponse => |r| r.filter_results.iter().enumerate()
         .map(|(i, result)| (vec![Part::Position(i)], Some(result.error_code))).collect(),
         top [], throttle [throttle_time_ms];
-    AlterReplicaLogDirsResponse => |r| nested_entries(&r.results, |t| topic(&t.topic_name.0, NIL_ID),
+    AlterReplicaLogDirsResponse => |r| nested_entries(&r.results,
+        |t| topic(&t.topic_name.0, NIL_ID),
         |t| indexed_codes(t.partitions.iter().map(|p| (p.partition_index, p.error_code)))),
         top [], throttle [throttle_time_ms];
     ElectLeadersResponse => |r| nested_entries(&r.replica_election_results,
@@ -589,11 +593,15 @@ answered! {
         |t| indexed_codes(t.partitions.iter().map(|p| (p.partition_index, p.error_code)))),
         top [error_code], throttle [throttle_time_ms];
     // The listed partitions have no error field of their own.
-    ListPartitionReassignmentsResponse => |r| nested_entries(&r.topics, |t| topic(&t.name.0, NIL_ID),
+    ListPartitionReassignmentsResponse => |r| nested_entries(&r.topics,
+        |t| topic(&t.name.0, NIL_ID),
         |t| t.partitions.iter().map(|p| (Part::Partition(p.partition_index), None)).collect()),
         top [error_code], throttle [throttle_time_ms];
     AlterClientQuotasResponse => |r| list_entries(&r.entries,
-        |e| (entity(e.entity.iter().map(|d| (&d.entity_type, &d.entity_name))), Some(e.error_code))),
+        |e| {
+            let entity = entity(e.entity.iter().map(|d| (&d.entity_type, &d.entity_name)));
+            (entity, Some(e.error_code))
+        }),
         top [], throttle [throttle_time_ms];
     DescribeUserScramCredentialsResponse => |r| list_entries(&r.results,
         |u| (named("user", &u.user), Some(u.error_code))),
@@ -1039,8 +1047,7 @@ fn request(api: ApiKey, version: i16, g: &mut Gen) -> RequestKind {
         ApiKey::AlterUserScramCredentials => alter_user_scram_credentials_request(g).into(),
         ApiKey::UpdateFeatures => UpdateFeaturesRequest::default()
             .with_feature_updates(g.list(|g| {
-                update_features_request::FeatureUpdateKey::default()
-                    .with_feature(g.name("feature"))
+                update_features_request::FeatureUpdateKey::default().with_feature(g.name("feature"))
             }))
             .into(),
         ApiKey::DescribeProducers => DescribeProducersRequest::default()
@@ -1058,8 +1065,7 @@ fn request(api: ApiKey, version: i16, g: &mut Gen) -> RequestKind {
             .into(),
         ApiKey::DescribeTopicPartitions => DescribeTopicPartitionsRequest::default()
             .with_topics(g.list(|g| {
-                describe_topic_partitions_request::TopicRequest::default()
-                    .with_name(g.topic_name())
+                describe_topic_partitions_request::TopicRequest::default().with_name(g.topic_name())
             }))
             .into(),
         ApiKey::ShareGroupDescribe => ShareGroupDescribeRequest::default()
@@ -1137,42 +1143,18 @@ fn request(api: ApiKey, version: i16, g: &mut Gen) -> RequestKind {
                     }))
             }))
             .into(),
-        ApiKey::DescribeShareGroupOffsets => DescribeShareGroupOffsetsRequest::default()
-            .with_groups(g.list(|g| {
-                // A null topic list asks for all of the group's topics.
-                let topics = g.coin().then(|| {
-                    g.list(|g| {
-                        describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestTopic::default()
-                            .with_topic_name(g.topic_name())
-                            .with_partitions(g.partitions())
-                    })
-                });
-                describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup::default()
-                    .with_group_id(g.group_id())
-                    .with_topics(topics)
-            }))
-            .into(),
-        ApiKey::AlterShareGroupOffsets => AlterShareGroupOffsetsRequest::default()
+        ApiKey::DescribeShareGroupOffsets => describe_share_group_offsets_request(g).into(),
+        ApiKey::AlterShareGroupOffsets => alter_share_group_offsets_request(g).into(),
+        ApiKey::DeleteShareGroupOffsets => delete_share_group_offsets_request(g).into(),
+        ApiKey::JoinGroup => JoinGroupRequest::default()
             .with_group_id(g.group_id())
-            .with_topics(g.list(|g| {
-                alter_share_group_offsets_request::AlterShareGroupOffsetsRequestTopic::default()
-                    .with_topic_name(g.topic_name())
-                    .with_partitions(g.list(|g| {
-                        alter_share_group_offsets_request::AlterShareGroupOffsetsRequestPartition::default()
-                            .with_partition_index(g.partition())
-                    }))
-            }))
             .into(),
-        ApiKey::DeleteShareGroupOffsets => DeleteShareGroupOffsetsRequest::default()
+        ApiKey::Heartbeat => HeartbeatRequest::default()
             .with_group_id(g.group_id())
-            .with_topics(g.list(|g| {
-                delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic::default()
-                    .with_topic_name(g.topic_name())
-            }))
             .into(),
-        ApiKey::JoinGroup => JoinGroupRequest::default().with_group_id(g.group_id()).into(),
-        ApiKey::Heartbeat => HeartbeatRequest::default().with_group_id(g.group_id()).into(),
-        ApiKey::SyncGroup => SyncGroupRequest::default().with_group_id(g.group_id()).into(),
+        ApiKey::SyncGroup => SyncGroupRequest::default()
+            .with_group_id(g.group_id())
+            .into(),
         ApiKey::ListGroups => ListGroupsRequest::default().into(),
         ApiKey::SaslHandshake => SaslHandshakeRequest::default().into(),
         ApiKey::ApiVersions => ApiVersionsRequest::default().into(),
@@ -1210,6 +1192,49 @@ fn request(api: ApiKey, version: i16, g: &mut Gen) -> RequestKind {
         ApiKey::RemoveRaftVoter => RemoveRaftVoterRequest::default().into(),
         ApiKey::UpdateRaftVoter => UpdateRaftVoterRequest::default().into(),
     }
+}
+
+/// Groups, some of them with a null topic list, which asks for all the group's topics.
+fn describe_share_group_offsets_request(g: &mut Gen) -> DescribeShareGroupOffsetsRequest {
+    use describe_share_group_offsets_request::{
+        DescribeShareGroupOffsetsRequestGroup as Group,
+        DescribeShareGroupOffsetsRequestTopic as Topic,
+    };
+    DescribeShareGroupOffsetsRequest::default().with_groups(g.list(|g| {
+        let topics = g.coin().then(|| {
+            g.list(|g| {
+                Topic::default()
+                    .with_topic_name(g.topic_name())
+                    .with_partitions(g.partitions())
+            })
+        });
+        Group::default()
+            .with_group_id(g.group_id())
+            .with_topics(topics)
+    }))
+}
+
+fn alter_share_group_offsets_request(g: &mut Gen) -> AlterShareGroupOffsetsRequest {
+    use alter_share_group_offsets_request::{
+        AlterShareGroupOffsetsRequestPartition as Partition,
+        AlterShareGroupOffsetsRequestTopic as Topic,
+    };
+    AlterShareGroupOffsetsRequest::default()
+        .with_group_id(g.group_id())
+        .with_topics(g.list(|g| {
+            Topic::default()
+                .with_topic_name(g.topic_name())
+                .with_partitions(
+                    g.list(|g| Partition::default().with_partition_index(g.partition())),
+                )
+        }))
+}
+
+fn delete_share_group_offsets_request(g: &mut Gen) -> DeleteShareGroupOffsetsRequest {
+    use delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic as Topic;
+    DeleteShareGroupOffsetsRequest::default()
+        .with_group_id(g.group_id())
+        .with_topics(g.list(|g| Topic::default().with_topic_name(g.topic_name())))
 }
 
 /// One group and its topics before v8, a batch of groups from v8. A null topic list (all
@@ -1343,7 +1368,7 @@ fn encode_body(body: &ResponseKind, version: i16) -> Option<Bytes> {
     body.encode(&mut buf, version).ok().map(|()| buf.freeze())
 }
 
-/// Whether `version` carries the field `pick` points at: changing it changes the encoding.
+/// Whether `version` carries the field `change` changes: the encoding changes with it.
 fn carries(body: &ResponseKind, version: i16, change: impl Fn(&mut ResponseKind)) -> bool {
     let mut changed = body.clone();
     change(&mut changed);
@@ -1362,48 +1387,81 @@ struct Case {
 
 fn check(api: ApiKey, version: i16, case: &Case) -> Result<(), TestCaseError> {
     let context = format!("{api:?} v{version}");
+    let fail = |what: &str, e: &dyn Display| TestCaseError::fail(format!("{context}: {what}{e}"));
     let mut g = Gen::new(case.seed ^ ((api as u64) << 32) ^ version as u64);
     let request = as_received(api, request(api, version, &mut g), version);
     let error = ResponseError::try_from_code(case.code).expect("non-zero code");
 
     let body = error_response(&request, version, error, case.throttle_time_ms)
-        .map_err(|e| TestCaseError::fail(format!("{context}: {e}")))?;
-    let frame = encode_response(case.correlation_id, api, version, &body)
-        .map_err(|e| TestCaseError::fail(format!("{context}: {e}")))?;
+        .map_err(|e| fail("", &e))?;
+    let frame =
+        encode_response(case.correlation_id, api, version, &body).map_err(|e| fail("", &e))?;
+    let mut decoded = read_as_a_client(api, version, frame, case, &context)?;
 
-    let mut buf = frame;
+    let entries = answered_of(&mut decoded).entries();
+    check_entries(
+        &entries,
+        &requested_of(&request).requested(version),
+        case,
+        &context,
+    )?;
+    let top_level_codes = check_top_level(&decoded, version, case, &context)?;
+    let entry_codes = entries.iter().filter(|(_, code)| code.is_some()).count();
+    prop_assert!(
+        entry_codes + top_level_codes > 0,
+        "{}: the error reaches the client nowhere",
+        context
+    );
+    check_throttle(&mut decoded, version, case, &context)
+}
+
+/// Decodes the frame as a client would: header, then the whole rest as the body.
+fn read_as_a_client(
+    api: ApiKey,
+    version: i16,
+    mut frame: Bytes,
+    case: &Case,
+    context: &str,
+) -> Result<ResponseKind, TestCaseError> {
     let header_version = if api == ApiKey::ApiVersions {
         0
     } else {
         api.response_header_version(version)
     };
-    let header = ResponseHeader::decode(&mut buf, header_version)
+    let header = ResponseHeader::decode(&mut frame, header_version)
         .map_err(|e| TestCaseError::fail(format!("{context}: header: {e:#}")))?;
     prop_assert_eq!(header.correlation_id, case.correlation_id, "{}", context);
-    let mut decoded = ResponseKind::decode(api, &mut buf, version)
+    let body = ResponseKind::decode(api, &mut frame, version)
         .map_err(|e| TestCaseError::fail(format!("{context}: body: {e:#}")))?;
     prop_assert!(
-        buf.is_empty(),
+        frame.is_empty(),
         "{}: {} bytes after the body",
         context,
-        buf.len()
+        frame.len()
     );
+    Ok(body)
+}
 
-    let requested = requested_of(&request).requested(version);
-    let entries = answered_of(&mut decoded).entries();
+/// One entry per requested resource, in the request's order, each with the error.
+fn check_entries(
+    entries: &[Entry],
+    requested: &[Path],
+    case: &Case,
+    context: &str,
+) -> Result<(), TestCaseError> {
     let answered: Vec<&Path> = entries.iter().map(|(path, _)| path).collect();
+    let each_matches = answered
+        .iter()
+        .zip(requested)
+        .all(|(a, r)| path_matches(a, r));
     prop_assert!(
-        answered.len() == requested.len()
-            && answered
-                .iter()
-                .zip(&requested)
-                .all(|(a, r)| path_matches(a, r)),
+        answered.len() == requested.len() && each_matches,
         "{}: requested {:?}\nanswered {:?}",
         context,
         requested,
         answered
     );
-    for (path, code) in &entries {
+    for (path, code) in entries {
         prop_assert!(
             code.is_none() || *code == Some(case.code),
             "{}: {:?} answered with {:?}",
@@ -1412,42 +1470,57 @@ fn check(api: ApiKey, version: i16, case: &Case) -> Result<(), TestCaseError> {
             code
         );
     }
+    Ok(())
+}
 
-    let mut carried_codes = entries.iter().filter(|(_, code)| code.is_some()).count();
-    let top_level: Vec<i16> = answered_of(&mut decoded)
+/// Every top-level error code the version carries holds the error; returns how many.
+fn check_top_level(
+    decoded: &ResponseKind,
+    version: i16,
+    case: &Case,
+    context: &str,
+) -> Result<usize, TestCaseError> {
+    let mut decoded = decoded.clone();
+    let codes: Vec<i16> = answered_of(&mut decoded)
         .top_level()
-        .iter()
-        .map(|c| **c)
+        .into_iter()
+        .map(|c| *c)
         .collect();
-    for (i, code) in top_level.iter().enumerate() {
+    let mut carried = 0;
+    for (i, code) in codes.into_iter().enumerate() {
         let bump = |body: &mut ResponseKind| {
             let field = answered_of(body).top_level().swap_remove(i);
             *field = field.wrapping_add(1);
         };
         if carries(&decoded, version, bump) {
-            prop_assert_eq!(*code, case.code, "{}: top-level error code {}", context, i);
-            carried_codes += 1;
+            prop_assert_eq!(code, case.code, "{}: top-level error code {}", context, i);
+            carried += 1;
         }
     }
-    prop_assert!(
-        carried_codes > 0,
-        "{}: the error reaches the client nowhere",
-        context
-    );
+    Ok(carried)
+}
 
-    if let Some(throttle) = answered_of(&mut decoded).throttle().map(|t| *t) {
-        let bump = |body: &mut ResponseKind| {
-            let field = answered_of(body).throttle().expect("throttle field");
-            *field = field.wrapping_add(1);
-        };
-        if carries(&decoded, version, bump) {
-            prop_assert_eq!(
-                throttle,
-                case.throttle_time_ms,
-                "{}: throttle time",
-                context
-            );
-        }
+/// The throttle time, where the version carries one.
+fn check_throttle(
+    decoded: &mut ResponseKind,
+    version: i16,
+    case: &Case,
+    context: &str,
+) -> Result<(), TestCaseError> {
+    let Some(throttle) = answered_of(decoded).throttle().map(|t| *t) else {
+        return Ok(());
+    };
+    let bump = |body: &mut ResponseKind| {
+        let field = answered_of(body).throttle().expect("a throttle field");
+        *field = field.wrapping_add(1);
+    };
+    if carries(decoded, version, bump) {
+        prop_assert_eq!(
+            throttle,
+            case.throttle_time_ms,
+            "{}: throttle time",
+            context
+        );
     }
     Ok(())
 }
@@ -1462,7 +1535,7 @@ fn error_code() -> impl Strategy<Value = i16> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 48,
+        cases: 128,
         // A failure prints its seed; every case is rebuilt from that.
         failure_persistence: None,
         ..ProptestConfig::default()

@@ -125,7 +125,8 @@ fn fetch_answers_partitions_and_top_level_and_keeps_the_session() {
 
 #[test]
 fn fetch_before_v7_has_no_session_and_no_top_level_code() {
-    let request = fetch_request(0);
+    // Built by hand: one decoded off the wire could not hold a session before v7.
+    let request = fetch_request(42);
     let ResponseKind::Fetch(response) = answer(request, 6, ResponseError::NotLeaderOrFollower)
     else {
         panic!("not a Fetch response");
