@@ -69,6 +69,14 @@ struct Answer {
 /// An acks=0 Produce gets no response at all: the client is not reading one, and a
 /// response it did not expect would be taken as the answer to its next request. The
 /// caller must not send what this builds for such a request.
+///
+/// The error reaches the client only where the version has a place for it. A Metadata
+/// request for all topics before v13 names no topic and its response has no top-level
+/// code, so its answer reads as a cluster without topics, exactly as Kafka's would; a
+/// caller that must refuse one should close the connection instead.
+///
+/// An ApiVersions request newer than kafka-protocol knows cannot be decoded; Kafka
+/// answers it with UNSUPPORTED_VERSION at v0, which this builds from a default request.
 pub fn error_response(
     request: &RequestKind,
     version: i16,
