@@ -3,6 +3,12 @@
 #
 #   scripts/fleet.sh up [N]    start N nodes (default 1), starting Kafka first if needed
 #   scripts/fleet.sh start ID  restart a stopped node with its data
+#   scripts/fleet.sh stop ID   stop a node gracefully (SIGTERM: it hands its identities to
+#                              the fleet and drains its clients), keeping its data
+#   scripts/fleet.sh roll [--binary PATH]
+#                              restart every node, one at a time, gracefully, waiting for
+#                              each to be ready again; with --binary, switch every node to
+#                              that build (a rolling upgrade)
 #   scripts/fleet.sh status    one line per node, then the bootstrap list
 #   scripts/fleet.sh down      stop the nodes this script started and remove their state
 #
@@ -32,12 +38,45 @@ first_host=${FLOTILLA_FLEET_FIRST_HOST:-1}
 
 node_host() { echo "127.0.0.$((first_host + $1 - 1))"; }
 
-alive() { [[ -f $1/pid ]] && kill -0 "$(cat "$1/pid")" 2>/dev/null; }
+# Whether the node in directory $1 runs: its recorded pid is a live (not zombie) process
+# started with that node's config. A bare `kill -0` would also accept a reused pid, or a
+# killed node that its parent has not reaped yet.
+alive() {
+  local dir=$1 pid state cmdline
+  [[ -f $dir/pid ]] || return 1
+  pid=$(cat "$dir/pid")
+  [[ -r /proc/$pid/stat ]] || return 1
+  state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+  [[ $state != Z && $state != X ]] || return 1
+  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [[ $cmdline == *"--config $dir/node.toml"* ]]
+}
+
+# Waits until the node in $1 is gone, for at most $2 seconds.
+wait_gone() {
+  local dir=$1 deadline=$((SECONDS + $2))
+  while alive "$dir"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.1
+  done
+}
 
 binary() {
   if [[ -n ${FLOTILLA_BIN:-} ]]; then echo "$FLOTILLA_BIN"; return; fi
-  (cd "$root" && cargo build --release --quiet --bin flotilla >&2) || die "building flotilla failed"
+  (cd "$root" && cargo build --release --quiet --bin flotilla --bin proxyctl >&2) ||
+    die "building flotilla failed"
   echo "$root/target/release/flotilla"
+}
+
+# proxyctl from the same build as the node binary, else the release build.
+proxyctl() {
+  local bin
+  bin="$(dirname "$(binary)")/proxyctl"
+  if [[ ! -x $bin ]]; then
+    (cd "$root" && cargo build --release --quiet --bin proxyctl >&2) || die "building proxyctl failed"
+    bin="$root/target/release/proxyctl"
+  fi
+  "$bin" "$@"
 }
 
 write_config() {
@@ -118,6 +157,51 @@ launch() {
   local id=$1 bin=$2 dir="$state/node-$1"
   nohup "$bin" --config "$dir/node.toml" >>"$dir/node.log" 2>&1 &
   echo $! >"$dir/pid"
+  echo "$bin" >"$dir/binary"
+}
+
+# SIGTERM, then the node hands off and drains (at most shutdown.handoff_timeout plus
+# shutdown.drain_timeout, 20 s by default); SIGKILL only if it is still there after 60 s.
+stop_node() {
+  local id=$1 dir="$state/node-$1"
+  alive "$dir" || { echo "node $id is not running" >&2; return 0; }
+  kill -TERM "$(cat "$dir/pid")"
+  if ! wait_gone "$dir" 60; then
+    echo "fleet: node $id did not stop within 60s of SIGTERM; killing it" >&2
+    kill -KILL "$(cat "$dir/pid")" 2>/dev/null || true
+    wait_gone "$dir" 10 || die "node $id survived SIGKILL"
+  fi
+}
+
+stop() {
+  local id=${1:-}
+  [[ $id =~ ^[1-9][0-9]*$ ]] || die "stop takes a node id"
+  [[ -d $state/node-$id ]] || die "node $id was never started by 'up'"
+  stop_node "$id"
+  echo "node $id stopped"
+}
+
+roll() {
+  local bin="" dir id started
+  if [[ ${1:-} == --binary ]]; then
+    bin=${2:-}
+    [[ -x $bin ]] || die "roll --binary needs an executable, got '$bin'"
+  elif [[ -n ${1:-} ]]; then
+    die "usage: $0 roll [--binary PATH]"
+  fi
+  for dir in "$state"/node-*; do
+    [[ -d $dir ]] || continue
+    id=${dir##*-}
+    started=$SECONDS
+    stop_node "$id"
+    launch "$id" "${bin:-$(cat "$dir/binary" 2>/dev/null || binary)}"
+    wait_ready "$id" "$dir"
+    # The next node stops only once this one has its share of identities back.
+    proxyctl --endpoint "http://$(node_host "$id"):$admin_port" cluster wait --timeout 60s >/dev/null ||
+      die "the fleet did not settle after node $id restarted"
+    echo "node $id restarted in $((SECONDS - started))s"
+  done
+  print_status
 }
 
 up() {
@@ -159,11 +243,9 @@ down() {
     [[ -d $dir ]] || continue
     any=1
     if alive "$dir"; then
-      pid=$(cat "$dir/pid")
-      kill "$pid"
-      local deadline=$((SECONDS + 10))
-      while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-      kill -9 "$pid" 2>/dev/null || true
+      # The whole fleet goes: no one is left to hand identities to, so do not wait for it.
+      kill -KILL "$(cat "$dir/pid")"
+      wait_gone "$dir" 10 || true
     fi
   done
   rm -rf "$state"
@@ -173,7 +255,9 @@ down() {
 case ${1:-} in
   up) up "${2:-1}" ;;
   start) start "${2:-}" ;;
+  stop) stop "${2:-}" ;;
+  roll) shift; roll "$@" ;;
   status) print_status ;;
   down) down ;;
-  *) die "usage: $0 up [N] | start ID | status | down" ;;
+  *) die "usage: $0 up [N] | start ID | stop ID | roll [--binary PATH] | status | down" ;;
 esac

@@ -39,6 +39,32 @@ impl ClusterStatus {
         self.identities.iter().find(|i| i.id == id)
     }
 
+    /// Why the fleet is not settled, if it is not. Settled: a Raft leader with quorum,
+    /// every node alive and serving, every identity owned by a live node, and owners'
+    /// identity counts at most one apart (the controller's balance goal). A rolling
+    /// restart waits for this before it stops the next node.
+    pub fn unsettled(&self) -> Option<String> {
+        if self.mode == Mode::Standalone {
+            return None;
+        }
+        if self.degraded || self.leader.is_none() {
+            return Some("the Raft group has no leader with a quorum".into());
+        }
+        if let Some(n) = self.nodes.iter().find(|n| !n.alive) {
+            return Some(format!("node {} is down", n.id));
+        }
+        if let Some(n) = self.nodes.iter().find(|n| n.state != NodeState::Serving) {
+            return Some(format!("node {} is {}", n.id, n.state));
+        }
+        if !self.all_owned_by_live_nodes() {
+            return Some("an identity has no live owner".into());
+        }
+        let owned = self.nodes.iter().map(|n| n.identities.len());
+        let (least, most) = (owned.clone().min()?, owned.max()?);
+        (most > least + 1)
+            .then(|| format!("identities not balanced yet ({least} to {most} per node)"))
+    }
+
     /// Whether every identity has an owner that this status reports alive.
     pub fn all_owned_by_live_nodes(&self) -> bool {
         !self.identities.is_empty()
@@ -192,6 +218,27 @@ mod tests {
         assert_eq!(written["nodes"][0]["state"], "backend-unreachable");
         assert_eq!(written["nodes"][0]["raft_role"], "-");
         assert_eq!(written["mode"], "fleet");
+    }
+
+    #[test]
+    fn a_fleet_is_settled_once_balanced_with_every_node_serving() {
+        let mut status: ClusterStatus = serde_json::from_str(PREVIOUS_RELEASE).unwrap();
+        assert_eq!(
+            status.unsettled().as_deref(),
+            Some("node 1 is backend-unreachable")
+        );
+        status.nodes[0].state = NodeState::Serving;
+        assert_eq!(status.unsettled(), None);
+        let mut second = status.nodes[0].clone();
+        second.id = 2;
+        second.identities = vec![];
+        status.nodes.push(second.clone());
+        assert_eq!(status.unsettled(), None, "one identity for two nodes");
+        status.identities.push(status.identities[0].clone());
+        status.nodes[0].identities.push(1);
+        assert!(status.unsettled().unwrap().contains("not balanced"));
+        status.nodes[1].alive = false;
+        assert_eq!(status.unsettled().as_deref(), Some("node 2 is down"));
     }
 
     #[test]

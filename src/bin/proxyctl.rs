@@ -49,6 +49,13 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum ClusterCommand {
     Status,
+    /// Wait until the fleet is settled: a Raft leader with quorum, every node alive and
+    /// serving, every identity owned by a live node and balanced. For scripts (a rolling
+    /// restart waits for it between nodes); fails after the timeout with the reason.
+    Wait {
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -98,6 +105,15 @@ fn render(cli: &Cli) -> Result<String, String> {
                 Output::Table => cluster_table(&status),
             }
         }
+        Command::Cluster {
+            command: ClusterCommand::Wait { timeout },
+        } => {
+            let status = wait_settled(&api, *timeout)?;
+            match cli.output {
+                Output::Json => json(&status),
+                Output::Table => "the fleet is settled\n".into(),
+            }
+        }
         Command::Identities => {
             let identities: Vec<IdentitySummary> = api.get("/api/v1/identities")?;
             match cli.output {
@@ -124,6 +140,23 @@ fn render(cli: &Cli) -> Result<String, String> {
             }
         }
     })
+}
+
+fn wait_settled(api: &Api, timeout: std::time::Duration) -> Result<ClusterStatus, String> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let reason = match api.get::<ClusterStatus>("/api/v1/cluster") {
+            Ok(status) => match status.unsettled() {
+                None => return Ok(status),
+                Some(reason) => reason,
+            },
+            Err(e) => e,
+        };
+        if std::time::Instant::now() >= deadline {
+            return Err(format!("not settled after {timeout:?}: {reason}"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 struct Api {
@@ -184,10 +217,12 @@ fn json<T: serde::Serialize>(value: &T) -> String {
 fn cluster_table(status: &ClusterStatus) -> String {
     let leader = status.leader.map_or("none".to_string(), |l| l.to_string());
     let mut out = format!(
-        "mode {}  leader {leader}  term {}  assignment epoch {}{}  (answered by node {})\n",
+        "mode {}  leader {leader}  term {}  assignment epoch {}  feature level {}{}  \
+         (answered by node {})\n",
         status.mode,
         status.term,
         status.assignment_epoch,
+        status.feature_level,
         if status.degraded {
             "  DEGRADED: no Raft quorum"
         } else {

@@ -32,7 +32,7 @@ pub enum Verdict {
     /// request and the broker never does. The answer keeps the request's place in the
     /// connection's order. Build error answers with `protocol::error_response`. An acks=0
     /// Produce gets no answer at all: it is dropped.
-    Answer(ResponseKind),
+    Answer(Box<ResponseKind>),
     /// Hold the request this long (a throttle), then go on down the chain. The connection
     /// reads nothing more from the client meanwhile, as a broker mutes a throttled channel.
     Delay(Duration),

@@ -1,7 +1,8 @@
 //! ApiVersions: a client picks each API's version from this answer, so it must only offer
-//! versions that both the broker and this proxy understand. The proxy understands what
-//! the `kafka-protocol` crate can decode; anything outside that range could not be parsed
-//! for rewriting or validated on the way in.
+//! versions that both the broker and this proxy understand. The proxy understands what it
+//! can decode safely (`protocol::decode`, which is what `kafka-protocol` decodes minus the
+//! few versions it lists but cannot read); anything outside that range could not be
+//! parsed for rewriting or validated on the way in.
 //!
 //! APIs whose responses carry broker or controller addresses that the proxy does not
 //! rewrite are hidden altogether, so a real address can never reach a client through them.
@@ -17,6 +18,7 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
+use crate::protocol::decode::decodable_versions;
 use crate::proxy::filter::{Env, Filter};
 use crate::proxy::message::Response;
 
@@ -76,7 +78,9 @@ pub fn intersect_api_versions(api_keys: &mut Vec<ApiVersion>) {
         if HIDDEN.contains(&api_key) {
             return false;
         }
-        let ours = api_key.valid_versions();
+        let Some(ours) = decodable_versions(api_key) else {
+            return false;
+        };
         entry.min_version = max(entry.min_version, ours.min);
         entry.max_version = min(entry.max_version, ours.max);
         entry.min_version <= entry.max_version
@@ -146,6 +150,14 @@ mod tests {
     }
 
     #[test]
+    fn versions_the_proxy_cannot_decode_are_not_offered() {
+        // kafka-protocol 0.18 lists OffsetCommit v10 but cannot decode it.
+        let mut keys = vec![entry(ApiKey::OffsetCommit as i16, 0, 10)];
+        intersect_api_versions(&mut keys);
+        assert_eq!(keys[0].max_version, 9);
+    }
+
+    #[test]
     fn newer_probe_gets_v0_unsupported_version() {
         let broker_body = ApiVersionsResponse::default().with_error_code(UNSUPPORTED_VERSION);
         let frame = broker_response(ApiKey::ApiVersions, 0, &broker_body);
@@ -173,7 +185,7 @@ mod tests {
             intersect_api_versions(&mut keys);
             for k in &keys {
                 let api = ApiKey::try_from(k.api_key).unwrap();
-                let ours = api.valid_versions();
+                let ours = decodable_versions(api).unwrap();
                 let (their_min, their_max) = entries[&k.api_key];
                 prop_assert!(k.min_version <= k.max_version);
                 prop_assert!(k.min_version >= ours.min && k.max_version <= ours.max);

@@ -79,7 +79,7 @@ impl Filter for TestFilter {
 
 fn answer(request: &RequestKind, version: i16) -> Verdict {
     match error_response(request, version, ResponseError::TopicAuthorizationFailed, 0) {
-        Ok(body) => Verdict::Answer(body),
+        Ok(body) => Verdict::Answer(Box::new(body)),
         Err(e) => Verdict::Close(format!("cannot build the test answer: {e}")),
     }
 }
