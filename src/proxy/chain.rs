@@ -111,7 +111,7 @@ impl FilterChain {
                 }
                 Verdict::Answer(body) => {
                     counters.answered.inc();
-                    let (api_key, version) = (request.api_key(), request.version());
+                    let (api_key, version) = (request.api_key(), answer_version(&request));
                     return match encode_response(request.correlation_id(), api_key, version, &body)
                     {
                         Ok(answer) => Outcome::Answer(answer),
@@ -176,6 +176,16 @@ impl FilterChain {
     }
 }
 
+/// The version an answer is encoded in: the request's, except for an ApiVersions probe
+/// newer than any known, which brokers answer in v0 so the client can read it.
+fn answer_version(request: &Request) -> i16 {
+    let newest = request.api_key().valid_versions().max;
+    match request.api_key() {
+        ApiKey::ApiVersions if request.version() > newest => 0,
+        _ => request.version(),
+    }
+}
+
 /// For each (API, version), the set of filters that asked for it, as bits.
 struct Interest(Box<[[u32; VERSIONS]; API_KEYS]>);
 
@@ -207,5 +217,133 @@ impl Interest {
         self.0
             .get(api_key as i16 as usize)
             .map_or(0, |versions| versions[version])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use kafka_protocol::messages::{MetadataRequest, MetadataResponse, ResponseKind};
+    use kafka_protocol::protocol::Decodable;
+
+    use super::*;
+    use crate::protocol::header::{parse_request, tests::encode_request};
+    use crate::proxy::filter::Listener;
+
+    /// Gives `verdict` for Metadata requests and counts the requests it saw.
+    struct Fixed {
+        name: &'static str,
+        verdict: fn() -> Verdict,
+        seen: Arc<AtomicUsize>,
+    }
+
+    impl Filter for Fixed {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        fn wants_request(&self, api_key: ApiKey, version: i16) -> bool {
+            api_key == ApiKey::Metadata && version >= 4
+        }
+        fn on_request(&self, _request: &mut Request, _env: &Env) -> Verdict {
+            self.seen.fetch_add(1, Ordering::Relaxed);
+            (self.verdict)()
+        }
+    }
+
+    fn chain(verdicts: &[(&'static str, fn() -> Verdict)]) -> (FilterChain, Vec<Arc<AtomicUsize>>) {
+        let seen: Vec<_> = verdicts.iter().map(|_| Arc::default()).collect();
+        let filters = verdicts
+            .iter()
+            .zip(&seen)
+            .map(|((name, verdict), seen)| {
+                Box::new(Fixed {
+                    name,
+                    verdict: *verdict,
+                    seen: Arc::clone(seen),
+                }) as Box<dyn Filter>
+            })
+            .collect();
+        let control = Arc::new(ArcSwap::from_pointee(ControlState::default()));
+        (FilterChain::new(filters, control, &Metrics::new()), seen)
+    }
+
+    fn metadata_request() -> (RequestMeta, Bytes) {
+        let frame = encode_request(ApiKey::Metadata, 12, 7, &MetadataRequest::default());
+        (parse_request(&frame).unwrap(), frame)
+    }
+
+    fn session() -> Session {
+        Session::new("127.0.0.1:1".parse().unwrap(), Listener::Bootstrap)
+    }
+
+    fn answer() -> Verdict {
+        Verdict::Answer(Box::new(
+            ResponseKind::Metadata(MetadataResponse::default()),
+        ))
+    }
+
+    #[test]
+    fn only_the_apis_and_versions_a_filter_asked_for_go_through_the_chain() {
+        let (chain, _) = chain(&[("a", || Verdict::Forward)]);
+        assert!(chain.wants_request(ApiKey::Metadata, 12));
+        assert!(!chain.wants_request(ApiKey::Metadata, 3));
+        assert!(!chain.wants_request(ApiKey::Produce, 9));
+        assert!(!chain.wants_response(ApiKey::Metadata, 12));
+    }
+
+    #[tokio::test]
+    async fn a_forwarded_request_leaves_as_the_same_bytes() {
+        let (chain, seen) = chain(&[("a", || Verdict::Forward), ("b", || Verdict::Forward)]);
+        let (meta, frame) = metadata_request();
+        let Outcome::Forward(out) = chain.on_request(meta, frame.clone(), &session()).await else {
+            panic!("forwarded")
+        };
+        assert_eq!(out.as_ptr(), frame.as_ptr(), "no copy, no re-encoding");
+        assert_eq!(seen[1].load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn an_answer_ends_the_chain_and_carries_the_correlation_id() {
+        let (chain, seen) = chain(&[("answers", answer), ("after", || Verdict::Forward)]);
+        let (meta, frame) = metadata_request();
+        let Outcome::Answer(mut out) = chain.on_request(meta, frame, &session()).await else {
+            panic!("answered")
+        };
+        let header = kafka_protocol::messages::ResponseHeader::decode(&mut out, 1).unwrap();
+        assert_eq!(header.correlation_id, 7);
+        MetadataResponse::decode(&mut out, 12).unwrap();
+        assert_eq!(
+            seen[1].load(Ordering::Relaxed),
+            0,
+            "later filters never see it"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_close_names_the_filter() {
+        let (chain, _) = chain(&[("closes", || Verdict::Close("no".into()))]);
+        let (meta, frame) = metadata_request();
+        let outcome = chain.on_request(meta, frame, &session()).await;
+        assert!(
+            matches!(&outcome, Outcome::Close { filter: "closes", reason } if reason == "no"),
+            "{outcome:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_delay_holds_the_request_then_goes_on() {
+        let (chain, seen) = chain(&[
+            ("delays", || Verdict::Delay(Duration::from_secs(3))),
+            ("after", || Verdict::Forward),
+        ]);
+        let (meta, frame) = metadata_request();
+        let started = tokio::time::Instant::now();
+        let outcome = chain.on_request(meta, frame, &session()).await;
+        assert!(matches!(outcome, Outcome::Forward(_)));
+        assert!(started.elapsed() >= Duration::from_secs(3));
+        assert_eq!(seen[1].load(Ordering::Relaxed), 1);
     }
 }
