@@ -54,7 +54,8 @@ kafka_tool org.apache.kafka.tools.VerifiableProducer --bootstrap-server "$bootst
   --topic "$topic" --max-messages "$records" --throughput "$rate" --acks -1 \
   --command-config "$work/producer.properties" >"$work/producer.jsonl" 2>"$work/producer.log" &
 producer=$!
-wait_until 60 test "$(acked)" -ge $((rate * 5)) || die "the producer got no acknowledgements"
+producing() { (($(acked) >= rate * 5)); }
+wait_until 60 producing || die "the producer got no acknowledgements"
 
 pid=$(cat "${FLOTILLA_FLEET_DIR:-$HOME/.cache/flotilla/fleet}/node-$victim/pid")
 say "kill -9 node $victim (pid $pid) with $(acked) records acknowledged so far"

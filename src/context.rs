@@ -45,6 +45,11 @@ impl Context {
             identity_port_base: config.node.identity_port_base,
             max_identities: config.node.max_identities,
         });
+        if fleet.is_some() {
+            // A fleet node advertises only what the fleet committed; until the table
+            // arrives it has no identities at all, rather than ones it learned itself.
+            directory.install_routes(Vec::new());
+        }
         let directory = Arc::new(directory);
         let fence = config
             .cluster

@@ -76,11 +76,11 @@ async fn forwarded_requests_reach_the_broker_and_back() {
     create_topic(&node.bootstrap, &topic, 1).await;
     let producer: FutureProducer = config(&node.bootstrap).create().unwrap();
     let record = FutureRecord::to(&topic).key("k").payload("forwarded");
-    let (partition, offset) = producer
+    let delivery = producer
         .send(record, Duration::from_secs(30))
         .await
         .expect("a forwarded produce is acknowledged");
-    assert_eq!((partition, offset), (0, 0));
+    assert_eq!((delivery.partition, delivery.offset), (0, 0));
 }
 
 #[tokio::test]

@@ -253,7 +253,9 @@ mod tests {
         }
     }
 
-    fn chain(verdicts: &[(&'static str, fn() -> Verdict)]) -> (FilterChain, Vec<Arc<AtomicUsize>>) {
+    type Named = (&'static str, fn() -> Verdict);
+
+    fn chain(verdicts: &[Named]) -> (FilterChain, Vec<Arc<AtomicUsize>>) {
         let seen: Vec<_> = verdicts.iter().map(|_| Arc::default()).collect();
         let filters = verdicts
             .iter()

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use bytes::Bytes;
 use futures::StreamExt;
 use kafka_protocol::messages::ApiKey;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -340,6 +341,9 @@ async fn forward_responses(
 ) -> Close {
     let ctx = shared.ctx;
     let mut frames = FramedRead::new(upstream, FrameCodec::new(ctx.limits.max_response_bytes));
+    // A broker frame read while nothing seemed owed: the request side queued its entry
+    // in the same instant. It is matched on the next turn, after any answer queued first.
+    let mut early: Option<Bytes> = None;
     loop {
         let frame = match shared.in_flight.front() {
             Some(Owed::Proxy(answer)) => {
@@ -347,10 +351,12 @@ async fn forward_responses(
                 answer
             }
             Some(Owed::Broker(forwarded)) => {
-                let frame = match frames.next().await {
-                    None => return Close::UpstreamClosed,
-                    Some(Err(e)) => return Close::UpstreamFrame(e),
-                    Some(Ok(frame)) => frame,
+                let frame = match early.take() {
+                    Some(frame) => frame,
+                    None => match next_frame(&mut frames).await {
+                        Ok(frame) => frame,
+                        Err(close) => return close,
+                    },
                 };
                 shared.in_flight.pop();
                 match broker_answer(shared, forwarded, frame) {
@@ -358,18 +364,19 @@ async fn forward_responses(
                     Err(close) => return close,
                 }
             }
+            None if early.is_some() => {
+                return Close::BadResponse("a response arrived with no request in flight".into())
+            }
             None if shared.requests_done.load(Ordering::Acquire) => return Close::Stopped,
             None => {
                 tokio::select! {
-                    next = frames.next() => return match next {
-                        None => Close::UpstreamClosed,
-                        Some(Err(e)) => Close::UpstreamFrame(e),
-                        Some(Ok(_)) => Close::BadResponse(
-                            "a response arrived with no request in flight".into(),
-                        ),
+                    next = next_frame(&mut frames) => match next {
+                        Ok(frame) => early = Some(frame),
+                        Err(close) => return close,
                     },
-                    () = shared.in_flight.pushed() => continue,
+                    () = shared.in_flight.pushed() => {}
                 }
+                continue;
             }
         };
         bytes_out.inc_by((SIZE_PREFIX + frame.len()) as u64);
@@ -379,12 +386,16 @@ async fn forward_responses(
     }
 }
 
+async fn next_frame(frames: &mut FramedRead<OwnedReadHalf, FrameCodec>) -> Result<Bytes, Close> {
+    match frames.next().await {
+        None => Err(Close::UpstreamClosed),
+        Some(Err(e)) => Err(Close::UpstreamFrame(e)),
+        Some(Ok(frame)) => Ok(frame),
+    }
+}
+
 /// Checks that a broker response answers `forwarded`, and runs it through the filters.
-fn broker_answer(
-    shared: &Shared<'_>,
-    forwarded: Forwarded,
-    frame: bytes::Bytes,
-) -> Result<bytes::Bytes, Close> {
+fn broker_answer(shared: &Shared<'_>, forwarded: Forwarded, frame: Bytes) -> Result<Bytes, Close> {
     let correlation_id = header::response_correlation_id(&frame);
     if correlation_id != Some(forwarded.correlation_id) {
         return Err(Close::BadResponse(format!(

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use flotilla::api::ClusterStatus;
 
-use super::{http_get, next_host, wait_for, Node};
+use super::{http_get, next_host, wait_for, Launch, Node};
 
 pub struct Fleet {
     pub nodes: Vec<Node>,
@@ -15,6 +15,11 @@ impl Fleet {
     /// Starts `count` nodes in front of `backend`, waits until every identity has a live
     /// owner committed by Raft.
     pub fn start(count: usize, backend: &str, takeover_after: &str) -> Fleet {
+        Self::start_with(count, backend, takeover_after, Launch::default())
+    }
+
+    /// Like [`Fleet::start`], every node started as `launch` says.
+    pub fn start_with(count: usize, backend: &str, takeover_after: &str, launch: Launch) -> Fleet {
         let hosts: Vec<String> = (0..count).map(|_| next_host()).collect();
         let nodes = (0..count)
             .map(|i| {
@@ -28,7 +33,7 @@ impl Fleet {
                     seeds.join(", "),
                     members.join(", ")
                 );
-                Node::spawn_as(i as u64 + 1, &hosts[i], backend, &cluster)
+                Node::spawn_with(i as u64 + 1, &hosts[i], backend, &cluster, launch.clone())
             })
             .collect();
         let fleet = Fleet { nodes };

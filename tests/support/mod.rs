@@ -111,7 +111,32 @@ pub struct Node {
     child: Child,
     config_path: PathBuf,
     log: PathBuf,
+    launch: Launch,
     _dir: tempfile::TempDir,
+}
+
+/// How a node process is started: which build, with which extra environment.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub binary: PathBuf,
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for Launch {
+    /// This build, as cargo built it for the tests.
+    fn default() -> Self {
+        Launch {
+            binary: PathBuf::from(env!("CARGO_BIN_EXE_flotilla")),
+            env: Vec::new(),
+        }
+    }
+}
+
+impl Launch {
+    pub fn with_env(mut self, key: &str, value: &str) -> Launch {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
 }
 
 pub const BOOTSTRAP_PORT: u16 = 9192;
@@ -132,12 +157,33 @@ impl Node {
         node
     }
 
+    /// Like [`Node::start_with`], with extra environment variables for the process.
+    pub fn start_with_env(backend: &str, extra_toml: &str, env: &[(&str, &str)]) -> Node {
+        let launch = env
+            .iter()
+            .fold(Launch::default(), |l, (k, v)| l.with_env(k, v));
+        let node = Self::spawn_with(1, &next_host(), backend, extra_toml, launch);
+        node.wait_ready();
+        node
+    }
+
     pub fn spawn(backend: &str, extra_toml: &str) -> Node {
         Self::spawn_as(1, &next_host(), backend, extra_toml)
     }
 
     /// Starts node `id` on `host`.
     pub fn spawn_as(id: u64, host: &str, backend: &str, extra_toml: &str) -> Node {
+        Self::spawn_with(id, host, backend, extra_toml, Launch::default())
+    }
+
+    /// Starts node `id` on `host`, as `launch` says.
+    pub fn spawn_with(
+        id: u64,
+        host: &str,
+        backend: &str,
+        extra_toml: &str,
+        launch: Launch,
+    ) -> Node {
         let host = host.to_string();
         let dir = tempfile::tempdir().unwrap();
         let servers: Vec<String> = backend.split(',').map(|s| format!("\"{s}\"")).collect();
@@ -156,7 +202,7 @@ impl Node {
             .write_all(config.as_bytes())
             .unwrap();
         let log = dir.path().join("node.log");
-        let child = launch(&config_path, &log);
+        let child = spawn_process(&launch, &config_path, &log);
         Node {
             id,
             bootstrap: format!("{host}:{BOOTSTRAP_PORT}"),
@@ -165,6 +211,7 @@ impl Node {
             child,
             config_path,
             log,
+            launch,
             _dir: dir,
         }
     }
@@ -172,7 +219,19 @@ impl Node {
     /// Starts the process again with the same config and data, after it was killed.
     pub fn restart(&mut self) {
         assert!(!self.is_running(), "node {} is still running", self.id);
-        self.child = launch(&self.config_path, &self.log);
+        self.child = spawn_process(&self.launch, &self.config_path, &self.log);
+    }
+
+    /// Like [`Node::restart`], with another build (a rolling upgrade).
+    pub fn restart_with_binary(&mut self, binary: &Path) {
+        self.launch.binary = binary.to_path_buf();
+        self.restart();
+    }
+
+    /// SIGTERM, as a service manager stops a node, and waits for it to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.signal("TERM");
+        self.wait_exit()
     }
 
     /// Deletes the node's data directory (`{dir}/data`), as if its disk were replaced.
@@ -259,23 +318,39 @@ impl Node {
     }
 }
 
-fn launch(config_path: &Path, log: &Path) -> Child {
+fn spawn_process(launch: &Launch, config_path: &Path, log: &Path) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_flotilla"))
+    Command::new(&launch.binary)
         .arg("--config")
         .arg(config_path)
         .env(
             "RUST_LOG",
             "info,flotilla=debug,openraft=warn,openraft::replication=off",
         )
+        .envs(launch.env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
-        .expect("start flotilla")
+        .unwrap_or_else(|e| panic!("start {}: {e}", launch.binary.display()))
+}
+
+/// The node binary of an earlier release (scripts/build-previous.sh builds it once and
+/// caches it outside the repository), for rolling-upgrade tests.
+pub fn previous_release() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let out = Command::new(repo_root().join("scripts/build-previous.sh"))
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run scripts/build-previous.sh");
+        assert!(out.status.success(), "scripts/build-previous.sh failed");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        PathBuf::from(stdout.lines().last().expect("the binary's path").trim())
+    })
 }
 
 impl Drop for Node {
