@@ -61,9 +61,15 @@ pub fn decodable_versions(api_key: ApiKey) -> Option<schema::Versions> {
     request_schema(api_key).map(|schema| schema.versions)
 }
 
-/// Checks that `body` (the bytes after the request header) is exactly one well-formed
-/// request of `api_key` and `version`, allocating nothing unless it is not.
+/// Checks that `body` (the bytes after the request header) starts with one well-formed
+/// request of `api_key` and `version`, allocating nothing unless it does not. Bytes after
+/// the request are ignored, as brokers ignore them.
 pub fn validate(api_key: ApiKey, version: i16, body: &[u8]) -> Result<(), DecodeError> {
+    message_length(api_key, version, body).map(|_| ())
+}
+
+/// How many bytes of `body` the request takes, once it is known to be well-formed.
+fn message_length(api_key: ApiKey, version: i16, body: &[u8]) -> Result<usize, DecodeError> {
     let schema = request_schema(api_key).ok_or(DecodeError::NoSchema { api_key })?;
     if !schema.versions.contains(version) {
         return Err(DecodeError::UnsupportedVersion { api_key, version });
@@ -82,10 +88,10 @@ pub fn decode_request(
     version: i16,
     body: &Bytes,
 ) -> Result<RequestKind, DecodeError> {
-    validate(api_key, version, body)?;
+    let length = message_length(api_key, version, body)?;
     let mut rest = body.clone();
     let decoded = RequestKind::decode(api_key, &mut rest, version);
-    finish(api_key, version, body, &rest, decoded)
+    finish(api_key, version, length, body, &rest, decoded)
 }
 
 /// Decodes the body of the request in `frame`, whose header `meta` describes.
@@ -100,10 +106,10 @@ pub fn decode_frame(frame: &Bytes, meta: &RequestMeta) -> Result<RequestKind, De
 /// Like [`decode_request`], for a caller that knows which request it expects.
 pub fn decode_body<T: Request>(version: i16, body: &Bytes) -> Result<T, DecodeError> {
     let api_key = ApiKey::try_from(T::KEY).expect("kafka-protocol request types have known keys");
-    validate(api_key, version, body)?;
+    let length = message_length(api_key, version, body)?;
     let mut rest = body.clone();
     let decoded = T::decode(&mut rest, version);
-    finish(api_key, version, body, &rest, decoded)
+    finish(api_key, version, length, body, &rest, decoded)
 }
 
 /// kafka-protocol reads what the walker accepted; disagreement means a schema is wrong,
@@ -111,6 +117,7 @@ pub fn decode_body<T: Request>(version: i16, body: &Bytes) -> Result<T, DecodeEr
 fn finish<T>(
     api_key: ApiKey,
     version: i16,
+    length: usize,
     body: &Bytes,
     rest: &Bytes,
     decoded: anyhow::Result<T>,
@@ -123,9 +130,8 @@ fn finish<T>(
         reason: format!("kafka-protocol disagrees with the schema: {reason}"),
     };
     match decoded {
-        Ok(_) if rest.has_remaining() => Err(disagreement(format!(
-            "{} bytes left over",
-            rest.remaining()
+        Ok(_) if offset != length => Err(disagreement(format!(
+            "it read {offset} bytes where the schema has {length}"
         ))),
         Ok(request) => Ok(request),
         Err(e) => Err(disagreement(format!("{e:#}"))),

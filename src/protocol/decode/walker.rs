@@ -73,7 +73,6 @@ pub enum Problem {
     TooManyUnknownTags {
         limit: usize,
     },
-    TrailingBytes(usize),
 }
 
 impl fmt::Display for WalkError {
@@ -122,15 +121,17 @@ impl fmt::Display for Problem {
                     "more than {limit} unknown tagged fields for a body of this size"
                 )
             }
-            Problem::TrailingBytes(n) => write!(f, "{n} bytes left over after the body"),
         }
     }
 }
 
 type Walked = Result<(), WalkError>;
 
-/// Checks that `body` is exactly one `schema` message of `version`.
-pub fn walk(schema: &MessageSchema, version: i16, body: &[u8]) -> Walked {
+/// Checks that `body` starts with one `schema` message of `version`, and returns how many
+/// bytes it takes. Bytes after it are not an error: brokers ignore them, and real clients
+/// send them (librdkafka 2.12 ends its Metadata v13 requests with three zero bytes), so a
+/// proxy that refused them would refuse clients Kafka serves.
+pub fn walk(schema: &MessageSchema, version: i16, body: &[u8]) -> Result<usize, WalkError> {
     let mut walker = Walker {
         body,
         pos: 0,
@@ -140,10 +141,7 @@ pub fn walk(schema: &MessageSchema, version: i16, body: &[u8]) -> Walked {
         unknown_tags_left: FREE_UNKNOWN_TAGS + body.len() / BODY_BYTES_PER_UNKNOWN_TAG,
     };
     walker.fields(schema.fields, "body")?;
-    match body.len() - walker.pos {
-        0 => Ok(()),
-        left => Err(walker.error("body", Problem::TrailingBytes(left))),
-    }
+    Ok(walker.pos)
 }
 
 /// The smallest encoding of `ty` in `version`: null where allowed, otherwise zeros,
@@ -445,6 +443,13 @@ impl Walker<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Walks `body`, which must be exactly one message.
+    fn walk_all(schema: &MessageSchema, version: i16, body: &[u8]) -> Walked {
+        let length = walk(schema, version, body)?;
+        assert_eq!(length, body.len(), "the whole body is the message");
+        Ok(())
+    }
     use crate::protocol::decode::schema::*;
 
     const RIGID: MessageSchema = rigid_message(
@@ -486,14 +491,14 @@ mod tests {
 
     #[test]
     fn accepts_null_markers_where_nullable_only() {
-        assert_eq!(walk(&RIGID, 0, &rigid(-1, 0, 0)), Ok(()));
-        assert_eq!(walk(&RIGID, 0, &rigid(2, 2, 16)), Ok(()));
+        assert_eq!(walk_all(&RIGID, 0, &rigid(-1, 0, 0)), Ok(()));
+        assert_eq!(walk_all(&RIGID, 0, &rigid(2, 2, 16)), Ok(()));
         assert_eq!(
             problem(&RIGID, 0, &rigid(2, -1, 0)),
             Problem::UnexpectedNull
         );
         // Compact: 0 is null.
-        assert_eq!(walk(&FLEXIBLE, 0, &[2, b'x', 0, 0xff, 0]), Ok(()));
+        assert_eq!(walk_all(&FLEXIBLE, 0, &[2, b'x', 0, 0xff, 0]), Ok(()));
         assert_eq!(
             problem(&FLEXIBLE, 0, &[0, 0, 0xff, 0]),
             Problem::UnexpectedNull
@@ -558,14 +563,11 @@ mod tests {
     }
 
     #[test]
-    fn refuses_leftover_bytes() {
+    fn bytes_after_the_message_are_not_part_of_it() {
         let mut body = rigid(2, 1, 8);
-        body.push(0);
-        let error = walk(&RIGID, 0, &body).unwrap_err();
-        assert_eq!(
-            (error.offset, error.problem),
-            (16, Problem::TrailingBytes(1))
-        );
+        let length = body.len();
+        body.extend_from_slice(&[0, 0, 0]);
+        assert_eq!(walk(&RIGID, 0, &body), Ok(length));
     }
 
     #[test]
@@ -588,7 +590,7 @@ mod tests {
     #[test]
     fn nullable_struct_presence_is_minus_one_or_one() {
         let with_cursor = |marker: u8| vec![2, b'x', 0, marker, 0, 0, 0, 9, 0, 0];
-        assert_eq!(walk(&FLEXIBLE, 0, &with_cursor(1)), Ok(()));
+        assert_eq!(walk_all(&FLEXIBLE, 0, &with_cursor(1)), Ok(()));
         assert_eq!(
             problem(&FLEXIBLE, 0, &with_cursor(0)),
             Problem::BadNullMarker(0)
@@ -610,10 +612,10 @@ mod tests {
     #[test]
     fn known_tagged_fields_must_fill_their_size_exactly() {
         assert_eq!(
-            walk(&FLEXIBLE, 1, &flexible(&[1, 0, 4, 0, 0, 0, 1])),
+            walk_all(&FLEXIBLE, 1, &flexible(&[1, 0, 4, 0, 0, 0, 1])),
             Ok(())
         );
-        assert_eq!(walk(&FLEXIBLE, 1, &flexible(&[1, 1, 1, 0])), Ok(()));
+        assert_eq!(walk_all(&FLEXIBLE, 1, &flexible(&[1, 1, 1, 0])), Ok(()));
         assert_eq!(
             problem(&FLEXIBLE, 1, &flexible(&[1, 0, 5, 0, 0, 0, 1, 0])),
             Problem::TaggedSizeMismatch {
@@ -676,7 +678,7 @@ mod tests {
         };
         let within = flexible(&section(FREE_UNKNOWN_TAGS as u32 + 3));
         assert!(within.len() / BODY_BYTES_PER_UNKNOWN_TAG >= 3);
-        assert_eq!(walk(&FLEXIBLE, 1, &within), Ok(()));
+        assert_eq!(walk_all(&FLEXIBLE, 1, &within), Ok(()));
         let beyond = flexible(&section(FREE_UNKNOWN_TAGS as u32 + 10));
         assert!(matches!(
             problem(&FLEXIBLE, 1, &beyond),
@@ -694,7 +696,7 @@ mod tests {
                 array(&structure(&[field("x", INT8).since(1)])),
             )],
         );
-        assert_eq!(walk(&EMPTY_ELEMENTS, 0, &[0, 0, 0, 0]), Ok(()));
+        assert_eq!(walk_all(&EMPTY_ELEMENTS, 0, &[0, 0, 0, 0]), Ok(()));
         assert!(matches!(
             problem(&EMPTY_ELEMENTS, 0, &[0x7f, 0xff, 0xff, 0xff]),
             Problem::TooManyElements { min_size: 1, .. }
