@@ -96,6 +96,19 @@ impl RawClient {
         )
     }
 
+    /// ApiVersions on a connection the peer may already have closed: the I/O error then.
+    pub fn try_api_versions(&mut self) -> std::io::Result<ApiVersionsResponse> {
+        let request = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("raw"))
+            .with_client_software_version(StrBytes::from_static_str("1"));
+        let frame = self.encode(ApiKey::ApiVersions, 3, &request);
+        self.stream.write_all(&(frame.len() as i32).to_be_bytes())?;
+        self.stream.write_all(&frame)?;
+        let mut response = self.read_frame()?;
+        ResponseHeader::decode(&mut response, 0).map_err(std::io::Error::other)?;
+        ApiVersionsResponse::decode(&mut response, 3).map_err(std::io::Error::other)
+    }
+
     pub fn metadata(&mut self) -> MetadataResponse {
         self.call(
             ApiKey::Metadata,
