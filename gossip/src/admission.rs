@@ -8,10 +8,15 @@
 //! a seed, and the first node of a fleet has nobody to ask.
 //!
 //! The wait ends early once every seed has answered and no other incarnation of our id is
-//! in sight. An incarnation of our id at another address is a duplicate only if our
-//! failure detector sees it live; a dead one is a previous run of this node (restarted on
-//! another port) and is ignored once the wait is over. A node that reaches chitchat's
-//! liveness needs three heartbeat observations, two or three rounds, well inside the wait.
+//! in sight. "Answered" means chitchat has applied the seed's digest, not merely received
+//! a message from it (the `transport` module says why and how we tell): only then would a
+//! live node with our id that the seed knows be in sight. An incarnation of our id at
+//! another address is a duplicate only if our failure detector sees it live; a dead one is
+//! a previous run of this node (restarted on another port) and is ignored once the wait
+//! is over. A node that reaches chitchat's liveness needs three heartbeat observations, two
+//! or three rounds, well inside the wait unless the seeds answer late or our rounds run
+//! late (a starved machine). A live duplicate not yet confirmed when the wait ends is then
+//! taken for an earlier run and let through: the price of a start that cannot hang.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
