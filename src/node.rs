@@ -137,6 +137,9 @@ async fn stop(ctx: &Context) {
         }
     }
     let open = ctx.metrics.active_connections();
+    tracing::info!(open, "sending clients to the new owners");
+    ctx.clients.redirect(shutdown.redirect_window).await;
+    let open = ctx.metrics.active_connections();
     tracing::info!(
         open,
         "no longer accepting; letting client connections finish what they owe"

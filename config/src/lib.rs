@@ -130,6 +130,11 @@ pub struct ShutdownConfig {
     /// Longest wait for the fleet to commit new owners for this node's identities.
     #[serde(default = "default_handoff_timeout", with = "humantime_serde")]
     pub handoff_timeout: Duration,
+    /// How long clients are sent to the new owners (a retriable NOT_LEADER_OR_FOLLOWER to
+    /// Produce and Fetch) before the node stops accepting; cut short once no client is
+    /// connected. 0 closes connections without redirecting.
+    #[serde(default = "default_redirect_window", with = "humantime_serde")]
+    pub redirect_window: Duration,
     /// Longest wait for responses to requests already forwarded before connections close.
     #[serde(default = "default_drain_timeout", with = "humantime_serde")]
     pub drain_timeout: Duration,
@@ -169,6 +174,7 @@ impl Default for ShutdownConfig {
     fn default() -> Self {
         ShutdownConfig {
             handoff_timeout: default_handoff_timeout(),
+            redirect_window: default_redirect_window(),
             drain_timeout: default_drain_timeout(),
         }
     }
@@ -218,6 +224,9 @@ fn default_max_connections() -> usize {
 }
 fn default_handoff_timeout() -> Duration {
     Duration::from_secs(10)
+}
+fn default_redirect_window() -> Duration {
+    Duration::from_secs(1)
 }
 fn default_drain_timeout() -> Duration {
     Duration::from_secs(10)

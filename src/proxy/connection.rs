@@ -12,8 +12,11 @@
 //! other request is forwarded as the bytes it came as. Answers leave in request order,
 //! whoever gives them (see `in_flight`).
 //!
-//! When the node stops, a connection reads no further request, sends what it still owes
-//! the client, and closes; requests it never read are the client's to retry elsewhere.
+//! When the node stops, it first redirects (see `redirect`): a Produce or Fetch is
+//! answered with a retriable NOT_LEADER_OR_FOLLOWER that sends the client to the
+//! identity's new owner, and a connection that gets a second one closes. Then each
+//! connection reads no further request, sends what it still owes the client, and closes;
+//! requests it never read are the client's to retry elsewhere.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -32,6 +35,7 @@ use tokio_util::codec::FramedRead;
 use super::chain::Outcome;
 use super::filter::{Listener, Session};
 use super::in_flight::{Forwarded, InFlight, Owed};
+use super::redirect;
 use crate::backend;
 use crate::context::Context;
 use crate::metrics::ConnectionMetrics;
@@ -164,6 +168,15 @@ struct Shared<'a> {
     requests_done: AtomicBool,
 }
 
+impl Shared<'_> {
+    /// The request side is done for good; the response side ends once nothing is owed.
+    fn stop_requests(&self) -> Close {
+        self.requests_done.store(true, Ordering::Release);
+        self.in_flight.wake();
+        Close::Stopped
+    }
+}
+
 async fn run(
     ctx: &Context,
     client: TcpStream,
@@ -252,11 +265,7 @@ async fn forward_requests(
     loop {
         let next = tokio::select! {
             next = tokio::time::timeout(idle_timeout, frames.next()) => next,
-            () = ctx.clients.stopping.cancelled() => {
-                shared.requests_done.store(true, Ordering::Release);
-                shared.in_flight.wake();
-                return Close::Stopped;
-            }
+            () = ctx.clients.stopping.cancelled() => return shared.stop_requests(),
         };
         let frame = match next {
             Err(_) if shared.in_flight.is_empty() => return Close::Idle(idle_timeout),
@@ -283,6 +292,12 @@ async fn forward_requests(
         };
         metrics.request(&ctx.metrics, request.api_key);
         metrics.bytes_in.inc_by((SIZE_PREFIX + frame.len()) as u64);
+        if ctx.clients.redirecting.is_cancelled() && expects_response {
+            if let Some(answer) = redirect::answer(&request, &frame) {
+                shared.in_flight.push(Owed::Proxy(answer));
+                return shared.stop_requests();
+            }
+        }
         remember_client_id(shared.session, &request.client_id);
         let forwarded = Forwarded {
             correlation_id: request.correlation_id,

@@ -25,6 +25,9 @@ use crate::supervisor::Tasks;
 pub struct ClientConnections {
     slots: Arc<Semaphore>,
     tracker: TaskTracker,
+    /// The node is on its way out: connections send clients to the new owners (see
+    /// `redirect`), listeners still accept.
+    pub redirecting: CancellationToken,
     /// Listeners stop accepting; connections read no further request and close once they
     /// owe the client nothing.
     pub stopping: CancellationToken,
@@ -37,8 +40,18 @@ impl ClientConnections {
         ClientConnections {
             slots: Arc::new(Semaphore::new(max_connections)),
             tracker: TaskTracker::new(),
+            redirecting: CancellationToken::new(),
             stopping: CancellationToken::new(),
             closing: CancellationToken::new(),
+        }
+    }
+
+    /// Sends clients elsewhere for at most `window`, or until none is connected any more.
+    pub async fn redirect(&self, window: Duration) {
+        self.redirecting.cancel();
+        let deadline = tokio::time::Instant::now() + window;
+        while !self.tracker.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await; // poll: clients leave on their own
         }
     }
 

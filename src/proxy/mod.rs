@@ -4,6 +4,7 @@
 //! - [`listener`]: the bootstrap and identity ports, the connection limit, and stopping;
 //! - [`connection`]: the per-connection loop, both directions;
 //! - [`in_flight`]: the answers a connection owes its client, in request order;
+//! - [`redirect`]: what a connection answers while its node stops;
 //! - [`filter`], [`message`], [`chain`]: the request pipeline every feature plugs into;
 //! - [`filters`]: the filters a node runs (address rewrites, ApiVersions narrowing, ...).
 //!
@@ -17,3 +18,4 @@ pub mod filters;
 pub mod in_flight;
 pub mod listener;
 pub mod message;
+pub mod redirect;

@@ -65,7 +65,10 @@ impl Filter for TestFilter {
             }
             RequestKind::DeleteTopics(delete) => {
                 let by_name = delete.topic_names.iter().map(|n| n.as_str());
-                let by_topic = delete.topics.iter().filter_map(|t| t.name.as_ref().map(|n| n.as_str()));
+                let by_topic = delete
+                    .topics
+                    .iter()
+                    .filter_map(|t| t.name.as_ref().map(|n| n.as_str()));
                 if by_name.chain(by_topic).any(|n| n.starts_with("closed-")) {
                     return Verdict::Close("a test topic closes the connection".into());
                 }
