@@ -5,10 +5,12 @@
 #   scripts/fleet.sh start ID  restart a stopped node with its data
 #   scripts/fleet.sh stop ID   stop a node gracefully (SIGTERM: it hands its identities to
 #                              the fleet and drains its clients), keeping its data
-#   scripts/fleet.sh roll [--binary PATH]
+#   scripts/fleet.sh roll [--binary PATH] [--pause SECONDS]
 #                              restart every node, one at a time, gracefully, waiting for
-#                              each to be ready again; with --binary, switch every node to
-#                              that build (a rolling upgrade)
+#                              each to be ready again and the fleet settled, then SECONDS
+#                              more (default 10: librdkafka's reconnect.backoff.max.ms, so
+#                              its clients' backoff resets between nodes); with --binary,
+#                              switch every node to that build (a rolling upgrade)
 #   scripts/fleet.sh status    one line per node, then the bootstrap list
 #   scripts/fleet.sh down      stop the nodes this script started and remove their state
 #
@@ -182,16 +184,19 @@ stop() {
 }
 
 roll() {
-  local bin="" dir id started
-  if [[ ${1:-} == --binary ]]; then
-    bin=${2:-}
-    [[ -x $bin ]] || die "roll --binary needs an executable, got '$bin'"
-  elif [[ -n ${1:-} ]]; then
-    die "usage: $0 roll [--binary PATH]"
-  fi
+  local bin="" pause=10 dir id started first=1
+  while (($#)); do
+    case $1 in
+      --binary) bin=${2:-}; [[ -x $bin ]] || die "roll --binary needs an executable, got '$bin'"; shift 2 ;;
+      --pause) pause=${2:-}; [[ $pause =~ ^[0-9]+$ ]] || die "roll --pause needs seconds, got '$pause'"; shift 2 ;;
+      *) die "usage: $0 roll [--binary PATH] [--pause SECONDS]" ;;
+    esac
+  done
   for dir in "$state"/node-*; do
     [[ -d $dir ]] || continue
     id=${dir##*-}
+    ((first)) || sleep "$pause" # the roll's pace, not a wait for a state
+    first=0
     started=$SECONDS
     stop_node "$id"
     launch "$id" "${bin:-$(cat "$dir/binary" 2>/dev/null || binary)}"
@@ -259,5 +264,5 @@ case ${1:-} in
   roll) shift; roll "$@" ;;
   status) print_status ;;
   down) down ;;
-  *) die "usage: $0 up [N] | start ID | stop ID | roll [--binary PATH] | status | down" ;;
+  *) die "usage: $0 up [N] | start ID | stop ID | roll [--binary PATH] [--pause SECONDS] | status | down" ;;
 esac

@@ -13,8 +13,11 @@ start=$SECONDS
 cargo fmt --all --check
 shellcheck -x scripts/*.sh scripts/lib/*.sh .ci/run
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 "$here/kafka-cluster.sh" up
-cargo test --workspace
+# test-hooks: the filter that shows every verdict and the injected task failure.
+cargo test --workspace --features flotilla/test-hooks
+cat target/rolling-restart.txt
 # A short chaos run (kill and pause faults, fixed seed) must come out valid.
 "$here/chaos.sh" --time 60 --seed 42 --nemesis kill,kill-leader,pause
 echo "all tests passed in $((SECONDS - start))s"
