@@ -126,7 +126,11 @@ fn a_delayed_request_is_answered_after_the_delay() {
     consumer
         .fetch_metadata(Some(&topic), Duration::from_secs(10))
         .expect("a delayed request is still answered");
-    assert!(asked.elapsed() >= DELAY, "answered after {:?}", asked.elapsed());
+    assert!(
+        asked.elapsed() >= DELAY,
+        "answered after {:?}",
+        asked.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -142,7 +146,11 @@ async fn a_close_verdict_refuses_the_request() {
         deleted.as_ref().map_or(true, |r| r[0].is_err()),
         "{deleted:?}"
     );
-    assert_eq!(partitions_in_kafka(&topic), Some(1), "the topic is still there");
+    assert_eq!(
+        partitions_in_kafka(&topic),
+        Some(1),
+        "the topic is still there"
+    );
     node.wait_for_log(&["filter test", "closes the connection"]);
 }
 
@@ -174,11 +182,19 @@ fn the_proxy_answers_in_request_order() {
 
     let mut first = client.read_frame().unwrap();
     let header = ResponseHeader::decode(&mut first, 1).unwrap();
-    assert_eq!(header.correlation_id, 1, "the broker's answer to request 1 first");
+    assert_eq!(
+        header.correlation_id, 1,
+        "the broker's answer to request 1 first"
+    );
     MetadataResponse::decode(&mut first, 12).unwrap();
 
     let mut second = client.read_frame().unwrap();
-    assert_eq!(ResponseHeader::decode(&mut second, 1).unwrap().correlation_id, 2);
+    assert_eq!(
+        ResponseHeader::decode(&mut second, 1)
+            .unwrap()
+            .correlation_id,
+        2
+    );
     let produce = ProduceResponse::decode(&mut second, 9).unwrap();
     let partition = &produce.responses[0].partition_responses[0];
     assert_eq!(
@@ -187,5 +203,10 @@ fn the_proxy_answers_in_request_order() {
     );
 
     let mut third = client.read_frame().unwrap();
-    assert_eq!(ResponseHeader::decode(&mut third, 1).unwrap().correlation_id, 3);
+    assert_eq!(
+        ResponseHeader::decode(&mut third, 1)
+            .unwrap()
+            .correlation_id,
+        3
+    );
 }
