@@ -16,8 +16,8 @@ use crate::cluster::fleet::Fleet;
 use crate::directory::{AdvertisedNode, Directory};
 use crate::metrics::Metrics;
 use crate::proxy::chain::FilterChain;
+use crate::proxy::clients::ClientConnections;
 use crate::proxy::filters;
-use crate::proxy::listener::ClientConnections;
 
 pub struct Context {
     pub config: Config,

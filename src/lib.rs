@@ -7,8 +7,8 @@
 //!   request bodies, error answers);
 //! - [`directory`]: broker, slot and advertised address of every identity;
 //! - [`metrics`], [`logging`], [`supervisor`]: observability and task supervision;
-//! - [`cluster`]: the fleet (gossip and Raft wiring, assignment, controller, fencing);
 //! - [`backend`]: the backend cluster's brokers;
+//! - [`cluster`]: the fleet (gossip and Raft wiring, assignment, controller, fencing);
 //! - [`context`]: what every connection and admin handler of a node may read;
 //! - [`proxy`]: the data path (listeners, connection loop, the filter chain and its
 //!   filters);

@@ -19,8 +19,6 @@
 mod support;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -30,9 +28,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
-use serde_json::Value;
 use support::fleet::Fleet;
-use support::{create_topic_with_tool, kafka, kafka_tool, previous_release, unique_topic};
+use support::java::JavaProducer;
+use support::{create_topic_with_tool, kafka, previous_release, unique_topic};
 use support::{wait_for, Launch};
 
 const PARTITIONS: i32 = 6;
@@ -145,82 +143,23 @@ fn librdkafka_producer(
 }
 
 /// Kafka's VerifiableProducer (the Java client), idempotent, acks=all.
-struct JavaProducer {
-    child: Child,
-    reader: Option<JoinHandle<()>>,
-}
-
 fn java_producer(bootstrap: &str, topic: &str) -> (Arc<Deliveries>, JavaProducer) {
-    let config = std::env::temp_dir().join(format!("rolling-{}.properties", std::process::id()));
-    std::fs::write(
-        &config,
-        "enable.idempotence=true\nacks=all\nretries=2147483647\nlinger.ms=1\n",
-    )
-    .unwrap();
-    let rate = RATE.to_string();
-    let mut child = kafka_tool(
-        "org.apache.kafka.tools.VerifiableProducer",
-        &[
-            "--bootstrap-server",
-            bootstrap,
-            "--topic",
-            topic,
-            "--throughput",
-            &rate,
-            "--acks",
-            "-1",
-            "--command-config",
-            &config.display().to_string(),
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
     let deliveries = Arc::new(Deliveries::default());
-    let stdout = child.stdout.take().unwrap();
     let recorded = deliveries.clone();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let Ok(event) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            match event["name"].as_str() {
-                Some("producer_send_success") => {
-                    let time = event["timestamp"].as_f64().unwrap();
-                    let value = event["value"].as_str().unwrap().to_string();
-                    recorded.acks.lock().unwrap().push((time, value));
-                }
-                Some("producer_send_error") => recorded.failures.lock().unwrap().push(line),
-                _ => {}
+    let producer = JavaProducer::start(bootstrap, topic, RATE, move |event| {
+        match event["name"].as_str() {
+            Some("producer_send_success") => {
+                let time = event["timestamp"].as_f64().unwrap();
+                let value = event["value"].as_str().unwrap().to_string();
+                recorded.acks.lock().unwrap().push((time, value));
             }
+            Some("producer_send_error") => {
+                recorded.failures.lock().unwrap().push(event.to_string())
+            }
+            _ => {}
         }
     });
-    let producer = JavaProducer {
-        child,
-        reader: Some(reader),
-    };
     (deliveries, producer)
-}
-
-impl JavaProducer {
-    /// SIGTERM: the tool closes its producer, which waits for outstanding sends.
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        self.child.wait().unwrap();
-        self.reader.take().unwrap().join().unwrap();
-    }
-}
-
-impl Drop for JavaProducer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A librdkafka consumer group member reading both topics until stopped; what it read,

@@ -14,18 +14,16 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
-use serde_json::Value;
 use support::fleet::Fleet;
+use support::java::JavaProducer;
 use support::wire::RawClient;
-use support::{create_topic_with_tool, kafka, kafka_tool, unique_topic, wait_for};
+use support::{create_topic_with_tool, kafka, unique_topic, wait_for};
 
 /// Acknowledgement times, in milliseconds since the Unix epoch (the Java tool reports
 /// its own wall-clock timestamps, so both clients are measured on the same clock).
@@ -77,57 +75,14 @@ fn rdkafka_producer(bootstrap: &str, topic: &str, acks: Acks) -> RdkafkaProducer
     RdkafkaProducer { stop }
 }
 
-struct JavaProducer {
-    child: std::process::Child,
-}
-
-impl Drop for JavaProducer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn java_producer(bootstrap: &str, topic: &str, acks: Acks) -> JavaProducer {
-    let config = std::env::temp_dir().join(format!("figures-{}.properties", std::process::id()));
-    std::fs::write(
-        &config,
-        "enable.idempotence=true\nretries=2147483647\ndelivery.timeout.ms=120000\nlinger.ms=1\n",
-    )
-    .unwrap();
-    let mut child = kafka_tool(
-        "org.apache.kafka.tools.VerifiableProducer",
-        &[
-            "--bootstrap-server",
-            bootstrap,
-            "--topic",
-            topic,
-            "--throughput",
-            "1000",
-            "--acks",
-            "-1",
-            "--command-config",
-            &config.display().to_string(),
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let Ok(event) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if event["name"] == "producer_send_success" {
-                if let Some(t) = event["timestamp"].as_f64() {
-                    acks.lock().unwrap().push(t);
-                }
+    JavaProducer::start(bootstrap, topic, 1000, move |event| {
+        if event["name"] == "producer_send_success" {
+            if let Some(t) = event["timestamp"].as_f64() {
+                acks.lock().unwrap().push(t);
             }
         }
-    });
-    JavaProducer { child }
+    })
 }
 
 struct Figures {

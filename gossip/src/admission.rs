@@ -14,15 +14,17 @@
 //! another address is a duplicate only if our failure detector sees it live; a dead one is
 //! a previous run of this node (restarted on another port) and is ignored once the wait
 //! is over. A node that reaches chitchat's liveness needs three heartbeat observations, two
-//! or three rounds, well inside the wait unless the seeds answer late or our rounds run
-//! late (a starved machine). A live duplicate not yet confirmed when the wait ends is then
-//! taken for an earlier run and let through: the price of a start that cannot hang.
+//! or three rounds, which a starved machine may not manage within the wait; so an
+//! incarnation whose heartbeat rises while we wait is taken for live too, since only a
+//! running node raises its own heartbeat. A node restarted on another address within a
+//! second or two of its previous run's death can be refused by this (gossip may bring
+//! that run's last heartbeats late); its next start succeeds.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use chitchat::{Chitchat, ChitchatId};
+use chitchat::{Chitchat, ChitchatId, Heartbeat};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -47,9 +49,13 @@ pub(crate) async fn admit(
     interval: Duration,
 ) -> Result<(), GossipError> {
     let deadline = Instant::now() + interval * ADMISSION_ROUNDS;
+    let mut first_heartbeats = HashMap::new();
     loop {
         let expired = Instant::now() >= deadline;
-        match examine(&*chitchat.lock().await, peers, expired) {
+        let chitchat = chitchat.lock().await;
+        let verdict = examine(&chitchat, peers, &mut first_heartbeats, expired);
+        drop(chitchat);
+        match verdict {
             Verdict::Refuse(error) => return Err(error),
             Verdict::Admit => return Ok(()),
             Verdict::KeepWaiting => tokio::time::sleep(interval / 2).await,
@@ -57,7 +63,12 @@ pub(crate) async fn admit(
     }
 }
 
-fn examine(chitchat: &Chitchat, peers: &SharedPeerLog, expired: bool) -> Verdict {
+fn examine(
+    chitchat: &Chitchat,
+    peers: &SharedPeerLog,
+    first_heartbeats: &mut HashMap<ChitchatId, Heartbeat>,
+    expired: bool,
+) -> Verdict {
     let seeds = other_seeds(chitchat);
     let peers = peers.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(seed) = seeds.iter().find(|seed| peers.rejected_us(seed)) {
@@ -68,7 +79,13 @@ fn examine(chitchat: &Chitchat, peers: &SharedPeerLog, expired: bool) -> Verdict
     }
     let others = other_incarnations(chitchat);
     let live: HashSet<&ChitchatId> = chitchat.live_nodes().collect();
-    if let Some(duplicate) = others.iter().find(|id| live.contains(*id)) {
+    let mut beating = |id: &ChitchatId| {
+        let Some(now) = chitchat.node_state(id).map(|state| state.heartbeat()) else {
+            return false;
+        };
+        now > *first_heartbeats.entry(id.clone()).or_insert(now)
+    };
+    if let Some(duplicate) = others.iter().find(|id| live.contains(*id) || beating(id)) {
         return Verdict::Refuse(GossipError::DuplicateNodeId {
             node_id: chitchat.self_chitchat_id().node_id.to_string(),
             other_addr: duplicate.gossip_advertise_addr,

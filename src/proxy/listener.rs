@@ -12,66 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::connection;
 use super::filter::Listener;
 use crate::context::Context;
 use crate::supervisor::Tasks;
-
-/// The node's client connections, as a whole: how many may be open, and how they stop.
-pub struct ClientConnections {
-    slots: Arc<Semaphore>,
-    tracker: TaskTracker,
-    /// The node is on its way out: connections send clients to the new owners (see
-    /// `redirect`), listeners still accept.
-    pub redirecting: CancellationToken,
-    /// Listeners stop accepting; connections read no further request and close once they
-    /// owe the client nothing.
-    pub stopping: CancellationToken,
-    /// Whatever is still open closes now.
-    pub closing: CancellationToken,
-}
-
-impl ClientConnections {
-    pub fn new(max_connections: usize) -> ClientConnections {
-        ClientConnections {
-            slots: Arc::new(Semaphore::new(max_connections)),
-            tracker: TaskTracker::new(),
-            redirecting: CancellationToken::new(),
-            stopping: CancellationToken::new(),
-            closing: CancellationToken::new(),
-        }
-    }
-
-    /// Sends clients elsewhere for at most `window`, or until none is connected any more.
-    pub async fn redirect(&self, window: Duration) {
-        self.redirecting.cancel();
-        let deadline = tokio::time::Instant::now() + window;
-        while !self.tracker.is_empty() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await; // poll: clients leave on their own
-        }
-    }
-
-    /// Stops accepting and lets every connection finish what it owes, for at most
-    /// `deadline`; then closes the rest. Returns how many had to be closed.
-    pub async fn stop(&self, deadline: Duration) -> usize {
-        self.stopping.cancel();
-        self.tracker.close();
-        if tokio::time::timeout(deadline, self.tracker.wait())
-            .await
-            .is_ok()
-        {
-            return 0;
-        }
-        let left = self.tracker.len();
-        self.closing.cancel();
-        self.tracker.wait().await;
-        left
-    }
-}
 
 /// Accepts clients on one listener until the node stops.
 pub async fn accept(
@@ -111,9 +57,9 @@ fn serve(
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(%peer, "cannot disable Nagle: {e}");
     }
-    let ctx = ctx.clone();
-    ctx.clients.tracker.clone().spawn(async move {
-        connection::serve(ctx, stream, peer, kind).await;
+    let owned = ctx.clone();
+    ctx.clients.spawn(async move {
+        connection::serve(owned, stream, peer, kind).await;
         drop(permit);
     });
 }
@@ -126,9 +72,9 @@ fn admit(ctx: &Context, peer: SocketAddr) -> Option<OwnedSemaphorePermit> {
         ctx.metrics.connection_closed("not_ready");
         return None;
     }
-    match ctx.clients.slots.clone().try_acquire_owned() {
-        Ok(permit) => Some(permit),
-        Err(_) => {
+    match ctx.clients.try_admit() {
+        Some(permit) => Some(permit),
+        None => {
             tracing::warn!(
                 %peer,
                 max = ctx.limits.max_connections,

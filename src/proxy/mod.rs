@@ -1,7 +1,8 @@
 //! The data path: listeners accept clients, and each client connection is forwarded to its
 //! broker through the filter chain.
 //!
-//! - [`listener`]: the bootstrap and identity ports, the connection limit, and stopping;
+//! - [`listener`]: the bootstrap and identity ports;
+//! - [`clients`]: the node's client connections as a whole: the limit, and stopping;
 //! - [`connection`]: the per-connection loop, both directions;
 //! - [`in_flight`]: the answers a connection owes its client, in request order;
 //! - [`redirect`]: what a connection answers while its node stops;
@@ -12,6 +13,7 @@
 //! committed control state through a snapshot, and the directory through its own.
 
 pub mod chain;
+pub mod clients;
 pub mod connection;
 pub mod filter;
 pub mod filters;

@@ -4,6 +4,7 @@
 
 pub mod fake_broker;
 pub mod fleet;
+pub mod java;
 pub mod wire;
 
 use std::io::Write;
