@@ -158,8 +158,14 @@ print_status() {
 launch() {
   local id=$1 bin=$2 dir="$state/node-$1"
   nohup "$bin" --config "$dir/node.toml" >>"$dir/node.log" 2>&1 &
-  echo $! >"$dir/pid"
+  local pid=$! deadline=$((SECONDS + 10))
+  echo "$pid" >"$dir/pid"
   echo "$bin" >"$dir/binary"
+  # Until it has exec'd, the child is a copy of this shell, which `alive` does not take
+  # for the node: wait for the exec (or the exit).
+  until alive "$dir" || ! kill -0 "$pid" 2>/dev/null || ((SECONDS >= deadline)); do
+    sleep 0.05
+  done
 }
 
 # SIGTERM, then the node hands off and drains (at most shutdown.handoff_timeout plus

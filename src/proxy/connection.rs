@@ -262,10 +262,13 @@ async fn forward_requests(
     let idle_timeout = ctx.limits.idle_timeout;
     let fence_epoch = ctx.fence.as_ref().map(|f| f.epoch());
     let mut frames = FramedRead::new(client, FrameCodec::new(ctx.limits.max_request_bytes));
+    // Made once: waiting on the node-wide token registers with it, which takes its lock.
+    let stopping = ctx.clients.stopping.cancelled();
+    tokio::pin!(stopping);
     loop {
         let next = tokio::select! {
             next = tokio::time::timeout(idle_timeout, frames.next()) => next,
-            () = ctx.clients.stopping.cancelled() => return shared.stop_requests(),
+            () = &mut stopping => return shared.stop_requests(),
         };
         let frame = match next {
             Err(_) if shared.in_flight.is_empty() => return Close::Idle(idle_timeout),

@@ -25,11 +25,12 @@ pub async fn accept(
     listener: TcpListener,
     kind: Listener,
 ) -> anyhow::Result<()> {
-    let clients = &ctx.clients;
+    let stopping = ctx.clients.stopping.cancelled();
+    tokio::pin!(stopping);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            () = clients.stopping.cancelled() => return Ok(()),
+            () = &mut stopping => return Ok(()),
         };
         match accepted {
             Ok((stream, peer)) => {
