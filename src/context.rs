@@ -16,7 +16,7 @@ use crate::cluster::fleet::Fleet;
 use crate::directory::{AdvertisedNode, Directory};
 use crate::metrics::Metrics;
 use crate::proxy::chain::FilterChain;
-use crate::proxy::clients::ClientConnections;
+use crate::proxy::clients::{ClientConnections, Phase};
 use crate::proxy::filters;
 
 pub struct Context {
@@ -95,7 +95,7 @@ impl Context {
         let known = identities.len();
         let listening = self.listening_slots.load(Ordering::Relaxed);
         let unrouted = identities.iter().filter(|i| i.address.is_empty()).count();
-        if self.clients.stopping.is_cancelled() {
+        if self.clients.phase() >= Phase::Redirecting {
             Some("the node is stopping".into())
         } else if known == 0 && self.fleet.is_some() {
             Some("the fleet's identity table has not been replicated to this node yet".into())

@@ -1,30 +1,67 @@
 //! The node's client connections as a whole: how many may be open at once, and how they
 //! end when the node stops (redirect, stop accepting, drain, close). The listeners and the
 //! connection loop read it; the node's stop sequence drives it.
+//!
+//! A connection must notice the node's stop even while it sits in a read, so it waits on
+//! a [`StopSignal`] beside its sockets. That wait is polled at every wake-up of every
+//! connection, so it is an atomic load and a waker registration, no lock: a cancellation
+//! token or a `Notify` takes a lock shared by all connections at each poll, which showed
+//! up in the per-request cost of the pass-through path.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
+use futures::task::AtomicWaker;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// The node's client connections, as a whole: how many may be open, and how they stop.
+/// Where the node is in its stop, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Phase {
+    Serving,
+    /// Connections send clients to the new owners (see `redirect`); listeners still accept.
+    Redirecting,
+    /// Listeners stop accepting; connections read no further request and close once they
+    /// owe the client nothing.
+    Stopping,
+    /// Whatever is still open closes now.
+    Closing,
+}
+
 pub struct ClientConnections {
     slots: Arc<Semaphore>,
     tracker: TaskTracker,
-    /// The node is on its way out: connections send clients to the new owners (see
-    /// `redirect`), listeners still accept.
-    pub redirecting: CancellationToken,
-    /// Listeners stop accepting; connections read no further request and close once they
-    /// owe the client nothing.
-    pub stopping: CancellationToken,
-    /// Whatever is still open closes now.
-    pub closing: CancellationToken,
+    phase: AtomicU8,
+    /// One waker per connection or listener waiting on a [`StopSignal`].
+    waiting: Mutex<HashMap<u64, Arc<AtomicWaker>>>,
+    next_waiter: AtomicU64,
 }
 
 impl ClientConnections {
+    pub fn new(max_connections: usize) -> ClientConnections {
+        ClientConnections {
+            slots: Arc::new(Semaphore::new(max_connections)),
+            tracker: TaskTracker::new(),
+            phase: AtomicU8::new(Phase::Serving as u8),
+            waiting: Mutex::default(),
+            next_waiter: AtomicU64::new(0),
+        }
+    }
+
+    pub fn phase(&self) -> Phase {
+        match self.phase.load(Ordering::Acquire) {
+            0 => Phase::Serving,
+            1 => Phase::Redirecting,
+            2 => Phase::Stopping,
+            _ => Phase::Closing,
+        }
+    }
+
     /// A connection slot, if one is free.
     pub fn try_admit(&self) -> Option<OwnedSemaphorePermit> {
         self.slots.clone().try_acquire_owned().ok()
@@ -35,19 +72,21 @@ impl ClientConnections {
         self.tracker.spawn(connection);
     }
 
-    pub fn new(max_connections: usize) -> ClientConnections {
-        ClientConnections {
-            slots: Arc::new(Semaphore::new(max_connections)),
-            tracker: TaskTracker::new(),
-            redirecting: CancellationToken::new(),
-            stopping: CancellationToken::new(),
-            closing: CancellationToken::new(),
+    /// What a connection or listener waits on to learn of the node's stop.
+    pub fn stop_signal(&self) -> StopSignal<'_> {
+        let id = self.next_waiter.fetch_add(1, Ordering::Relaxed);
+        let waker = Arc::new(AtomicWaker::new());
+        self.lock_waiting().insert(id, waker.clone());
+        StopSignal {
+            clients: self,
+            id,
+            waker,
         }
     }
 
     /// Sends clients elsewhere for at most `window`, or until none is connected any more.
     pub async fn redirect(&self, window: Duration) {
-        self.redirecting.cancel();
+        self.enter(Phase::Redirecting);
         let deadline = tokio::time::Instant::now() + window;
         while !self.tracker.is_empty() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await; // poll: clients leave on their own
@@ -57,7 +96,7 @@ impl ClientConnections {
     /// Stops accepting and lets every connection finish what it owes, for at most
     /// `deadline`; then closes the rest. Returns how many had to be closed.
     pub async fn stop(&self, deadline: Duration) -> usize {
-        self.stopping.cancel();
+        self.enter(Phase::Stopping);
         self.tracker.close();
         if tokio::time::timeout(deadline, self.tracker.wait())
             .await
@@ -66,8 +105,71 @@ impl ClientConnections {
             return 0;
         }
         let left = self.tracker.len();
-        self.closing.cancel();
+        self.enter(Phase::Closing);
         self.tracker.wait().await;
         left
+    }
+
+    fn enter(&self, phase: Phase) {
+        self.phase.fetch_max(phase as u8, Ordering::AcqRel);
+        for waker in self.lock_waiting().values() {
+            waker.wake();
+        }
+    }
+
+    fn lock_waiting(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<AtomicWaker>>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One waiter's view of the node's stop; unregisters itself when dropped.
+pub struct StopSignal<'a> {
+    clients: &'a ClientConnections,
+    id: u64,
+    waker: Arc<AtomicWaker>,
+}
+
+impl StopSignal<'_> {
+    /// Resolves once the node has reached `phase`. Cheap to poll again and again.
+    pub async fn reached(&self, phase: Phase) {
+        std::future::poll_fn(|cx| {
+            self.waker.register(cx.waker());
+            if self.clients.phase() >= phase {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for StopSignal<'_> {
+    fn drop(&mut self) {
+        self.clients.lock_waiting().remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_waiter_learns_of_each_phase_it_waits_for() {
+        let clients = ClientConnections::new(1);
+        {
+            let signal = clients.stop_signal();
+            let waiting = signal.reached(Phase::Stopping);
+            tokio::pin!(waiting);
+            assert!(futures::poll!(&mut waiting).is_pending());
+            clients.enter(Phase::Redirecting);
+            assert!(futures::poll!(&mut waiting).is_pending());
+            assert_eq!(clients.stop(Duration::from_secs(1)).await, 0);
+            assert!(futures::poll!(&mut waiting).is_ready());
+        }
+        assert!(
+            clients.lock_waiting().is_empty(),
+            "a dropped signal unregisters"
+        );
     }
 }

@@ -33,6 +33,7 @@ use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
 
 use super::chain::Outcome;
+use super::clients::{Phase, StopSignal};
 use super::filter::{Listener, Session};
 use super::in_flight::{Forwarded, InFlight, Owed};
 use super::redirect;
@@ -200,21 +201,24 @@ async fn run(
         requests_done: AtomicBool::new(false),
     };
     let bytes_out = metrics.bytes_out.clone();
-    let requests = forward_requests(&shared, client_read, upstream_write, metrics);
+    let stop = ctx.clients.stop_signal();
+    let requests = forward_requests(&shared, &stop, client_read, upstream_write, metrics);
     let responses = forward_responses(&shared, upstream_read, client_write, &bytes_out);
     tokio::pin!(responses);
+    let closing = stop.reached(Phase::Closing);
+    tokio::pin!(closing);
     tokio::select! {
         close = requests => match close {
             // Finish sending what is owed; the response side ends when nothing is.
             Close::Stopped => tokio::select! {
                 close = &mut responses => close,
-                () = ctx.clients.closing.cancelled() => Close::StopDeadline,
+                () = &mut closing => Close::StopDeadline,
             },
             close => close,
         },
         close = &mut responses => close,
         close = cut_off_from_backend(cut_off.as_mut()) => close,
-        () = ctx.clients.closing.cancelled() => Close::StopDeadline,
+        () = &mut closing => Close::StopDeadline,
     }
 }
 
@@ -254,6 +258,7 @@ async fn connect_upstream(ctx: &Context, listener: Listener) -> Result<TcpStream
 /// it, and forward it, or queue the proxy's own answer in its place.
 async fn forward_requests(
     shared: &Shared<'_>,
+    stop: &StopSignal<'_>,
     client: OwnedReadHalf,
     mut upstream: OwnedWriteHalf,
     metrics: &mut ConnectionMetrics,
@@ -262,9 +267,10 @@ async fn forward_requests(
     let idle_timeout = ctx.limits.idle_timeout;
     let fence_epoch = ctx.fence.as_ref().map(|f| f.epoch());
     let mut frames = FramedRead::new(client, FrameCodec::new(ctx.limits.max_request_bytes));
-    // Made once: waiting on the node-wide token registers with it, which takes its lock.
-    let stopping = ctx.clients.stopping.cancelled();
+    let stopping = stop.reached(Phase::Stopping);
     tokio::pin!(stopping);
+    // The client id as last put in the session; clients repeat it in every header.
+    let mut client_id = None;
     loop {
         let next = tokio::select! {
             next = tokio::time::timeout(idle_timeout, frames.next()) => next,
@@ -295,13 +301,16 @@ async fn forward_requests(
         };
         metrics.request(&ctx.metrics, request.api_key);
         metrics.bytes_in.inc_by((SIZE_PREFIX + frame.len()) as u64);
-        if ctx.clients.redirecting.is_cancelled() && expects_response {
+        if ctx.clients.phase() == Phase::Redirecting && expects_response {
             if let Some(answer) = redirect::answer(&request, &frame) {
                 shared.in_flight.push(Owed::Proxy(answer));
                 return shared.stop_requests();
             }
         }
-        remember_client_id(shared.session, &request.client_id);
+        if request.client_id != client_id {
+            client_id = request.client_id.clone();
+            remember_client_id(shared.session, &client_id);
+        }
         let forwarded = Forwarded {
             correlation_id: request.correlation_id,
             api_key: request.api_key,
@@ -341,12 +350,10 @@ fn remember_client_id(
     session: &ArcSwap<Session>,
     client_id: &Option<kafka_protocol::protocol::StrBytes>,
 ) {
-    if session.load().client_id != *client_id {
-        session.rcu(|s| Session {
-            client_id: client_id.clone(),
-            ..Session::clone(s)
-        });
-    }
+    session.rcu(|s| Session {
+        client_id: client_id.clone(),
+        ..Session::clone(s)
+    });
 }
 
 /// Broker to client: send each answer owed in turn. A broker response is matched to the

@@ -9,14 +9,18 @@
 //! only after the broker's answers to every earlier request, never before.
 //!
 //! The request side pushes, the response side pops; both run in the connection's one task,
-//! so the lock is never contended.
+//! so the lock is never contended. The response side needs waking only for an answer of
+//! the proxy's (a broker's answer wakes it by arriving) and for the end of the requests;
+//! that wake is an atomic flag and waker, not a `Notify`, whose every poll takes a lock.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::task::Poll;
 
 use bytes::Bytes;
+use futures::task::AtomicWaker;
 use kafka_protocol::messages::ApiKey;
-use tokio::sync::Notify;
 
 /// A request forwarded to the broker whose response has not come back yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,15 +42,19 @@ pub enum Owed {
 #[derive(Default)]
 pub struct InFlight {
     queue: Mutex<VecDeque<Owed>>,
-    /// Wakes the response side when an answer of the proxy's joins an empty queue: there is
-    /// no broker response to wait for before sending it.
-    pushed: Notify,
+    /// Set by `wake` (and by pushing an answer of the proxy's, which no broker frame will
+    /// announce), cleared by the `pushed` that sees it.
+    woken: AtomicBool,
+    waker: AtomicWaker,
 }
 
 impl InFlight {
     pub fn push(&self, owed: Owed) {
+        let announce = matches!(owed, Owed::Proxy(_));
         self.lock().push_back(owed);
-        self.pushed.notify_one();
+        if announce {
+            self.wake();
+        }
     }
 
     /// The next answer owed, without removing it.
@@ -62,16 +70,25 @@ impl InFlight {
         self.lock().is_empty()
     }
 
-    /// Resolves after the next `push` or `wake` (or at once if one happened since the
-    /// last wait).
+    /// Resolves after the next push of an answer of the proxy's, or `wake` (at once if one
+    /// happened since the last wait). A broker's answer does not resolve it: its frame
+    /// arriving is what the response side waits for beside this.
     pub async fn pushed(&self) {
-        self.pushed.notified().await;
+        std::future::poll_fn(|cx| {
+            self.waker.register(cx.waker());
+            match self.woken.swap(false, Ordering::AcqRel) {
+                true => Poll::Ready(()),
+                false => Poll::Pending,
+            }
+        })
+        .await
     }
 
     /// Wakes a waiter on `pushed` without pushing: the request side has stopped, and the
     /// response side must look again whether anything is still owed.
     pub fn wake(&self) {
-        self.pushed.notify_one();
+        self.woken.store(true, Ordering::Release);
+        self.waker.wake();
     }
 
     /// A poisoned lock cannot leave the queue half-updated: every operation is one call.
@@ -107,11 +124,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_push_before_the_wait_is_not_lost() {
+    async fn an_answer_pushed_before_the_wait_is_not_lost() {
         let in_flight = InFlight::default();
-        in_flight.push(forwarded(1));
+        in_flight.push(Owed::Proxy(Bytes::from_static(b"answer")));
         tokio::time::timeout(std::time::Duration::from_secs(5), in_flight.pushed())
             .await
             .expect("the earlier push wakes the waiter");
+    }
+
+    #[tokio::test]
+    async fn a_forwarded_request_does_not_wake_the_response_side() {
+        let in_flight = InFlight::default();
+        in_flight.push(forwarded(1));
+        let pushed = in_flight.pushed();
+        tokio::pin!(pushed);
+        assert!(futures::poll!(&mut pushed).is_pending());
+        in_flight.wake();
+        assert!(futures::poll!(&mut pushed).is_ready());
     }
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::clients::Phase;
 use super::connection;
 use super::filter::Listener;
 use crate::context::Context;
@@ -25,7 +26,8 @@ pub async fn accept(
     listener: TcpListener,
     kind: Listener,
 ) -> anyhow::Result<()> {
-    let stopping = ctx.clients.stopping.cancelled();
+    let stop = ctx.clients.stop_signal();
+    let stopping = stop.reached(Phase::Stopping);
     tokio::pin!(stopping);
     loop {
         let accepted = tokio::select! {
@@ -126,9 +128,10 @@ pub async fn serve_identities(ctx: Arc<Context>, tasks: Tasks) -> anyhow::Result
                 }
             }
         }
+        let stop = ctx.clients.stop_signal();
         tokio::select! {
             changed = slots.changed() => changed?,
-            () = ctx.clients.stopping.cancelled() => return Ok(()),
+            () = stop.reached(Phase::Stopping) => return Ok(()),
         }
     }
 }

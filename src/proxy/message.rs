@@ -15,7 +15,8 @@ pub struct Request {
     meta: RequestMeta,
     /// Header and body as the client sent them.
     frame: Bytes,
-    body: Option<RequestKind>,
+    /// Boxed: a request no filter decodes must stay a few words to move.
+    body: Option<Box<RequestKind>>,
     edited: bool,
 }
 
@@ -65,7 +66,7 @@ impl Request {
         if self.body.is_none() {
             let body = self.frame.slice(self.meta.header_len..);
             let decoded = decode::decode_request(self.meta.api_key, self.meta.api_version, &body)?;
-            self.body = Some(decoded);
+            self.body = Some(Box::new(decoded));
         }
         Ok(self.body.as_mut().expect("decoded above"))
     }
@@ -94,7 +95,8 @@ pub struct Response {
     version: i16,
     /// Header and body as the broker sent them (or as a filter replaced them).
     frame: Bytes,
-    decoded: Option<(ResponseHeader, ResponseKind)>,
+    /// Boxed: a response no filter decodes must stay a few words to move.
+    decoded: Option<Box<(ResponseHeader, ResponseKind)>>,
     edited: bool,
 }
 
@@ -127,9 +129,9 @@ impl Response {
     /// changed anything, and only a changed response is encoded again.
     pub fn edit(&mut self, change: impl FnOnce(&mut ResponseKind) -> bool) -> Result<(), String> {
         if self.decoded.is_none() {
-            self.decoded = Some(self.decode()?);
+            self.decoded = Some(Box::new(self.decode()?));
         }
-        let (_, body) = self.decoded.as_mut().expect("decoded above");
+        let (_, body) = &mut **self.decoded.as_mut().expect("decoded above");
         self.edited |= change(body);
         Ok(())
     }
@@ -159,9 +161,10 @@ impl Response {
 
     /// The bytes to send to the client.
     pub fn into_frame(self) -> Result<Bytes, String> {
-        let (true, Some((header, body))) = (self.edited, &self.decoded) else {
+        let (true, Some(decoded)) = (self.edited, &self.decoded) else {
             return Ok(self.frame);
         };
+        let (header, body) = &**decoded;
         let mut out = BytesMut::new();
         header
             .encode(&mut out, self.header_version())
