@@ -3,29 +3,15 @@
 //! Waits go through `Gossip::watch` with a deadline, never a fixed sleep: the watch channel
 //! is itself under test, and a wait that passes proves it delivered the change.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::{state, CLUSTER};
 use flotilla_gossip::{Gossip, GossipConfig, GossipError, Lifecycle, Member, NodeState};
 
-const CLUSTER: &str = "test-cluster";
 const DEADLINE: Duration = Duration::from_secs(5);
-
-fn state(node_id: u64) -> NodeState {
-    NodeState {
-        node_id,
-        advertised_host: format!("127.0.0.{node_id}"),
-        bootstrap_port: 9192,
-        identity_port_base: 9200,
-        zone: (node_id != 1).then(|| "zone-b".to_string()),
-        raft_addr: format!("127.0.0.{node_id}:9700"),
-        admin_addr: format!("127.0.0.{node_id}:9644"),
-        incarnation: format!("incarnation-{node_id}"),
-        lifecycle: Lifecycle::Serving,
-        load: node_id * 10,
-        feature_level: 1,
-    }
-}
 
 fn config(cluster: &str, listen: SocketAddr, seeds: &[&Gossip]) -> GossipConfig {
     let seeds = seeds.iter().map(|g| g.gossip_addr().to_string()).collect();

@@ -6,14 +6,16 @@
 //! below holds that gap open for a few rounds, so a check that trusts the message rather
 //! than the state admits a duplicate node id every time, not once in a while.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chitchat::transport::{RecvOutcome, Socket, UdpSocket};
 use chitchat::{ChitchatEnvelope, ChitchatMessage, ProtocolVersion};
-use flotilla_gossip::{Gossip, GossipConfig, GossipError, Lifecycle, NodeState};
+use common::{state, CLUSTER};
+use flotilla_gossip::{Gossip, GossipConfig, GossipError};
 
-const CLUSTER: &str = "test-cluster";
 /// Messages of the newcomer's the relay drops, one a round while it knows nobody else: past
 /// the admission check's first looks, well inside its ten-round wait (which must still
 /// leave the incumbent time to be seen live).
@@ -21,22 +23,6 @@ const HELD_ROUNDS: usize = 2;
 /// Longer than the default round: the test needs about five of the ten rounds start waits
 /// at most, and on a busy machine rounds come late by an amount that does not scale.
 const INTERVAL: Duration = Duration::from_millis(250);
-
-fn state(node_id: u64) -> NodeState {
-    NodeState {
-        node_id,
-        advertised_host: format!("127.0.0.{node_id}"),
-        bootstrap_port: 9192,
-        identity_port_base: 9200,
-        zone: None,
-        raft_addr: format!("127.0.0.{node_id}:9700"),
-        admin_addr: format!("127.0.0.{node_id}:9644"),
-        incarnation: format!("incarnation-{node_id}"),
-        lifecycle: Lifecycle::Serving,
-        load: 0,
-        feature_level: 1,
-    }
-}
 
 fn config(listen: SocketAddr, seeds: Vec<String>) -> GossipConfig {
     GossipConfig {

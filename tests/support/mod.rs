@@ -36,21 +36,23 @@ pub fn repo_root() -> &'static Path {
 /// The bootstrap list of the local 3-broker Kafka cluster, starting it if needed.
 pub fn kafka() -> &'static str {
     static BOOTSTRAP: OnceLock<String> = OnceLock::new();
-    BOOTSTRAP.get_or_init(|| {
-        let out = Command::new(repo_root().join("scripts/kafka-cluster.sh"))
-            .arg("up")
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run scripts/kafka-cluster.sh up");
-        assert!(out.status.success(), "scripts/kafka-cluster.sh up failed");
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        stdout
-            .lines()
-            .last()
-            .expect("kafka-cluster.sh prints the bootstrap list last")
-            .trim()
-            .to_string()
-    })
+    BOOTSTRAP.get_or_init(|| last_line_of("kafka-cluster.sh", &["up"]))
+}
+
+/// Runs `scripts/SCRIPT ARGS`, failing the test if it fails, and returns the last line it
+/// printed (where the project's scripts put their answer).
+fn last_line_of(script: &str, args: &[&str]) -> String {
+    let out = Command::new(repo_root().join("scripts").join(script))
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("run scripts/{script}: {e}"));
+    assert!(out.status.success(), "scripts/{script} {args:?} failed");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last = stdout.lines().last();
+    last.unwrap_or_else(|| panic!("scripts/{script} printed nothing"))
+        .trim()
+        .to_string()
 }
 
 /// Runs a Kafka Java tool class (from the cluster script's cached libraries).
@@ -343,15 +345,7 @@ fn spawn_process(launch: &Launch, config_path: &Path, log: &Path) -> Child {
 /// caches it outside the repository), for rolling-upgrade tests.
 pub fn previous_release() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let out = Command::new(repo_root().join("scripts/build-previous.sh"))
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run scripts/build-previous.sh");
-        assert!(out.status.success(), "scripts/build-previous.sh failed");
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        PathBuf::from(stdout.lines().last().expect("the binary's path").trim())
-    })
+    BINARY.get_or_init(|| PathBuf::from(last_line_of("build-previous.sh", &[])))
 }
 
 impl Drop for Node {
