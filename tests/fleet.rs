@@ -202,7 +202,10 @@ async fn killing_the_owner_of_a_hot_partition_loses_no_acknowledged_record() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_raft_leader_elects_a_new_one_that_takes_over() {
     let mut fleet = Fleet::start(3, kafka(), TAKEOVER_AFTER);
-    let before = fleet.status(1).unwrap();
+    let level = flotilla_raft::FEATURE_LEVEL;
+    let before = fleet.wait_for_status(1, "the fleet feature level raised", |s| {
+        s.feature_level == level
+    });
     let leader = before.leader.unwrap();
     let (term, epoch) = (before.term, before.assignment_epoch);
     fleet.node(leader).kill();
@@ -214,6 +217,10 @@ async fn killing_the_raft_leader_elects_a_new_one_that_takes_over() {
     });
     assert!(after.term > term);
     assert!(!after.degraded);
+    assert_eq!(
+        after.feature_level, level,
+        "a committed level outlives its leader"
+    );
 
     let new_leader = fleet.node(after.leader.unwrap());
     wait_for("the new leader's metrics", Duration::from_secs(10), || {
