@@ -14,12 +14,12 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use kafka_protocol::ResponseError;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
+use support::rdkafka::{client_config as config, create_topic};
 use support::wire::RawClient;
 use support::{kafka, unique_topic, Node};
 
@@ -30,25 +30,8 @@ fn filtered_node() -> Node {
     Node::start_with_env(kafka(), "", &[("FLOTILLA_TEST_FILTER", "on")])
 }
 
-fn config(bootstrap: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap)
-        .set("broker.address.family", "v4");
-    config
-}
-
 fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
     config(bootstrap).create().unwrap()
-}
-
-async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(3));
-    let results = admin(bootstrap)
-        .create_topics(&[new], &AdminOptions::new())
-        .await
-        .unwrap();
-    assert!(results[0].is_ok(), "creating {topic}: {results:?}");
 }
 
 /// Partitions of `topic` as the real cluster reports them, bypassing the proxy.

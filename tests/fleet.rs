@@ -9,33 +9,14 @@ use std::time::{Duration, Instant};
 
 use flotilla::api::{ClusterStatus, NodeState, RaftRole};
 use futures::stream::{self, StreamExt};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
 use support::fleet::Fleet;
+use support::rdkafka::{client_config as client, create_topic};
 use support::{kafka, unique_topic, wait_for};
 
 const TAKEOVER_AFTER: &str = "1s";
-
-fn client(bootstrap: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap)
-        .set("broker.address.family", "v4");
-    config
-}
-
-async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = client(bootstrap).create().unwrap();
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let topics = [NewTopic::new(topic, partitions, TopicReplication::Fixed(3))];
-    let results = admin.create_topics(&topics, &options).await;
-    for result in results.unwrap_or_else(|e| panic!("creating {topic}: {e}")) {
-        result.unwrap_or_else(|e| panic!("creating {topic}: {e:?}"));
-    }
-}
 
 fn idempotent_producer(bootstrap: &str) -> FutureProducer {
     client(bootstrap)

@@ -7,8 +7,6 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
@@ -18,25 +16,11 @@ const RECORDS: usize = 10_000;
 const PARTITIONS: i32 = 6;
 
 fn client_config(node: &Node) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", &node.bootstrap)
-        .set("broker.address.family", "v4");
-    config
+    support::rdkafka::client_config(&node.bootstrap)
 }
 
 async fn create_topic(node: &Node, topic: &str) {
-    let admin: AdminClient<DefaultClientContext> = client_config(node).create().unwrap();
-    let results = admin
-        .create_topics(
-            &[NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(3))],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-        )
-        .await
-        .unwrap();
-    for result in results {
-        result.unwrap();
-    }
+    support::rdkafka::create_topic(&node.bootstrap, topic, PARTITIONS).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

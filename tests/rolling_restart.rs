@@ -27,9 +27,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use support::fleet::Fleet;
 use support::java::JavaProducer;
+use support::rdkafka::client_config;
 use support::{create_topic_with_tool, kafka, previous_release, unique_topic};
 use support::{wait_for, Launch};
 
@@ -99,14 +100,6 @@ impl ProducerContext for Recorder {
             Err((error, _)) => self.0.failures.lock().unwrap().push(error.to_string()),
         }
     }
-}
-
-fn client_config(bootstrap: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap)
-        .set("broker.address.family", "v4");
-    config
 }
 
 /// An idempotent acks=all librdkafka producer sending `RATE` records a second until

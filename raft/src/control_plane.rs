@@ -263,9 +263,7 @@ impl ControlPlane {
 
     /// Stops Raft first (so in-flight RPCs fail fast), then the RPC listener.
     pub async fn shutdown(self) {
-        if let Err(e) = self.raft.shutdown().await {
-            tracing::warn!(error = %e, "raft core did not stop cleanly");
-        }
+        self.stop().await;
         self.server.stop().await;
         self.status_task.abort();
         tracing::info!(node_id = self.node_id, "raft stopped");

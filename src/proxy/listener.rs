@@ -103,6 +103,7 @@ fn refusal(ctx: &Context) -> Option<String> {
 pub async fn serve_identities(ctx: Arc<Context>, tasks: Tasks) -> anyhow::Result<()> {
     let mut slots = ctx.directory.watch_slots();
     let mut next_slot: u16 = 0;
+    let stop = ctx.clients.stop_signal();
     loop {
         let wanted = *slots.borrow_and_update();
         while usize::from(next_slot) < wanted {
@@ -128,7 +129,6 @@ pub async fn serve_identities(ctx: Arc<Context>, tasks: Tasks) -> anyhow::Result
                 }
             }
         }
-        let stop = ctx.clients.stop_signal();
         tokio::select! {
             changed = slots.changed() => changed?,
             () = stop.reached(Phase::Stopping) => return Ok(()),

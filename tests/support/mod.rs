@@ -5,6 +5,7 @@
 pub mod fake_broker;
 pub mod fleet;
 pub mod java;
+pub mod rdkafka;
 pub mod wire;
 
 use std::io::Write;
