@@ -11,6 +11,7 @@ use flotilla_config::{Config, Limits};
 use flotilla_raft::ControlState;
 
 use crate::api::{ClusterStatus, Mode, NodeState, NodeSummary, RaftRole};
+use crate::backend;
 use crate::cluster::fence::Fence;
 use crate::cluster::fleet::Fleet;
 use crate::directory::{AdvertisedNode, Directory};
@@ -18,6 +19,26 @@ use crate::metrics::Metrics;
 use crate::proxy::chain::FilterChain;
 use crate::proxy::clients::{ClientConnections, Phase};
 use crate::proxy::filters;
+use crate::tls::ServerTls;
+
+/// What a node reads from disk at start to open connections: its TLS certificate and the
+/// TLS material for the brokers. Loaded before anything else starts, so a bad file stops
+/// the node at once with the field named.
+pub struct Transports {
+    pub backend: backend::Link,
+    pub tls: Option<Arc<ServerTls>>,
+}
+
+impl Transports {
+    pub fn load(config: &Config) -> anyhow::Result<Transports> {
+        let tls = match &config.tls {
+            Some(tls) => Some(Arc::new(ServerTls::load(tls)?)),
+            None => None,
+        };
+        let backend = backend::Link::new(&config.backend, config.limits.connect_timeout)?;
+        Ok(Transports { backend, tls })
+    }
+}
 
 pub struct Context {
     pub config: Config,
@@ -29,6 +50,10 @@ pub struct Context {
     pub chain: FilterChain,
     pub clients: ClientConnections,
     pub metrics: Arc<Metrics>,
+    /// How to reach the brokers (TCP or TLS).
+    pub backend: Arc<backend::Link>,
+    /// Present with a `[tls]` section: the TLS listeners' certificate.
+    pub tls: Option<Arc<ServerTls>>,
     /// Present in a fleet: gossip membership and the Raft-replicated control state.
     pub fleet: Option<Arc<Fleet>>,
     /// Present in a fleet: requests are only forwarded while its lease holds.
@@ -39,10 +64,11 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(config: Config, fleet: Option<Arc<Fleet>>) -> Self {
+    pub fn new(config: Config, fleet: Option<Arc<Fleet>>, transports: Transports) -> Self {
         let directory = Directory::new(AdvertisedNode {
             host: config.node.advertised_host.clone(),
             identity_port_base: config.node.identity_port_base,
+            tls_identity_port_base: config.tls.as_ref().map(|t| t.identity_port_base),
             max_identities: config.node.max_identities,
         });
         if fleet.is_some() {
@@ -61,6 +87,8 @@ impl Context {
         Context {
             fleet,
             fence,
+            backend: Arc::new(transports.backend),
+            tls: transports.tls,
             limits: config.limits.clone(),
             clients: ClientConnections::new(config.limits.max_connections),
             config,

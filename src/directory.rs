@@ -20,6 +20,8 @@ use kafka_protocol::protocol::StrBytes;
 use serde::Serialize;
 use tokio::sync::watch;
 
+use crate::stream::Transport;
+
 /// A real broker of the backend cluster, as its own Metadata describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Broker {
@@ -40,6 +42,8 @@ impl Broker {
 pub struct AdvertisedNode {
     pub host: String,
     pub identity_port_base: u16,
+    /// Where identities are served over TLS, if this node has TLS listeners.
+    pub tls_identity_port_base: Option<u16>,
     pub max_identities: u16,
 }
 
@@ -60,8 +64,11 @@ pub struct Route {
     pub slot: u16,
     pub broker: Broker,
     pub owner: Option<u64>,
-    /// `host:port` clients are told; `None` leaves the identity out of responses.
+    /// `host:port` plaintext clients are told; `None` leaves the identity out of their
+    /// responses.
     pub advertised: Option<(String, u16)>,
+    /// The same for TLS clients: the owner's TLS identity port.
+    pub advertised_tls: Option<(String, u16)>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -72,8 +79,26 @@ struct Slots {
     routes: Option<HashMap<i32, Advertised>>,
 }
 
-/// An identity's owner and the address clients are told, ready for rewrites.
-type Advertised = (Option<u64>, Option<(StrBytes, i32)>);
+/// An identity's owner and the addresses clients are told, ready for rewrites.
+#[derive(Debug, Clone)]
+struct Advertised {
+    owner: Option<u64>,
+    plaintext: Option<(StrBytes, i32)>,
+    tls: Option<(StrBytes, i32)>,
+}
+
+impl Advertised {
+    fn over(&self, transport: Transport) -> Option<&(StrBytes, i32)> {
+        match transport {
+            Transport::Plaintext => self.plaintext.as_ref(),
+            Transport::Tls => self.tls.as_ref(),
+        }
+    }
+}
+
+fn wire_address(address: Option<(String, u16)>) -> Option<(StrBytes, i32)> {
+    address.map(|(host, port)| (StrBytes::from_string(host), i32::from(port)))
+}
 
 /// Readers (every rewritten response) take a lock-free snapshot of the slots; the rare
 /// writers (a new broker, a new committed table) build a new one under a mutex and swap
@@ -94,6 +119,14 @@ pub struct SlotsExhausted {
     pub broker_id: i32,
     pub slot: usize,
     pub max: u16,
+}
+
+/// The address an operator is shown for an identity: plaintext, else TLS, else none.
+fn shown(advertised: &Advertised) -> String {
+    match advertised.plaintext.as_ref().or(advertised.tls.as_ref()) {
+        Some((host, port)) => format!("{host}:{port}"),
+        None => String::new(),
+    }
 }
 
 impl Directory {
@@ -123,10 +156,12 @@ impl Directory {
                 }
                 slots.by_id.insert(route.identity, route.slot);
                 slots.brokers.push(route.broker);
-                let advertised = route
-                    .advertised
-                    .map(|(host, port)| (StrBytes::from_string(host), i32::from(port)));
-                table.insert(route.identity, (route.owner, advertised));
+                let advertised = Advertised {
+                    owner: route.owner,
+                    plaintext: wire_address(route.advertised),
+                    tls: wire_address(route.advertised_tls),
+                };
+                table.insert(route.identity, advertised);
             }
             slots.routes = Some(table);
             let count = slots.brokers.len();
@@ -191,11 +226,12 @@ impl Directory {
         result
     }
 
-    /// The address clients are told for broker `id`, learning the broker first if this is
-    /// its first sighting. `None` when no slot is left for it.
-    pub fn advertise(&self, broker: &Broker) -> Option<(StrBytes, i32)> {
+    /// The address clients of `transport` are told for broker `id`, learning the broker
+    /// first if this is its first sighting. `None` when no slot is left for it, or its
+    /// owner has no listener of that transport.
+    pub fn advertise(&self, broker: &Broker, transport: Transport) -> Option<(StrBytes, i32)> {
         if let Some(routes) = &self.read().routes {
-            return routes.get(&broker.id).and_then(|(_, a)| a.clone());
+            return routes.get(&broker.id)?.over(transport).cloned();
         }
         if self.slot_of(broker.id).is_none() {
             if let Err(e) = self.learn([broker]) {
@@ -203,7 +239,8 @@ impl Directory {
             }
         }
         let slot = self.slot_of(broker.id)?;
-        Some((self.advertised_host.clone(), i32::from(self.port_of(slot))))
+        let port = self.port_of(slot, transport)?;
+        Some((self.advertised_host.clone(), i32::from(port)))
     }
 
     /// The broker behind a slot, as `host:port`.
@@ -223,8 +260,13 @@ impl Directory {
         self.read().by_id.get(&broker_id).copied()
     }
 
-    pub fn port_of(&self, slot: u16) -> u16 {
-        self.node.identity_port_base + slot
+    /// This node's port for identity slot `slot` over `transport`, if it listens on one.
+    pub fn port_of(&self, slot: u16, transport: Transport) -> Option<u16> {
+        let base = match transport {
+            Transport::Plaintext => self.node.identity_port_base,
+            Transport::Tls => self.node.tls_identity_port_base?,
+        };
+        Some(base + slot)
     }
 
     pub fn identity_of_slot(&self, slot: u16) -> Option<i32> {
@@ -245,14 +287,10 @@ impl Directory {
             .map(|(slot, broker)| {
                 let (owner, address) = match &slots.routes {
                     Some(routes) => match routes.get(&broker.id) {
-                        Some((owner, Some((host, port)))) => (*owner, format!("{host}:{port}")),
-                        Some((owner, None)) => (*owner, String::new()),
+                        Some(advertised) => (advertised.owner, shown(advertised)),
                         None => (None, String::new()),
                     },
-                    None => (
-                        None,
-                        format!("{}:{}", self.node.host, self.port_of(slot as u16)),
-                    ),
+                    None => (None, self.own_address(slot as u16)),
                 };
                 IdentityView {
                     id: broker.id,
@@ -277,6 +315,14 @@ impl Directory {
                 broker: v.broker.address(),
             })
             .collect()
+    }
+
+    /// This node's address for a slot, plaintext unless it only listens over TLS.
+    fn own_address(&self, slot: u16) -> String {
+        let port = self
+            .port_of(slot, Transport::Plaintext)
+            .or_else(|| self.port_of(slot, Transport::Tls));
+        port.map_or_else(String::new, |p| format!("{}:{p}", self.node.host))
     }
 
     fn read(&self) -> Guard<Arc<Slots>> {
@@ -305,6 +351,7 @@ pub(crate) mod tests {
         Directory::new(AdvertisedNode {
             host: "proxy.example".into(),
             identity_port_base: 9200,
+            tls_identity_port_base: Some(9300),
             max_identities: max,
         })
     }
@@ -332,6 +379,7 @@ pub(crate) mod tests {
                 broker: broker(2, 22),
                 owner: Some(7),
                 advertised: None,
+                advertised_tls: None,
             },
             Route {
                 identity: 1,
@@ -339,16 +387,20 @@ pub(crate) mod tests {
                 broker: broker(1, 11),
                 owner: Some(7),
                 advertised: Some(("node7".into(), 9200)),
+                advertised_tls: Some(("node7".into(), 9300)),
             },
         ]);
-        let (host, port) = dir.advertise(&broker(1, 11)).unwrap();
+        let (host, port) = dir.advertise(&broker(1, 11), Transport::Plaintext).unwrap();
         assert_eq!((host.as_str(), port), ("node7", 9200));
+        let (_, tls_port) = dir.advertise(&broker(1, 11), Transport::Tls).unwrap();
+        assert_eq!(tls_port, 9300);
         assert!(
-            dir.advertise(&broker(2, 22)).is_none(),
+            dir.advertise(&broker(2, 22), Transport::Plaintext)
+                .is_none(),
             "no live owner: left out"
         );
         assert!(
-            dir.advertise(&broker(9, 1)).is_none(),
+            dir.advertise(&broker(9, 1), Transport::Plaintext).is_none(),
             "not committed: left out"
         );
         dir.learn(&[broker(9, 1)]).unwrap();
@@ -360,8 +412,10 @@ pub(crate) mod tests {
     #[test]
     fn advertise_learns_unknown_brokers_until_slots_run_out() {
         let dir = directory(1);
-        let (host, port) = dir.advertise(&broker(7, 1)).unwrap();
+        let (host, port) = dir.advertise(&broker(7, 1), Transport::Plaintext).unwrap();
         assert_eq!((host.as_str(), port), ("proxy.example", 9200));
-        assert!(dir.advertise(&broker(8, 1)).is_none());
+        let (_, tls_port) = dir.advertise(&broker(7, 1), Transport::Tls).unwrap();
+        assert_eq!(tls_port, 9300);
+        assert!(dir.advertise(&broker(8, 1), Transport::Plaintext).is_none());
     }
 }

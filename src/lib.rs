@@ -7,7 +7,9 @@
 //!   request bodies, error answers);
 //! - [`directory`]: broker, slot and advertised address of every identity;
 //! - [`metrics`], [`logging`], [`supervisor`]: observability and task supervision;
-//! - [`backend`]: the backend cluster's brokers;
+//! - [`stream`]: a client's or broker's byte stream, plain TCP or TLS;
+//! - [`tls`]: certificates, the TLS listeners' and the broker connections' TLS;
+//! - [`backend`]: the backend cluster's brokers, and connections to them;
 //! - [`cluster`]: the fleet (gossip and Raft wiring, assignment, controller, fencing);
 //! - [`context`]: what every connection and admin handler of a node may read;
 //! - [`proxy`]: the data path (listeners, connection loop, the filter chain and its
@@ -27,4 +29,6 @@ pub mod metrics;
 pub mod node;
 pub mod protocol;
 pub mod proxy;
+pub mod stream;
 pub mod supervisor;
+pub mod tls;

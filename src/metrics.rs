@@ -20,6 +20,49 @@ pub struct Metrics {
     pub identities: IntGauge,
     pub identity_listeners: IntGauge,
     pub fleet: FleetMetrics,
+    pub security: SecurityMetrics,
+}
+
+/// TLS, authentication and authorization outcomes.
+pub struct SecurityMetrics {
+    /// Reloads of the TLS listener files, by result (ok, error).
+    pub tls_reloads: IntCounterVec,
+    /// Client TLS handshakes that failed or timed out.
+    pub tls_handshake_failures: IntCounter,
+    /// Client authentications, by mechanism and result (ok, failed).
+    pub authentications: IntCounterVec,
+    /// ACL decisions, by resource type and decision (allowed, denied).
+    pub acl_decisions: IntCounterVec,
+}
+
+impl SecurityMetrics {
+    fn new(r: &Registry) -> Self {
+        SecurityMetrics {
+            tls_reloads: counter_vec(
+                r,
+                "flotilla_tls_reloads_total",
+                "Reloads of changed TLS listener files, by result",
+                &["result"],
+            ),
+            tls_handshake_failures: counter(
+                r,
+                "flotilla_tls_handshake_failures_total",
+                "Client TLS handshakes that failed or timed out",
+            ),
+            authentications: counter_vec(
+                r,
+                "flotilla_authentications_total",
+                "Client SASL authentications, by mechanism and result",
+                &["mechanism", "result"],
+            ),
+            acl_decisions: counter_vec(
+                r,
+                "flotilla_acl_decisions_total",
+                "ACL decisions on client requests, by resource type and decision",
+                &["resource_type", "decision"],
+            ),
+        }
+    }
 }
 
 /// What a fleet member reports about Raft and gossip; zero on a standalone node.
@@ -156,6 +199,7 @@ impl Metrics {
                 "Identity ports this node listens on",
             ),
             fleet: FleetMetrics::new(&r),
+            security: SecurityMetrics::new(&r),
             registry: r,
         }
     }

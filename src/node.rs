@@ -18,8 +18,8 @@ use flotilla_config::Config;
 use tokio::net::TcpListener;
 
 use crate::cluster::fleet::Fleet;
-use crate::context::Context;
-use crate::proxy::filter::Listener;
+use crate::context::{Context, Transports};
+use crate::proxy::filter::{Listener, Transport};
 use crate::proxy::listener;
 use crate::supervisor::{self, Tasks};
 use crate::{admin, backend};
@@ -33,12 +33,11 @@ pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    // Bind first: a second copy of a node fails here, before it touches gossip or Raft.
+    // Certificates and keys first: a bad file must stop the node before anything starts.
+    let transports = Transports::load(&config)?;
+    // Bind next: a second copy of a node fails here, before it touches gossip or Raft.
     let node = &config.node;
-    let bootstrap_address = format!("{}:{}", config.listen_host(), node.bootstrap_port);
-    let bootstrap = TcpListener::bind(&bootstrap_address)
-        .await
-        .with_context(|| format!("cannot listen on {bootstrap_address} (node.bootstrap_port)"))?;
+    let bootstrap = listener::bind_bootstrap(&config).await?;
     let admin = TcpListener::bind(node.admin_listen)
         .await
         .with_context(|| format!("cannot listen on {} (node.admin_listen)", node.admin_listen))?;
@@ -46,18 +45,16 @@ pub async fn run(
         Some(_) => Some(Fleet::start(&config).await?),
         None => None,
     };
-    let ctx = Arc::new(Context::new(config, fleet));
+    let ctx = Arc::new(Context::new(config, fleet, transports));
     let node = &ctx.config.node;
     tracing::info!(
         node_id = node.id,
-        bootstrap = %bootstrap_address,
         admin = %node.admin_listen,
         backend = ?ctx.config.backend.bootstrap_servers,
         "flotilla node starting"
     );
-    let timeout = ctx.limits.connect_timeout;
     let servers = &ctx.config.backend.bootstrap_servers;
-    if let Err(e) = backend::refresh(&ctx.directory, servers, timeout).await {
+    if let Err(e) = backend::refresh(&ctx.directory, &ctx.backend, servers).await {
         tracing::warn!("backend cluster not reachable yet, will keep trying: {e:#}");
     }
 
@@ -78,7 +75,12 @@ pub async fn run(
     Ok(())
 }
 
-fn start_tasks(ctx: &Arc<Context>, tasks: &Tasks, bootstrap: TcpListener, admin: TcpListener) {
+fn start_tasks(
+    ctx: &Arc<Context>,
+    tasks: &Tasks,
+    bootstrap: Vec<(TcpListener, Transport)>,
+    admin: TcpListener,
+) {
     if let (Some(fence), Some(fleet)) = (ctx.fence.clone(), ctx.fleet.clone()) {
         let reconfirm = move || {
             let fleet = fleet.clone();
@@ -103,9 +105,9 @@ fn start_tasks(ctx: &Arc<Context>, tasks: &Tasks, bootstrap: TcpListener, admin:
         backend::refresh_forever(
             c.directory.clone(),
             c.metrics.clone(),
+            c.backend.clone(),
             backend.bootstrap_servers.clone(),
             backend.metadata_refresh,
-            c.limits.connect_timeout,
         )
         .await;
         Ok(())
@@ -114,10 +116,19 @@ fn start_tasks(ctx: &Arc<Context>, tasks: &Tasks, bootstrap: TcpListener, admin:
         "identity listeners",
         listener::serve_identities(ctx.clone(), tasks.clone()),
     );
-    tasks.spawn(
-        "bootstrap listener",
-        listener::accept(ctx.clone(), bootstrap, Listener::Bootstrap),
-    );
+    for (bootstrap, transport) in bootstrap {
+        tasks.spawn(
+            format!("{transport:?} bootstrap listener"),
+            listener::accept(ctx.clone(), bootstrap, Listener::Bootstrap, transport),
+        );
+    }
+    if let Some(tls) = ctx.tls.clone() {
+        let metrics = ctx.metrics.clone();
+        tasks.spawn("TLS reload", async move {
+            tls.reload_on_change(metrics).await;
+            Ok(())
+        });
+    }
     tasks.spawn(
         "admin API",
         admin::serve(ctx.clone(), admin, std::future::pending()),

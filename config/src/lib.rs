@@ -12,6 +12,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod security;
+
+pub use security::{
+    ListenerKind, ListenerTls, SaslMechanism, SaslTermination, ServiceCredentials, UpstreamTls,
+};
+
 /// The whole configuration of one node.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +33,13 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     #[serde(default)]
     pub log: LogConfig,
+    /// TLS listeners for clients, beside the plaintext ones.
+    #[serde(default)]
+    pub tls: Option<ListenerTls>,
+    /// SASL termination: the fleet authenticates clients itself. Without it SASL passes
+    /// through to the brokers.
+    #[serde(default)]
+    pub sasl: Option<SaslTermination>,
 }
 
 /// Who this node is and where clients reach it.
@@ -53,6 +66,10 @@ pub struct NodeConfig {
     /// Admin HTTP listener (metrics, health, JSON API).
     #[serde(default = "default_admin_listen")]
     pub admin_listen: SocketAddr,
+    /// Whether the plaintext listeners (`bootstrap_port`, `identity_port_base`) open; turn
+    /// them off when every client must come over TLS.
+    #[serde(default = "default_true")]
+    pub plaintext: bool,
 }
 
 /// The Kafka cluster behind the fleet.
@@ -64,6 +81,12 @@ pub struct BackendConfig {
     /// How often the broker list is refreshed from the backend.
     #[serde(default = "default_metadata_refresh", with = "humantime_serde")]
     pub metadata_refresh: Duration,
+    /// TLS to the brokers; plaintext if unset.
+    #[serde(default)]
+    pub tls: Option<UpstreamTls>,
+    /// The proxy's own SASL login at the brokers.
+    #[serde(default)]
+    pub sasl: Option<ServiceCredentials>,
 }
 
 /// How this node finds and joins its fleet.
@@ -189,6 +212,9 @@ impl Default for LogConfig {
     }
 }
 
+fn default_true() -> bool {
+    true
+}
 fn default_host() -> String {
     "127.0.0.1".to_string()
 }
@@ -334,7 +360,70 @@ impl Config {
         if let Some(cluster) = &self.cluster {
             cluster.validate()?;
         }
-        self.limits.validate()
+        self.limits.validate()?;
+        self.validate_listeners()
+    }
+
+    /// The plaintext and TLS listeners: at least one kind open, no port used twice, and
+    /// SASL termination only on listeners that exist.
+    fn validate_listeners(&self) -> Result<(), ConfigError> {
+        let node = &self.node;
+        let Some(tls) = &self.tls else {
+            if !node.plaintext {
+                return Err(invalid(
+                    "node.plaintext",
+                    "cannot be false without a [tls] section: no listener would open",
+                ));
+            }
+            if let Some(sasl) = &self.sasl {
+                sasl.validate()?;
+                if sasl.applies_to(ListenerKind::Tls) && !sasl.applies_to(ListenerKind::Plaintext) {
+                    return Err(invalid(
+                        "sasl.listeners",
+                        "names tls, but there is no [tls] section",
+                    ));
+                }
+            }
+            return Ok(());
+        };
+        tls.validate()?;
+        if let Some(sasl) = &self.sasl {
+            sasl.validate()?;
+        }
+        let tls_ports =
+            port_range(tls.identity_port_base, node.max_identities).ok_or_else(|| {
+                invalid(
+                    "tls.identity_port_base",
+                    "identity ports run past 65535 (node.max_identities of them)",
+                )
+            })?;
+        if tls_ports.contains(&tls.bootstrap_port) {
+            return Err(invalid(
+                "tls.bootstrap_port",
+                format!("falls inside the TLS identity port range {tls_ports:?}"),
+            ));
+        }
+        if node.plaintext {
+            let plain = node.identity_ports();
+            let overlaps = tls_ports.start() <= plain.end() && plain.start() <= tls_ports.end();
+            if overlaps || plain.contains(&tls.bootstrap_port) {
+                return Err(invalid(
+                    "tls.identity_port_base",
+                    format!(
+                        "TLS ports {tls_ports:?} and bootstrap {} overlap the plaintext ports {plain:?}",
+                        tls.bootstrap_port
+                    ),
+                ));
+            }
+            if tls.bootstrap_port == node.bootstrap_port || tls_ports.contains(&node.bootstrap_port)
+            {
+                return Err(invalid(
+                    "tls.bootstrap_port",
+                    "must differ from node.bootstrap_port and the TLS identity ports",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The address the Kafka listeners bind to.
@@ -408,8 +497,20 @@ impl NodeConfig {
     }
 }
 
+/// `count` ports from `base`, if they fit below 65536.
+fn port_range(base: u16, count: u16) -> Option<std::ops::RangeInclusive<u16>> {
+    let last = u16::try_from(u32::from(base) + u32::from(count.max(1)) - 1).ok()?;
+    Some(base..=last)
+}
+
 impl BackendConfig {
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(tls) = &self.tls {
+            tls.validate()?;
+        }
+        if let Some(sasl) = &self.sasl {
+            sasl.validate()?;
+        }
         if self.bootstrap_servers.is_empty() {
             return Err(invalid(
                 "backend.bootstrap_servers",
@@ -677,5 +778,57 @@ mod tests {
         assert!(parse_host_port(":9092").is_err());
         assert!(parse_host_port("h:0").is_err());
         assert!(parse_host_port("h:x").is_err());
+    }
+
+    const TLS: &str = "[tls]\nbootstrap_port = 9193\nidentity_port_base = 9300\n\
+        cert = \"n.pem\"\nkey = \"n.key\"\n";
+
+    #[test]
+    fn tls_and_sasl_sections_are_checked() {
+        let config = parsed("", &format!("{TLS}[sasl]\nsession_lifetime = \"1h\"\n")).unwrap();
+        config.validate().unwrap();
+        let sasl = config.sasl.as_ref().unwrap();
+        assert_eq!(sasl.mechanisms, SaslMechanism::ALL.to_vec());
+        assert!(sasl.applies_to(ListenerKind::Tls) && sasl.applies_to(ListenerKind::Plaintext));
+        assert_eq!(
+            config.tls.as_ref().unwrap().reload_interval,
+            Duration::from_secs(10)
+        );
+        let cases = [
+            ("plaintext = false", "", "node.plaintext"),
+            ("", "[tls]\nbootstrap_port = 9193\nidentity_port_base = 9210\ncert = \"c\"\nkey = \"k\"", "tls.identity_port_base"),
+            ("", "[tls]\nbootstrap_port = 9192\nidentity_port_base = 9300\ncert = \"c\"\nkey = \"k\"", "tls.bootstrap_port"),
+            ("", "[tls]\nbootstrap_port = 9301\nidentity_port_base = 9300\ncert = \"c\"\nkey = \"k\"", "tls.bootstrap_port"),
+            ("", "[tls]\nbootstrap_port = 9193\nidentity_port_base = 9300\ncert = \"\"\nkey = \"k\"", "tls.cert"),
+            ("", "[sasl]\nlisteners = [\"tls\"]", "sasl.listeners"),
+            ("", "[sasl]\nmechanisms = []", "sasl.mechanisms"),
+            ("", "[sasl]\nsession_lifetime = \"10ms\"", "sasl.session_lifetime"),
+        ];
+        for (node, extra, field) in cases {
+            let config = parsed(node, extra).unwrap();
+            assert_eq!(field_of(config.validate()), field, "{node} {extra}");
+        }
+        let tls_only = parsed("plaintext = false", TLS).unwrap();
+        tls_only.validate().unwrap();
+    }
+
+    #[test]
+    fn backend_credentials_need_exactly_one_password() {
+        let backend = |sasl: &str| {
+            let text = format!(
+                "[node]\nid = 1\n[backend]\nbootstrap_servers = [\"h:1\"]\n\
+                 [backend.tls]\nca = \"ca.pem\"\n[backend.sasl]\nmechanism = \"SCRAM-SHA-512\"\n{sasl}"
+            );
+            Config::parse(&text).unwrap()
+        };
+        backend("username = \"u\"\npassword = \"p\"")
+            .validate()
+            .unwrap();
+        let both = backend("username = \"u\"\npassword = \"p\"\npassword_file = \"f\"");
+        assert_eq!(field_of(both.validate()), "backend.sasl.password");
+        let none = backend("username = \"u\"");
+        assert_eq!(field_of(none.validate()), "backend.sasl.password_file");
+        let unknown = Config::parse("[node]\nid = 1\n[backend]\nbootstrap_servers = [\"h:1\"]\n[backend.sasl]\nmechanism = \"GSSAPI\"\nusername = \"u\"\n");
+        assert!(unknown.unwrap_err().contains("GSSAPI"));
     }
 }

@@ -104,6 +104,7 @@ mod tests {
                 lifecycle: Lifecycle::Serving,
                 load: 0,
                 feature_level: 0,
+                tls_identity_port_base: None,
             },
             alive,
             is_self: false,

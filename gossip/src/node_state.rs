@@ -22,6 +22,7 @@ const INCARNATION: &str = "incarnation";
 pub(crate) const LIFECYCLE: &str = "lifecycle";
 pub(crate) const LOAD: &str = "load";
 const FEATURE_LEVEL: &str = "feature_level";
+const TLS_IDENTITY_PORT_BASE: &str = "tls_identity_port_base";
 
 /// What every node publishes about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +47,9 @@ pub struct NodeState {
     /// state's `feature_level`). Nodes of releases before feature levels publish no key
     /// and read as 0.
     pub feature_level: u16,
+    /// Where the node serves identities over TLS, if it has TLS listeners. Published as an
+    /// empty value when it has none; nodes of earlier releases publish no key.
+    pub tls_identity_port_base: Option<u16>,
 }
 
 /// Where a node is in its life in the fleet; only `Serving` nodes should be given identities.
@@ -117,6 +121,12 @@ impl NodeState {
             (LIFECYCLE, self.lifecycle.to_string()),
             (LOAD, self.load.to_string()),
             (FEATURE_LEVEL, self.feature_level.to_string()),
+            (
+                TLS_IDENTITY_PORT_BASE,
+                self.tls_identity_port_base
+                    .map(|p| p.to_string())
+                    .unwrap_or_default(),
+            ),
         ]
         .into_iter()
         .map(|(key, value)| (key.to_string(), value))
@@ -140,6 +150,10 @@ impl NodeState {
             lifecycle: parsed(LIFECYCLE, text(LIFECYCLE)?)?,
             load: parsed(LOAD, text(LOAD)?)?,
             feature_level: get(FEATURE_LEVEL).map_or(Ok(0), |v| parsed(FEATURE_LEVEL, v))?,
+            tls_identity_port_base: match get(TLS_IDENTITY_PORT_BASE) {
+                None | Some("") => None,
+                Some(port) => Some(parsed(TLS_IDENTITY_PORT_BASE, port)?),
+            },
         })
     }
 
@@ -187,6 +201,7 @@ mod tests {
             lifecycle: Lifecycle::Draining,
             load: 42,
             feature_level: 3,
+            tls_identity_port_base: Some(9300),
         }
     }
 
@@ -270,6 +285,16 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn tls_ports_are_optional() {
+        let mut kvs = sample().to_key_values();
+        kvs.retain(|(k, _)| k != TLS_IDENTITY_PORT_BASE);
+        assert_eq!(decode(&kvs).unwrap().tls_identity_port_base, None);
+        let none = decode(&with(TLS_IDENTITY_PORT_BASE, "")).unwrap();
+        assert_eq!(none.tls_identity_port_base, None);
+        assert!(decode(&with(TLS_IDENTITY_PORT_BASE, "70000")).is_err());
     }
 
     #[test]

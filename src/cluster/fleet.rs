@@ -80,6 +80,7 @@ impl Fleet {
             lifecycle: Lifecycle::Joining,
             load: 0,
             feature_level: flotilla_raft::FEATURE_LEVEL,
+            tls_identity_port_base: config.tls.as_ref().map(|t| t.identity_port_base),
         };
         let mut gossip_config = GossipConfig::new(
             cluster.id.clone(),

@@ -22,12 +22,18 @@ pub fn routes(state: &ControlState, members: &[Member]) -> Vec<Route> {
         .map(|identity| {
             let committed = identity.owner.filter(|o| live.contains(o));
             let owner = committed.or_else(|| fallback_owner(identity.id, &live));
-            let advertised = owner
+            let owner_state = owner
                 .and_then(|o| members.iter().find(|m| m.state.node_id == o))
-                .map(|m| {
-                    let port = m.state.identity_port_base.saturating_add(identity.slot);
-                    (m.state.advertised_host.clone(), port)
-                });
+                .map(|m| &m.state);
+            let at = |base: Option<u16>| {
+                let state = owner_state?;
+                Some((
+                    state.advertised_host.clone(),
+                    base?.saturating_add(identity.slot),
+                ))
+            };
+            let advertised = at(owner_state.map(|s| s.identity_port_base));
+            let advertised_tls = at(owner_state.and_then(|s| s.tls_identity_port_base));
             Route {
                 identity: identity.id,
                 slot: identity.slot,
@@ -39,6 +45,7 @@ pub fn routes(state: &ControlState, members: &[Member]) -> Vec<Route> {
                 },
                 owner,
                 advertised,
+                advertised_tls,
             }
         })
         .collect();
@@ -84,6 +91,7 @@ pub(crate) mod tests {
                 lifecycle: Lifecycle::Serving,
                 load: 0,
                 feature_level: 0,
+                tls_identity_port_base: None,
             },
             alive,
             is_self: id == 1,

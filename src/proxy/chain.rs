@@ -231,7 +231,7 @@ mod tests {
 
     use super::*;
     use crate::protocol::header::{parse_request, tests::encode_request};
-    use crate::proxy::filter::Listener;
+    use crate::proxy::filter::{Listener, Transport};
 
     /// Gives `verdict` for Metadata requests and counts the requests it saw.
     struct Fixed {
@@ -278,7 +278,11 @@ mod tests {
     }
 
     fn session() -> Session {
-        Session::new("127.0.0.1:1".parse().unwrap(), Listener::Bootstrap)
+        Session::new(
+            "127.0.0.1:1".parse().unwrap(),
+            Listener::Bootstrap,
+            Transport::Plaintext,
+        )
     }
 
     fn answer() -> Verdict {

@@ -28,20 +28,19 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use futures::StreamExt;
 use kafka_protocol::messages::ApiKey;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
 
 use super::chain::Outcome;
 use super::clients::{Phase, StopSignal};
-use super::filter::{Listener, Session};
+use super::filter::{Listener, Session, Transport};
 use super::in_flight::{Forwarded, InFlight, Owed};
 use super::redirect;
-use crate::backend;
 use crate::context::Context;
 use crate::metrics::ConnectionMetrics;
 use crate::protocol::frame::{write_frame, FrameCodec, FrameError, SIZE_PREFIX};
 use crate::protocol::header::{self, HeaderError};
+use crate::stream::{ReadHalf, Stream, WriteHalf};
 
 /// Why a connection ended; logged once per connection and counted by [`Close::label`].
 #[derive(Debug)]
@@ -50,6 +49,7 @@ enum Close {
     UpstreamClosed,
     Idle(Duration),
     NoUpstream(String),
+    TlsHandshake(String),
     ClientFrame(FrameError),
     BadRequest(HeaderError),
     UpstreamFrame(FrameError),
@@ -75,6 +75,7 @@ impl Close {
             Close::UpstreamClosed => "upstream_closed",
             Close::Idle(_) => "idle",
             Close::NoUpstream(_) => "no_upstream",
+            Close::TlsHandshake(_) => "tls_handshake",
             Close::ClientFrame(e) if e.kind() == "io" => "client_io",
             Close::ClientFrame(_) | Close::BadRequest(_) => "bad_request",
             Close::UpstreamFrame(_) | Close::BadResponse(_) => "bad_response",
@@ -109,6 +110,7 @@ impl fmt::Display for Close {
             Close::UpstreamClosed => write!(f, "broker closed the connection"),
             Close::Idle(after) => write!(f, "idle for {after:?} with nothing in flight"),
             Close::NoUpstream(e) => write!(f, "no broker connection: {e}"),
+            Close::TlsHandshake(e) => write!(f, "TLS handshake failed: {e}"),
             Close::ClientFrame(e) => write!(f, "bad frame from client: {e}"),
             Close::BadRequest(e) => write!(f, "refused request: {e}"),
             Close::UpstreamFrame(e) => write!(f, "bad frame from broker: {e}"),
@@ -134,7 +136,13 @@ impl fmt::Display for Close {
 }
 
 /// Serves one accepted client connection until either side ends it.
-pub async fn serve(ctx: Arc<Context>, client: TcpStream, peer: SocketAddr, listener: Listener) {
+pub async fn serve(
+    ctx: Arc<Context>,
+    client: TcpStream,
+    peer: SocketAddr,
+    listener: Listener,
+    transport: Transport,
+) {
     let identity = match listener {
         Listener::Bootstrap => "bootstrap".to_string(),
         Listener::Identity { slot } => ctx
@@ -145,17 +153,25 @@ pub async fn serve(ctx: Arc<Context>, client: TcpStream, peer: SocketAddr, liste
     let mut metrics = ctx.metrics.connection(&identity);
     tracing::info!(%peer, %identity, "connection opened");
     let started = Instant::now();
-    let session = ArcSwap::from_pointee(Session::new(peer, listener));
-    let close = run(&ctx, client, &session, &mut metrics).await;
+    let mut session = Session::new(peer, listener, transport);
+    let (close, principal) = match secure(&ctx, client, &mut session).await {
+        Ok(client) => {
+            let session = ArcSwap::from_pointee(session);
+            let close = run(&ctx, client, &session, &mut metrics).await;
+            (close, session.load().principal.clone())
+        }
+        Err(close) => (close, None),
+    };
+    let principal = principal.as_deref().unwrap_or("-");
     ctx.metrics.connection_closed(close.label());
     if let Some(kind) = close.protocol_error() {
         ctx.metrics.protocol_error(kind);
     }
     let lifetime = started.elapsed();
     if close.is_routine() {
-        tracing::info!(%peer, %identity, ?lifetime, reason = %close, "connection closed");
+        tracing::info!(%peer, %identity, principal, ?lifetime, reason = %close, "connection closed");
     } else {
-        tracing::warn!(%peer, %identity, ?lifetime, reason = %close, "connection closed");
+        tracing::warn!(%peer, %identity, principal, ?lifetime, reason = %close, "connection closed");
     }
 }
 
@@ -178,9 +194,44 @@ impl Shared<'_> {
     }
 }
 
+/// The client's stream as the listener wants it: TLS after a handshake (which may name the
+/// client's principal, from its certificate), or the TCP stream itself.
+async fn secure(ctx: &Context, client: TcpStream, session: &mut Session) -> Result<Stream, Close> {
+    let (Transport::Tls, Some(tls)) = (session.transport, &ctx.tls) else {
+        return Ok(Stream::Tcp(client));
+    };
+    let failed = |reason: String| {
+        ctx.metrics.security.tls_handshake_failures.inc();
+        Close::TlsHandshake(reason)
+    };
+    let deadline = tls.handshake_timeout();
+    let handshake = async {
+        // A TLS client opens with a handshake record (content type 22); anything else is
+        // most likely a plaintext Kafka client, which deserves a plainer message.
+        let mut first = [0u8; 1];
+        if client.peek(&mut first).await? == 1 && first[0] != 22 {
+            return Err(std::io::Error::other(
+                "the client did not start TLS: a plaintext client on a TLS port? \
+                 (check its security.protocol)",
+            ));
+        }
+        tls.acceptor().accept(client).await
+    };
+    let stream = match tokio::time::timeout(deadline, handshake).await {
+        Err(_) => return Err(failed(format!("not done within {deadline:?}"))),
+        Ok(Err(e)) => return Err(failed(e.to_string())),
+        Ok(Ok(stream)) => stream,
+    };
+    let (_, connection) = stream.get_ref();
+    if let Some(leaf) = connection.peer_certificates().and_then(|c| c.first()) {
+        session.principal = crate::tls::principal_of(leaf);
+    }
+    Ok(Stream::Tls(Box::new(stream)))
+}
+
 async fn run(
     ctx: &Context,
-    client: TcpStream,
+    client: Stream,
     session: &ArcSwap<Session>,
     metrics: &mut ConnectionMetrics,
 ) -> Close {
@@ -192,8 +243,8 @@ async fn run(
         Ok(stream) => stream,
         Err(e) => return Close::NoUpstream(e),
     };
-    let (client_read, client_write) = client.into_split();
-    let (upstream_read, upstream_write) = upstream.into_split();
+    let (client_read, client_write) = client.split();
+    let (upstream_read, upstream_write) = upstream.split();
     let shared = Shared {
         ctx,
         session,
@@ -233,7 +284,7 @@ async fn cut_off_from_backend(cut_off: Option<&mut tokio::sync::watch::Receiver<
     std::future::pending().await
 }
 
-async fn connect_upstream(ctx: &Context, listener: Listener) -> Result<TcpStream, String> {
+async fn connect_upstream(ctx: &Context, listener: Listener) -> Result<Stream, String> {
     let candidates = match listener {
         Listener::Identity { slot } => match ctx.directory.upstream(slot) {
             Some(address) => vec![address],
@@ -243,11 +294,11 @@ async fn connect_upstream(ctx: &Context, listener: Listener) -> Result<TcpStream
     };
     let mut errors = Vec::new();
     for address in candidates {
-        match backend::connect(&address, ctx.limits.connect_timeout).await {
+        match ctx.backend.connect(&address).await {
             Ok(stream) => return Ok(stream),
             Err(e) => {
                 ctx.metrics.upstream_connect_failures.inc();
-                errors.push(format!("{address}: {e}"));
+                errors.push(format!("{address}: {e:#}"));
             }
         }
     }
@@ -259,8 +310,8 @@ async fn connect_upstream(ctx: &Context, listener: Listener) -> Result<TcpStream
 async fn forward_requests(
     shared: &Shared<'_>,
     stop: &StopSignal<'_>,
-    client: OwnedReadHalf,
-    mut upstream: OwnedWriteHalf,
+    client: ReadHalf,
+    mut upstream: WriteHalf,
     metrics: &mut ConnectionMetrics,
 ) -> Close {
     let ctx = shared.ctx;
@@ -360,8 +411,8 @@ fn remember_client_id(
 /// request it answers and passed through the filters that want it.
 async fn forward_responses(
     shared: &Shared<'_>,
-    upstream: OwnedReadHalf,
-    mut client: OwnedWriteHalf,
+    upstream: ReadHalf,
+    mut client: WriteHalf,
     bytes_out: &prometheus::IntCounter,
 ) -> Close {
     let ctx = shared.ctx;
@@ -411,7 +462,7 @@ async fn forward_responses(
     }
 }
 
-async fn next_frame(frames: &mut FramedRead<OwnedReadHalf, FrameCodec>) -> Result<Bytes, Close> {
+async fn next_frame(frames: &mut FramedRead<ReadHalf, FrameCodec>) -> Result<Bytes, Close> {
     match frames.next().await {
         None => Err(Close::UpstreamClosed),
         Some(Err(e)) => Err(Close::UpstreamFrame(e)),

@@ -22,6 +22,7 @@ use kafka_protocol::messages::{ApiKey, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
 use super::message::{Request, Response};
+pub use crate::stream::Transport;
 
 /// What happens to a request after a filter has seen it.
 #[derive(Debug)]
@@ -55,17 +56,20 @@ pub enum Listener {
 pub struct Session {
     pub peer: SocketAddr,
     pub listener: Listener,
+    pub transport: Transport,
     /// The client id of the latest request (clients send it in every header).
     pub client_id: Option<StrBytes>,
-    /// Who the client is; `None` until a connection authenticates.
+    /// Who the client is, as Kafka names principals (`User:alice`); `None` until the
+    /// connection authenticates (SASL, or a client certificate).
     pub principal: Option<String>,
 }
 
 impl Session {
-    pub fn new(peer: SocketAddr, listener: Listener) -> Session {
+    pub fn new(peer: SocketAddr, listener: Listener, transport: Transport) -> Session {
         Session {
             peer,
             listener,
+            transport,
             client_id: None,
             principal: None,
         }

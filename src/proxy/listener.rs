@@ -1,6 +1,7 @@
 //! Listeners: the bootstrap port and one port per identity slot, each with its own accept
-//! loop. Identity ports open as slots appear in the directory, so a broker added to the
-//! backend cluster becomes reachable without a restart.
+//! loop, for each transport the node serves (plaintext, TLS, or both side by side on
+//! separate port ranges). Identity ports open as slots appear in the directory, so a broker
+//! added to the backend cluster becomes reachable without a restart.
 //!
 //! Every accepted client connection is counted against `limits.max_connections` (each one
 //! also holds a broker connection and two file descriptors) and tracked, so that a node
@@ -11,20 +12,53 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
+use flotilla_config::Config;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::clients::Phase;
 use super::connection;
-use super::filter::Listener;
+use super::filter::{Listener, Transport};
 use crate::context::Context;
 use crate::supervisor::Tasks;
+
+/// The transports this node serves clients over, plaintext first.
+pub fn transports(config: &Config) -> Vec<Transport> {
+    let mut transports = Vec::new();
+    if config.node.plaintext {
+        transports.push(Transport::Plaintext);
+    }
+    if config.tls.is_some() {
+        transports.push(Transport::Tls);
+    }
+    transports
+}
+
+/// Binds the bootstrap listener of every transport; the error names the port's field.
+pub async fn bind_bootstrap(config: &Config) -> anyhow::Result<Vec<(TcpListener, Transport)>> {
+    let mut bound = Vec::new();
+    for transport in transports(config) {
+        let (port, field) = match (transport, &config.tls) {
+            (Transport::Tls, Some(tls)) => (tls.bootstrap_port, "tls.bootstrap_port"),
+            _ => (config.node.bootstrap_port, "node.bootstrap_port"),
+        };
+        let address = format!("{}:{port}", config.listen_host());
+        let listener = TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("cannot listen on {address} ({field})"))?;
+        tracing::info!(%address, ?transport, "bootstrap port listening");
+        bound.push((listener, transport));
+    }
+    Ok(bound)
+}
 
 /// Accepts clients on one listener until the node stops.
 pub async fn accept(
     ctx: Arc<Context>,
     listener: TcpListener,
     kind: Listener,
+    transport: Transport,
 ) -> anyhow::Result<()> {
     let stop = ctx.clients.stop_signal();
     let stopping = stop.reached(Phase::Stopping);
@@ -39,7 +73,7 @@ pub async fn accept(
                 let Some(permit) = admit(&ctx, peer) else {
                     continue; // dropping the stream closes it
                 };
-                serve(&ctx, stream, peer, kind, permit);
+                serve(&ctx, stream, peer, (kind, transport), permit);
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off rather than spin.
@@ -54,7 +88,7 @@ fn serve(
     ctx: &Arc<Context>,
     stream: TcpStream,
     peer: SocketAddr,
-    kind: Listener,
+    (kind, transport): (Listener, Transport),
     permit: OwnedSemaphorePermit,
 ) {
     if let Err(e) = stream.set_nodelay(true) {
@@ -62,7 +96,7 @@ fn serve(
     }
     let owned = ctx.clone();
     ctx.clients.spawn(async move {
-        connection::serve(owned, stream, peer, kind).await;
+        connection::serve(owned, stream, peer, kind, transport).await;
         drop(permit);
     });
 }
@@ -98,33 +132,30 @@ fn refusal(ctx: &Context) -> Option<String> {
     ctx.not_ready_reason()
 }
 
-/// Opens a listener for every identity slot, now and as new slots appear; each runs as a
-/// supervised task.
+/// Opens a listener for every identity slot and transport, now and as new slots appear;
+/// each runs as a supervised task.
 pub async fn serve_identities(ctx: Arc<Context>, tasks: Tasks) -> anyhow::Result<()> {
     let mut slots = ctx.directory.watch_slots();
     let mut next_slot: u16 = 0;
     let stop = ctx.clients.stop_signal();
+    let transports = transports(&ctx.config);
     loop {
         let wanted = *slots.borrow_and_update();
         while usize::from(next_slot) < wanted {
-            let address = format!(
-                "{}:{}",
-                ctx.config.listen_host(),
-                ctx.directory.port_of(next_slot)
-            );
-            match TcpListener::bind(&address).await {
-                Ok(listener) => {
-                    tracing::info!(slot = next_slot, %address, "identity port listening");
-                    let kind = Listener::Identity { slot: next_slot };
-                    let name = format!("identity listener {address}");
-                    tasks.spawn(name, accept(ctx.clone(), listener, kind));
+            match bind_slot(&ctx, next_slot, &transports).await {
+                Ok(listeners) => {
+                    for (listener, address, transport) in listeners {
+                        let kind = Listener::Identity { slot: next_slot };
+                        let name = format!("identity listener {address}");
+                        tasks.spawn(name, accept(ctx.clone(), listener, kind, transport));
+                    }
                     next_slot += 1;
                     ctx.listening_slots
                         .store(usize::from(next_slot), Ordering::Relaxed);
                     ctx.metrics.identity_listeners.set(i64::from(next_slot));
                 }
                 Err(e) => {
-                    tracing::error!(slot = next_slot, %address, "cannot listen, retrying: {e}");
+                    tracing::error!(slot = next_slot, "{e:#}; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
@@ -134,4 +165,25 @@ pub async fn serve_identities(ctx: Arc<Context>, tasks: Tasks) -> anyhow::Result
             () = stop.reached(Phase::Stopping) => return Ok(()),
         }
     }
+}
+
+/// Binds one slot's port of every transport, or none of them.
+async fn bind_slot(
+    ctx: &Context,
+    slot: u16,
+    transports: &[Transport],
+) -> anyhow::Result<Vec<(TcpListener, String, Transport)>> {
+    let mut bound = Vec::new();
+    for &transport in transports {
+        let Some(port) = ctx.directory.port_of(slot, transport) else {
+            continue;
+        };
+        let address = format!("{}:{port}", ctx.config.listen_host());
+        let listener = TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        tracing::info!(slot, %address, ?transport, "identity port listening");
+        bound.push((listener, address, transport));
+    }
+    Ok(bound)
 }

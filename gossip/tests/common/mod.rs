@@ -19,5 +19,6 @@ pub fn state(node_id: u64) -> NodeState {
         lifecycle: Lifecycle::Serving,
         load: node_id * 10,
         feature_level: 1,
+        tls_identity_port_base: None,
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::{ApiKey, DescribeClusterResponse, ResponseKind};
 
-use super::readdress;
+use super::Addressing;
 use crate::directory::Directory;
 use crate::proxy::filter::{Env, Filter};
 use crate::proxy::message::Response;
@@ -30,24 +30,20 @@ impl Filter for DescribeClusterAddresses {
         api_key == ApiKey::DescribeCluster
     }
 
-    fn on_response(&self, response: &mut Response, _env: &Env) -> Result<(), String> {
+    fn on_response(&self, response: &mut Response, env: &Env) -> Result<(), String> {
         response.edit(|body| match body {
-            ResponseKind::DescribeCluster(body) => rewrite(body, &self.directory),
+            ResponseKind::DescribeCluster(body) => {
+                rewrite(body, Addressing::new(&self.directory, env))
+            }
             _ => false,
         })
     }
 }
 
-fn rewrite(response: &mut DescribeClusterResponse, dir: &Directory) -> bool {
-    response.brokers.retain_mut(|b| {
-        readdress(
-            dir,
-            b.broker_id.0,
-            &mut b.host,
-            &mut b.port,
-            b.rack.as_ref(),
-        )
-    });
+fn rewrite(response: &mut DescribeClusterResponse, to: Addressing) -> bool {
+    response
+        .brokers
+        .retain_mut(|b| to.readdress(b.broker_id.0, &mut b.host, &mut b.port, b.rack.as_ref()));
     true
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::{ApiKey, FindCoordinatorResponse, ResponseKind};
 
-use super::readdress;
+use super::Addressing;
 use crate::directory::Directory;
 use crate::proxy::filter::{Env, Filter};
 use crate::proxy::message::Response;
@@ -35,19 +35,21 @@ impl Filter for CoordinatorAddresses {
         api_key == ApiKey::FindCoordinator
     }
 
-    fn on_response(&self, response: &mut Response, _env: &Env) -> Result<(), String> {
+    fn on_response(&self, response: &mut Response, env: &Env) -> Result<(), String> {
         let version = response.version();
         response.edit(|body| match body {
-            ResponseKind::FindCoordinator(body) => rewrite(body, version, &self.directory),
+            ResponseKind::FindCoordinator(body) => {
+                rewrite(body, version, Addressing::new(&self.directory, env))
+            }
             _ => false,
         })
     }
 }
 
-fn rewrite(response: &mut FindCoordinatorResponse, version: i16, dir: &Directory) -> bool {
+fn rewrite(response: &mut FindCoordinatorResponse, version: i16, to: Addressing) -> bool {
     if version < BATCHED_VERSION && response.node_id.0 >= 0 {
         let r = &mut *response;
-        if !readdress(dir, r.node_id.0, &mut r.host, &mut r.port, None) {
+        if !to.readdress(r.node_id.0, &mut r.host, &mut r.port, None) {
             clear(&mut r.node_id.0, &mut r.host, &mut r.port);
         }
     }
@@ -56,7 +58,7 @@ fn rewrite(response: &mut FindCoordinatorResponse, version: i16, dir: &Directory
         .iter_mut()
         .filter(|c| c.node_id.0 >= 0)
     {
-        if !readdress(dir, c.node_id.0, &mut c.host, &mut c.port, None) {
+        if !to.readdress(c.node_id.0, &mut c.host, &mut c.port, None) {
             clear(&mut c.node_id.0, &mut c.host, &mut c.port);
             c.error_code = COORDINATOR_NOT_AVAILABLE;
         }

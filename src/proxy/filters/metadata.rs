@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::{ApiKey, MetadataResponse, ResponseKind};
 
-use super::readdress;
+use super::Addressing;
 use crate::directory::Directory;
 use crate::proxy::filter::{Env, Filter};
 use crate::proxy::message::Response;
@@ -32,18 +32,18 @@ impl Filter for MetadataAddresses {
         api_key == ApiKey::Metadata
     }
 
-    fn on_response(&self, response: &mut Response, _env: &Env) -> Result<(), String> {
+    fn on_response(&self, response: &mut Response, env: &Env) -> Result<(), String> {
         response.edit(|body| match body {
-            ResponseKind::Metadata(body) => rewrite(body, &self.directory),
+            ResponseKind::Metadata(body) => rewrite(body, Addressing::new(&self.directory, env)),
             _ => false,
         })
     }
 }
 
-fn rewrite(response: &mut MetadataResponse, dir: &Directory) -> bool {
+fn rewrite(response: &mut MetadataResponse, to: Addressing) -> bool {
     response
         .brokers
-        .retain_mut(|b| readdress(dir, b.node_id.0, &mut b.host, &mut b.port, b.rack.as_ref()));
+        .retain_mut(|b| to.readdress(b.node_id.0, &mut b.host, &mut b.port, b.rack.as_ref()));
     true
 }
 

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use kafka_protocol::protocol::StrBytes;
 
-use super::filter::Filter;
+use super::filter::{Env, Filter, Transport};
 use crate::directory::{Broker, Directory};
 
 pub use api_versions::intersect_api_versions;
@@ -38,28 +38,45 @@ pub fn built_in(directory: &Arc<Directory>) -> Vec<Box<dyn Filter>> {
     filters
 }
 
-/// Replaces one broker address with the address clients are told for that identity.
-/// Returns false when the identity cannot be advertised and the entry must be dropped.
-fn readdress(
-    dir: &Directory,
-    id: i32,
-    host: &mut StrBytes,
-    port: &mut i32,
-    rack: Option<&StrBytes>,
-) -> bool {
-    let broker = Broker {
-        id,
-        host: host.to_string(),
-        port: u16::try_from(*port).unwrap_or(0),
-        rack: rack.map(|r| r.to_string()),
-    };
-    match dir.advertise(&broker) {
-        Some((new_host, new_port)) => {
-            *host = new_host;
-            *port = new_port;
-            true
+/// Where a response's broker addresses point for the client reading it: the directory's
+/// advertised addresses over the client's own transport (a TLS client is told TLS ports).
+#[derive(Clone, Copy)]
+struct Addressing<'a> {
+    dir: &'a Directory,
+    transport: Transport,
+}
+
+impl<'a> Addressing<'a> {
+    fn new(dir: &'a Directory, env: &Env) -> Self {
+        Addressing {
+            dir,
+            transport: env.session.transport,
         }
-        None => false,
+    }
+
+    /// Replaces one broker address with the address clients are told for that identity.
+    /// Returns false when the identity cannot be advertised and the entry must be dropped.
+    fn readdress(
+        self,
+        id: i32,
+        host: &mut StrBytes,
+        port: &mut i32,
+        rack: Option<&StrBytes>,
+    ) -> bool {
+        let broker = Broker {
+            id,
+            host: host.to_string(),
+            port: u16::try_from(*port).unwrap_or(0),
+            rack: rack.map(|r| r.to_string()),
+        };
+        match self.dir.advertise(&broker, self.transport) {
+            Some((new_host, new_port)) => {
+                *host = new_host;
+                *port = new_port;
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -70,7 +87,7 @@ pub(crate) mod test_support {
     use kafka_protocol::messages::{ApiKey, ResponseHeader};
     use kafka_protocol::protocol::{Decodable, Encodable};
 
-    use crate::proxy::filter::{Env, Filter, Listener, Session};
+    use crate::proxy::filter::{Env, Filter, Listener, Session, Transport};
     use crate::proxy::message::Response;
 
     /// Encodes a response as a broker would send it (without the size prefix).
@@ -88,7 +105,11 @@ pub(crate) mod test_support {
     /// client would receive.
     pub fn filtered(filter: &dyn Filter, api_key: ApiKey, version: i16, frame: Bytes) -> Bytes {
         assert!(filter.wants_response(api_key, version));
-        let session = Session::new("127.0.0.1:1".parse().unwrap(), Listener::Bootstrap);
+        let session = Session::new(
+            "127.0.0.1:1".parse().unwrap(),
+            Listener::Bootstrap,
+            Transport::Plaintext,
+        );
         let control = ControlState::default();
         let env = Env {
             session: &session,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::{ApiKey, FetchResponse, ProduceResponse, ResponseKind};
 
-use super::readdress;
+use super::Addressing;
 use crate::directory::Directory;
 use crate::proxy::filter::{Env, Filter};
 use crate::proxy::message::Response;
@@ -48,33 +48,31 @@ impl Filter for NodeEndpointAddresses {
         }
     }
 
-    fn on_response(&self, response: &mut Response, _env: &Env) -> Result<(), String> {
+    fn on_response(&self, response: &mut Response, env: &Env) -> Result<(), String> {
         let (api_key, version) = (response.api_key(), response.version());
         if carries_endpoints(api_key, version, response.frame()) == Some(false) {
             return Ok(());
         }
-        let dir = &*self.directory;
+        let to = Addressing::new(&self.directory, env);
         response.edit(|body| match body {
-            ResponseKind::Produce(body) => rewrite_produce(body, dir),
-            ResponseKind::Fetch(body) => rewrite_fetch(body, dir),
+            ResponseKind::Produce(body) => rewrite_produce(body, to),
+            ResponseKind::Fetch(body) => rewrite_fetch(body, to),
             _ => false,
         })
     }
 }
 
-fn rewrite_produce(response: &mut ProduceResponse, dir: &Directory) -> bool {
+fn rewrite_produce(response: &mut ProduceResponse, to: Addressing) -> bool {
     let endpoints = &mut response.node_endpoints;
     let had_any = !endpoints.is_empty();
-    endpoints
-        .retain_mut(|e| readdress(dir, e.node_id.0, &mut e.host, &mut e.port, e.rack.as_ref()));
+    endpoints.retain_mut(|e| to.readdress(e.node_id.0, &mut e.host, &mut e.port, e.rack.as_ref()));
     had_any
 }
 
-fn rewrite_fetch(response: &mut FetchResponse, dir: &Directory) -> bool {
+fn rewrite_fetch(response: &mut FetchResponse, to: Addressing) -> bool {
     let endpoints = &mut response.node_endpoints;
     let had_any = !endpoints.is_empty();
-    endpoints
-        .retain_mut(|e| readdress(dir, e.node_id.0, &mut e.host, &mut e.port, e.rack.as_ref()));
+    endpoints.retain_mut(|e| to.readdress(e.node_id.0, &mut e.host, &mut e.port, e.rack.as_ref()));
     had_any
 }
 

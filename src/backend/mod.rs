@@ -1,6 +1,10 @@
-//! The backend Kafka cluster as this node sees it: opening connections to brokers, and
-//! keeping the broker list (and so the identity slots) current from the cluster's own
-//! Metadata.
+//! The backend Kafka cluster as this node sees it: opening connections to brokers
+//! ([`link`]), and keeping the broker list (and so the identity slots) current from the
+//! cluster's own Metadata.
+
+mod link;
+
+pub use link::Link;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,43 +15,29 @@ use kafka_protocol::messages::{
     ApiKey, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
 
 use crate::directory::{Broker, Directory};
 use crate::metrics::Metrics;
 use crate::protocol::frame::{write_frame, FrameCodec};
+use crate::stream::connect_tcp;
 
 /// Metadata v12 is understood by every Kafka release since 2.8.
 const METADATA_VERSION: i16 = 12;
 
-/// Opens a TCP connection to a broker within `timeout`, with Nagle off: the proxy writes
-/// whole frames and must not add latency to small requests.
-pub async fn connect(address: &str, timeout: Duration) -> std::io::Result<TcpStream> {
-    let stream = tokio::time::timeout(timeout, TcpStream::connect(address))
-        .await
-        .map_err(|_| {
-            std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("no connection within {timeout:?}"),
-            )
-        })??;
-    stream.set_nodelay(true)?;
-    Ok(stream)
-}
-
 /// Whether a TCP connection to any of `addresses` opens within `timeout`; all are tried at
 /// once, and the first success answers.
 pub async fn reaches_any(addresses: &[String], timeout: Duration) -> bool {
-    let attempts = addresses.iter().map(|a| Box::pin(connect(a, timeout)));
+    let attempts = addresses.iter().map(|a| Box::pin(connect_tcp(a, timeout)));
     futures::future::select_ok(attempts).await.is_ok()
 }
 
 /// Asks one broker for the cluster's broker list.
-pub async fn fetch_brokers(address: &str, timeout: Duration) -> anyhow::Result<Vec<Broker>> {
+pub async fn fetch_brokers(link: &Link, address: &str) -> anyhow::Result<Vec<Broker>> {
+    let timeout = link.timeout();
     let exchange = async {
-        let stream = connect(address, timeout).await?;
-        let (read, mut write) = stream.into_split();
+        let stream = link.connect(address).await?;
+        let (read, mut write) = stream.split();
         write_frame(&mut write, metadata_request()?).await?;
         let mut frames = FramedRead::new(read, FrameCodec::new(64 * 1024 * 1024));
         let mut frame = frames
@@ -93,16 +83,12 @@ fn metadata_request() -> anyhow::Result<bytes::Bytes> {
 
 /// Refreshes the broker list from the first broker that answers: the known brokers first,
 /// then the configured bootstrap servers.
-pub async fn refresh(
-    dir: &Directory,
-    bootstrap: &[String],
-    timeout: Duration,
-) -> anyhow::Result<()> {
+pub async fn refresh(dir: &Directory, link: &Link, bootstrap: &[String]) -> anyhow::Result<()> {
     let mut candidates = dir.upstreams();
     candidates.extend(bootstrap.iter().cloned());
     let mut last_error = anyhow::anyhow!("no broker address to ask");
     for address in candidates {
-        match fetch_brokers(&address, timeout).await {
+        match fetch_brokers(link, &address).await {
             Ok(brokers) if !brokers.is_empty() => {
                 dir.learn(&brokers)?;
                 return Ok(());
@@ -118,13 +104,13 @@ pub async fn refresh(
 pub async fn refresh_forever(
     dir: Arc<Directory>,
     metrics: Arc<Metrics>,
+    link: Arc<Link>,
     bootstrap: Vec<String>,
     every: Duration,
-    timeout: Duration,
 ) {
     let mut failures = 0u32;
     loop {
-        match refresh(&dir, &bootstrap, timeout).await {
+        match refresh(&dir, &link, &bootstrap).await {
             Ok(()) => {
                 if failures > 0 {
                     tracing::info!("backend broker list refreshed again after {failures} failures");

@@ -1,0 +1,64 @@
+//! How this node reaches a broker: TCP, then TLS if `backend.tls` is set, then the proxy's
+//! own SASL login if `backend.sasl` is set and the connection is the proxy's to
+//! authenticate.
+//!
+//! The proxy's own connections (metadata refreshes) always log in. A client's upstream
+//! connection logs in only when the fleet terminates SASL; otherwise the client
+//! authenticates with the broker itself, through the proxy.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use flotilla_config::BackendConfig;
+use rustls::pki_types::ServerName;
+use tokio_rustls::TlsConnector;
+
+use crate::stream::{connect_tcp, Stream};
+
+/// Everything needed to open a connection to any broker of the backend cluster.
+pub struct Link {
+    tls: Option<TlsConnector>,
+    timeout: Duration,
+}
+
+impl Link {
+    /// Reads the TLS files named in `backend`; fails on anything unusable.
+    pub fn new(backend: &BackendConfig, timeout: Duration) -> anyhow::Result<Link> {
+        let tls = match &backend.tls {
+            Some(tls) => Some(crate::tls::connector(tls)?),
+            None => None,
+        };
+        Ok(Link { tls, timeout })
+    }
+
+    /// The deadline of each step of opening a connection.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// A connection to the broker at `address` (`host:port`), ready for Kafka requests.
+    pub async fn connect(&self, address: &str) -> anyhow::Result<Stream> {
+        let tcp = connect_tcp(address, self.timeout).await?;
+        let Some(tls) = &self.tls else {
+            return Ok(Stream::Tcp(tcp));
+        };
+        let name = server_name(address)?;
+        let handshake = tokio::time::timeout(self.timeout, tls.connect(name, tcp))
+            .await
+            .with_context(|| format!("no TLS handshake within {:?}", self.timeout))?
+            .context("TLS handshake")?;
+        Ok(Stream::Tls(Box::new(handshake)))
+    }
+}
+
+/// The name a broker's certificate must carry: the host part of its address.
+fn server_name(address: &str) -> anyhow::Result<ServerName<'static>> {
+    let (host, _port) = flotilla_config::parse_host_port(address)
+        .map_err(|e| anyhow::anyhow!("broker address `{address}`: {e}"))?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    ServerName::try_from(host)
+        .with_context(|| format!("broker address `{address}`: not a valid TLS server name"))
+}

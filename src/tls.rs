@@ -1,0 +1,256 @@
+//! TLS with rustls: the server side of the client listeners (reloaded from disk while the
+//! node runs), the client side towards the brokers, and the principal of a client
+//! certificate.
+//!
+//! Certificates are checked at start as an operator would want them checked: a chain
+//! whose leaf has expired (or is not valid yet), a key that does not belong to the leaf,
+//! or an unreadable file stops the node with the config field named, rather than letting
+//! every handshake fail later. A reload that finds bad files keeps serving the previous
+//! certificate, logs an error and counts it; connections already open are never touched.
+//!
+//! The `ring` provider is named explicitly, so no process-wide default has to be installed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{anyhow, bail, Context as _};
+use arc_swap::ArcSwap;
+use flotilla_config::{ListenerTls, UpstreamTls};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+use crate::metrics::Metrics;
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Reads every certificate of a PEM file; `field` names the config field in errors.
+fn read_certs(path: &Path, field: &str) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            anyhow!(
+                "{field}: cannot read certificates from {}: {e}",
+                path.display()
+            )
+        })?;
+    if certs.is_empty() {
+        bail!("{field}: no PEM certificate in {}", path.display());
+    }
+    Ok(certs)
+}
+
+fn read_key(path: &Path, field: &str) -> anyhow::Result<PrivateKeyDer<'static>> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| {
+        anyhow!(
+            "{field}: cannot read a private key from {}: {e}",
+            path.display()
+        )
+    })
+}
+
+fn root_store(path: &Path, field: &str) -> anyhow::Result<RootCertStore> {
+    let mut roots = RootCertStore::empty();
+    for cert in read_certs(path, field)? {
+        roots.add(cert).map_err(|e| {
+            anyhow!(
+                "{field}: unusable CA certificate in {}: {e}",
+                path.display()
+            )
+        })?;
+    }
+    Ok(roots)
+}
+
+/// Refuses a leaf certificate that is outside its validity period now.
+fn check_validity(cert: &CertificateDer, path: &Path, field: &str) -> anyhow::Result<()> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert).map_err(|e| {
+        anyhow!(
+            "{field}: {} is not an X.509 certificate: {e}",
+            path.display()
+        )
+    })?;
+    let validity = parsed.validity();
+    if !validity.is_valid() {
+        bail!(
+            "{field}: the certificate in {} is valid from {} to {}, not now",
+            path.display(),
+            validity.not_before,
+            validity.not_after
+        );
+    }
+    Ok(())
+}
+
+/// The server side of the TLS listeners, as the files say now.
+fn server_config(tls: &ListenerTls) -> anyhow::Result<ServerConfig> {
+    let chain = read_certs(&tls.cert, "tls.cert")?;
+    check_validity(&chain[0], &tls.cert, "tls.cert")?;
+    let key = read_key(&tls.key, "tls.key")?;
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .context("tls: no protocol version")?;
+    let builder = match &tls.client_ca {
+        Some(ca) => {
+            let roots = Arc::new(root_store(ca, "tls.client_ca")?);
+            let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider())
+                .build()
+                .map_err(|e| anyhow!("tls.client_ca: {e}"))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    builder.with_single_cert(chain, key).map_err(|e| {
+        anyhow!(
+            "tls.key: {} does not fit the certificate in {}: {e}",
+            tls.key.display(),
+            tls.cert.display()
+        )
+    })
+}
+
+/// The TLS listeners' server configuration, swapped in whole when the files change.
+pub struct ServerTls {
+    settings: ListenerTls,
+    current: ArcSwap<ServerConfig>,
+}
+
+impl ServerTls {
+    /// Loads and checks the configured files; fails on anything a handshake would trip on.
+    pub fn load(settings: &ListenerTls) -> anyhow::Result<ServerTls> {
+        Ok(ServerTls {
+            current: ArcSwap::from_pointee(server_config(settings)?),
+            settings: settings.clone(),
+        })
+    }
+
+    /// An acceptor with the certificate as last loaded.
+    pub fn acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::from(self.current.load_full())
+    }
+
+    pub fn handshake_timeout(&self) -> Duration {
+        self.settings.handshake_timeout
+    }
+
+    fn files(&self) -> Vec<PathBuf> {
+        let tls = &self.settings;
+        let mut files = vec![tls.cert.clone(), tls.key.clone()];
+        files.extend(tls.client_ca.clone());
+        files
+    }
+
+    /// Reloads the files whenever one of them changes on disk, for the life of the node.
+    pub async fn reload_on_change(self: Arc<Self>, metrics: Arc<Metrics>) {
+        let mut seen = stamps(&self.files());
+        let mut ticks = tokio::time::interval(self.settings.reload_interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let now = stamps(&self.files());
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            match server_config(&self.settings) {
+                Ok(config) => {
+                    self.current.store(Arc::new(config));
+                    metrics
+                        .security
+                        .tls_reloads
+                        .with_label_values(&["ok"])
+                        .inc();
+                    tracing::info!(
+                        cert = %self.settings.cert.display(),
+                        "TLS certificate reloaded; new connections use it"
+                    );
+                }
+                Err(e) => {
+                    metrics
+                        .security
+                        .tls_reloads
+                        .with_label_values(&["error"])
+                        .inc();
+                    tracing::error!("TLS files changed but cannot be used; keeping the previous certificate: {e:#}");
+                }
+            }
+        }
+    }
+}
+
+/// What identifies a file's content cheaply: its modification time and length.
+fn stamps(files: &[PathBuf]) -> Vec<Option<(SystemTime, u64)>> {
+    files
+        .iter()
+        .map(|f| {
+            let meta = std::fs::metadata(f).ok()?;
+            Some((meta.modified().ok()?, meta.len()))
+        })
+        .collect()
+}
+
+/// The client side towards the brokers.
+pub fn connector(tls: &UpstreamTls) -> anyhow::Result<TlsConnector> {
+    let roots = match &tls.ca {
+        Some(ca) => root_store(ca, "backend.tls.ca")?,
+        None => system_roots()?,
+    };
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .context("backend.tls: no protocol version")?
+        .with_root_certificates(roots);
+    let config = match (&tls.cert, &tls.key) {
+        (Some(cert), Some(key)) => {
+            let chain = read_certs(cert, "backend.tls.cert")?;
+            check_validity(&chain[0], cert, "backend.tls.cert")?;
+            let key = read_key(key, "backend.tls.key")?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| anyhow!("backend.tls.key does not fit backend.tls.cert: {e}"))?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+fn system_roots() -> anyhow::Result<RootCertStore> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        bail!("backend.tls.ca: unset, and the system has no usable CA certificates");
+    }
+    Ok(roots)
+}
+
+/// The principal of a client certificate, as Kafka's default mapping names it: `User:`
+/// and the subject's distinguished name in RFC 2253 form, most specific part first
+/// (`User:CN=alice,O=example`).
+pub fn principal_of(cert: &CertificateDer) -> Option<String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert).ok()?;
+    let registry = x509_parser::objects::oid_registry();
+    let mut parts = Vec::new();
+    for rdn in parsed
+        .subject()
+        .iter()
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
+        for attribute in rdn.iter() {
+            let oid = attribute.attr_type();
+            let name = x509_parser::objects::oid2abbrev(oid, registry)
+                .map(str::to_string)
+                .unwrap_or_else(|_| oid.to_id_string());
+            let value = attribute.as_str().ok()?;
+            parts.push(format!("{name}={value}"));
+        }
+    }
+    Some(format!("User:{}", parts.join(",")))
+}
