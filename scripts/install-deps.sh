@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what flotilla's scripts and tests need beyond a Rust toolchain: Java 17 and
 # Maven (to fetch and run Apache Kafka), kcat, iproute2, and a C toolchain for the bundled
-# librdkafka. Idempotent: installs only what is missing.
+# librdkafka with OpenSSL. Idempotent: installs only what is missing.
 set -euo pipefail
 
 need=()
@@ -12,6 +12,11 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v cc >/dev/null || need+=(build-essential)
 command -v curl >/dev/null || need+=(curl)
 command -v shellcheck >/dev/null || need+=(shellcheck)
+# librdkafka's TLS and SCRAM (the rdkafka crate's `ssl` feature) link the system OpenSSL;
+# the TLS tests ask `openssl s_client` which certificate a node presents.
+command -v openssl >/dev/null || need+=(openssl)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+[[ -e /usr/include/openssl/ssl.h ]] || need+=(libssl-dev)
 
 if ((${#need[@]})); then
   echo "installing: ${need[*]}" >&2

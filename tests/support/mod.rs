@@ -2,6 +2,7 @@
 //! nodes run as real processes, and waiting by polling with a deadline.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod fake_broker;
 pub mod fleet;
 pub mod java;
