@@ -562,7 +562,9 @@ impl ControlState {
     /// operations): a DENY on literal `*` refuses; an ALLOW on literal `*` allows;
     /// otherwise some other ALLOW must escape every DENY: a literal one must have no
     /// literal DENY of the same name and no prefixed DENY that is a prefix of its name,
-    /// a prefixed one no prefixed DENY that is a prefix of its prefix.
+    /// a prefixed one no prefixed DENY that is a prefix of its prefix. For an operation
+    /// no other implies, that is exactly "`authorize` allows some resource name of the
+    /// type" (raft/tests/security_props.rs checks it).
     ///
     /// Simplified: Kafka first authorizes one made-up resource name, which lets super
     /// users through and, with `allow.everyone.if.no.acl.found`, allows when no binding
