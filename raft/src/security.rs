@@ -74,7 +74,7 @@ macro_rules! kafka_enum {
             /// Every value, in declaration order.
             pub const VALUES: &'static [$name] = &[$($name::$variant,)*];
 
-            /// Kafka's name (the Java enum constant).
+            /// Kafka's name for it (the Java enum constant; the SASL name of a mechanism).
             pub fn kafka_name(self) -> &'static str {
                 match self {
                     $($name::$variant => $kafka,)*
@@ -174,6 +174,7 @@ kafka_enum! {
 }
 
 kafka_enum! {
+    /// What a client asks to do to a resource.
     AclOperation, "operation" {
         All = 2, "ALL";
         Read = 3, "READ";
@@ -190,6 +191,7 @@ kafka_enum! {
 }
 
 kafka_enum! {
+    /// Whether a binding grants or refuses.
     AclPermission, "permission" {
         Allow = 3, "ALLOW";
         Deny = 2, "DENY";
@@ -268,7 +270,8 @@ impl fmt::Display for AclBinding {
 }
 
 impl AclBinding {
-    /// What Kafka refuses when creating an ACL.
+    /// What Kafka refuses when creating an ACL (an empty name, a principal that is not
+    /// `Type:name`), and an empty host, which would match no client.
     pub fn validate(&self) -> Result<(), Invalid> {
         if self.name.is_empty() {
             return Err(Invalid("ACL resource name must not be empty"));
@@ -296,8 +299,8 @@ impl AclBinding {
             && (self.host == host || self.host == WILDCARD)
     }
 
-    /// Whether this binding, if it is an ALLOW, permits `operation`. Kafka lets an ALLOW
-    /// of an operation that needs to see a resource also let one describe it.
+    /// Whether this is an ALLOW that permits `operation`. Kafka lets an ALLOW of an
+    /// operation that needs to see a resource also let one describe it.
     fn allows(&self, operation: AclOperation) -> bool {
         use AclOperation::*;
         self.permission == AclPermission::Allow
@@ -310,8 +313,8 @@ impl AclBinding {
             }
     }
 
-    /// Whether this binding, if it is a DENY, forbids `operation`. A DENY implies nothing:
-    /// denying READ does not deny DESCRIBE.
+    /// Whether this is a DENY that forbids `operation`. A DENY implies nothing: denying
+    /// READ does not deny DESCRIBE.
     fn denies(&self, operation: AclOperation) -> bool {
         self.permission == AclPermission::Deny
             && (self.operation == operation || self.operation == AclOperation::All)
