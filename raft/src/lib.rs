@@ -1,5 +1,6 @@
 //! The fleet's replicated control state: which node serves which broker identity, at
-//! which assignment epoch, and which nodes are draining.
+//! which assignment epoch, which nodes are draining, and the fleet's security (SCRAM
+//! users, ACLs, admin tokens).
 //!
 //! One typed [`Command`] enum applied by one deterministic state machine is the only way
 //! to change that state, so every node that has applied the same log index holds the
@@ -16,6 +17,7 @@ pub mod incarnation;
 pub mod log_store;
 pub mod network;
 pub mod rpc_server;
+pub mod security;
 pub mod state;
 pub mod state_machine;
 pub mod status;
@@ -24,6 +26,10 @@ pub mod types;
 pub use control_plane::{ControlPlane, RaftConfig};
 pub use error::{ProposeError, RaftError};
 pub use incarnation::data_incarnation;
+pub use security::{
+    AclBinding, AclFilter, AclOperation, AclPermission, AdminToken, Decision, PatternType,
+    ResourceType, ScramCredential, ScramMechanism, TokenScope,
+};
 pub use state::{BrokerAddr, Command, CommandResult, ControlState, Identity, FEATURE_LEVEL};
 pub use status::{RaftStatus, Role};
 pub use types::{Member, NodeId, TypeConfig};

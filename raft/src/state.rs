@@ -1,4 +1,7 @@
-//! The product's authoritative control state and the only way to change it.
+//! The product's authoritative control state and the only way to change it: the broker
+//! identities the fleet impersonates and who serves them, drained nodes, the fleet
+//! feature level, and (level 2) the fleet's security: SCRAM users, ACLs and admin tokens
+//! (see [`crate::security`]).
 //!
 //! Every replica applies the same committed commands in the same order, so `apply` must
 //! be a pure function of (state, command): no clocks, no randomness, no iteration over
@@ -13,11 +16,15 @@
 //! committed level reaches its own ([`ControlState::accepts`]). The leader raises the level
 //! only when every Raft member publishes in gossip that its build understands it, as
 //! Kafka's `metadata.version` is raised only when every broker supports it. Variants are
-//! only ever appended: bincode numbers them by position.
+//! only ever appended: bincode numbers them by position. `apply` refuses a command above
+//! the committed level too, so a proposer that skipped the check cannot put data in the
+//! state that a snapshot for older members would have to leave out.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
+
+use crate::security::{AclBinding, AdminToken, ScramCredential, ScramMechanism};
 
 /// Address of a backend broker as seen in the backend cluster's metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -42,8 +49,9 @@ pub struct Identity {
 }
 
 /// The highest fleet feature level this build understands. Level 1 introduced the level
-/// itself ([`Command::SetFeatureLevel`]) and the snapshot format that records it.
-pub const FEATURE_LEVEL: u16 = 1;
+/// itself ([`Command::SetFeatureLevel`]) and the snapshot format that records it; level 2
+/// the security state (users, ACLs, admin tokens) and the snapshot format that holds it.
+pub const FEATURE_LEVEL: u16 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ControlState {
@@ -56,6 +64,12 @@ pub struct ControlState {
     /// The fleet feature level: every member understands the commands of this level. 0 in
     /// a fleet that has never raised it.
     pub feature_level: u16,
+    /// SCRAM credentials by user name, then mechanism. Empty below level 2.
+    pub users: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
+    /// Every ACL. Empty below level 2.
+    pub acls: BTreeSet<AclBinding>,
+    /// Admin API tokens by name. Empty below level 2.
+    pub tokens: BTreeMap<String, AdminToken>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +95,37 @@ pub enum Command {
     SetFeatureLevel {
         level: u16,
     },
+    /// Adds or replaces `user`'s credential for `mechanism`. (Level 2.)
+    PutScramCredential {
+        user: String,
+        mechanism: ScramMechanism,
+        credential: ScramCredential,
+    },
+    /// Removes `user`'s credential for `mechanism`, or every one when `None`; a user left
+    /// without credentials is removed. Unknown users and mechanisms are ignored. (Level 2.)
+    DeleteScramCredential {
+        user: String,
+        mechanism: Option<ScramMechanism>,
+    },
+    /// Adds bindings; ones already present are kept once. (Level 2.)
+    AddAcls {
+        bindings: Vec<AclBinding>,
+    },
+    /// Removes exactly these bindings; absent ones are ignored. A filter (`kafka-acls
+    /// --remove`) is resolved by the proposer with [`ControlState::acls_matching`], so the
+    /// log says what was removed. (Level 2.)
+    RemoveAcls {
+        bindings: Vec<AclBinding>,
+    },
+    /// Adds or replaces the admin token `name`. (Level 2.)
+    PutToken {
+        name: String,
+        token: AdminToken,
+    },
+    /// Removes the admin token `name`, if any. (Level 2.)
+    DeleteToken {
+        name: String,
+    },
 }
 
 impl Command {
@@ -91,6 +136,12 @@ impl Command {
             // The leader proposes it only when every member understands the new level,
             // which includes this command.
             Command::SetFeatureLevel { .. } => 0,
+            Command::PutScramCredential { .. }
+            | Command::DeleteScramCredential { .. }
+            | Command::AddAcls { .. }
+            | Command::RemoveAcls { .. }
+            | Command::PutToken { .. }
+            | Command::DeleteToken { .. } => 2,
         }
     }
 }
@@ -99,12 +150,27 @@ impl Command {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CommandResult {
     Ok,
-    StaleEpoch { current: u64 },
+    StaleEpoch {
+        current: u64,
+    },
+    /// The command needs a higher feature level than the fleet had committed when it was
+    /// applied; nothing changed. Only a proposer that skipped [`ControlState::accepts`]
+    /// sees this.
+    Refused {
+        needed: u16,
+        committed: u16,
+    },
 }
 
 impl ControlState {
     /// Applies one committed command.
     pub fn apply(&mut self, command: &Command) -> CommandResult {
+        if !self.accepts(command) {
+            return CommandResult::Refused {
+                needed: command.feature_level(),
+                committed: self.feature_level,
+            };
+        }
         match command {
             Command::SyncBrokers { brokers } => self.sync_brokers(brokers),
             Command::Assign {
@@ -116,6 +182,18 @@ impl ControlState {
                 self.feature_level = self.feature_level.max(*level);
                 CommandResult::Ok
             }
+            Command::PutScramCredential {
+                user,
+                mechanism,
+                credential,
+            } => self.put_scram_credential(user, *mechanism, credential),
+            Command::DeleteScramCredential { user, mechanism } => {
+                self.delete_scram_credential(user, *mechanism)
+            }
+            Command::AddAcls { bindings } => self.add_acls(bindings),
+            Command::RemoveAcls { bindings } => self.remove_acls(bindings),
+            Command::PutToken { name, token } => self.put_token(name, token),
+            Command::DeleteToken { name } => self.delete_token(name),
         }
     }
 
@@ -198,6 +276,7 @@ impl ControlState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::security::{AclOperation, AclPermission, PatternType, ResourceType, TokenScope};
 
     fn addr(host: &str, port: u16) -> BrokerAddr {
         BrokerAddr {
@@ -278,6 +357,106 @@ mod tests {
         assert_eq!(s.feature_level, 1);
         s.apply(&Command::SetFeatureLevel { level: 0 });
         assert_eq!(s.feature_level, 1);
+    }
+
+    fn security_commands() -> Vec<Command> {
+        let credential = ScramCredential {
+            salt: vec![7; 16],
+            iterations: 8192,
+            stored_key: vec![1; 32],
+            server_key: vec![2; 32],
+        };
+        let binding = AclBinding {
+            resource_type: ResourceType::Topic,
+            name: "orders".into(),
+            pattern_type: PatternType::Literal,
+            principal: "User:alice".into(),
+            host: "*".into(),
+            operation: AclOperation::Read,
+            permission: AclPermission::Allow,
+        };
+        let token = AdminToken {
+            scope: TokenScope::Admin,
+            sha256: [9; 32],
+        };
+        vec![
+            Command::PutScramCredential {
+                user: "alice".into(),
+                mechanism: ScramMechanism::Sha256,
+                credential,
+            },
+            Command::DeleteScramCredential {
+                user: "alice".into(),
+                mechanism: None,
+            },
+            Command::AddAcls {
+                bindings: vec![binding.clone(), binding.clone()],
+            },
+            Command::RemoveAcls {
+                bindings: vec![binding],
+            },
+            Command::PutToken {
+                name: "ops".into(),
+                token,
+            },
+            Command::DeleteToken { name: "ops".into() },
+        ]
+    }
+
+    fn level(level: u16) -> ControlState {
+        let mut s = ControlState::default();
+        s.apply(&Command::SetFeatureLevel { level });
+        s
+    }
+
+    #[test]
+    fn security_commands_need_level_2() {
+        for command in security_commands() {
+            assert_eq!(command.feature_level(), 2, "{command:?}");
+            for below in [0, 1] {
+                let mut s = level(below);
+                assert!(!s.accepts(&command));
+                let before = s.clone();
+                let refused = CommandResult::Refused {
+                    needed: 2,
+                    committed: below,
+                };
+                assert_eq!(s.apply(&command), refused);
+                assert_eq!(s, before);
+            }
+            assert!(level(2).accepts(&command));
+        }
+    }
+
+    #[test]
+    fn security_commands_are_idempotent() {
+        let commands = security_commands();
+        // Each command on the empty state and on the state the ones before it built.
+        for i in 0..commands.len() {
+            for start in [level(2), commands[..i].iter().fold(level(2), applied)] {
+                let once = applied(start, &commands[i]);
+                let twice = applied(once.clone(), &commands[i]);
+                assert_eq!(once, twice, "{:?}", commands[i]);
+            }
+        }
+    }
+
+    fn applied(mut s: ControlState, command: &Command) -> ControlState {
+        assert_eq!(s.apply(command), CommandResult::Ok);
+        s
+    }
+
+    #[test]
+    fn security_commands_change_the_state() {
+        let commands = security_commands();
+        let put = applied(level(2), &commands[0]);
+        assert_eq!(put.users["alice"].len(), 1);
+        let added = applied(level(2), &commands[2]);
+        assert_eq!(added.acls.len(), 1);
+        assert!(applied(added, &commands[3]).acls.is_empty());
+        let token = applied(level(2), &commands[4]);
+        assert_eq!(token.tokens["ops"].scope, TokenScope::Admin);
+        assert!(applied(token, &commands[5]).tokens.is_empty());
     }
 
     #[test]

@@ -55,12 +55,15 @@ impl StoredSnapshot {
 /// A snapshot may be sent to a node of the previous release during a rolling upgrade,
 /// so the newest shape is written only once the fleet's feature level says every member
 /// reads it; until then the state is written in the shape the previous release knows.
+/// Variants are only ever appended, and a variant's shape is frozen once released.
 #[derive(Serialize, Deserialize)]
 enum SnapshotPayload {
-    /// Releases before feature levels.
+    /// Feature level 0: releases before feature levels.
     V1(StateV1),
-    /// Feature level 1 and later.
-    V2(ControlState),
+    /// Feature level 1.
+    V2(StateV2),
+    /// Feature level 2 and later: the security state.
+    V3(ControlState),
 }
 
 /// The control state as releases before feature levels knew it.
@@ -71,16 +74,47 @@ struct StateV1 {
     drained: BTreeSet<u64>,
 }
 
-fn encode_state(state: &ControlState) -> Result<Vec<u8>, codec::EncodeError> {
-    if state.feature_level == 0 {
-        let v1 = StateV1 {
+/// The control state as the release of feature level 1 knew it.
+#[derive(Serialize, Deserialize)]
+struct StateV2 {
+    identities: BTreeMap<i32, Identity>,
+    assignment_epoch: u64,
+    drained: BTreeSet<u64>,
+    feature_level: u16,
+}
+
+/// Why a state was not written.
+#[derive(Debug, thiserror::Error)]
+enum EncodeStateError {
+    /// Security data exists only from level 2 on (`apply` refuses its commands below),
+    /// and the older shapes have no room for it. Writing the newest shape instead would
+    /// break members that cannot read it, and leaving the data out would lose it on every
+    /// node restored from the snapshot, so the snapshot fails loudly: this is a bug.
+    #[error("the control state holds security data at feature level {0}, which cannot record it")]
+    SecurityBelowLevel(u16),
+    #[error(transparent)]
+    Encode(#[from] codec::EncodeError),
+}
+
+fn encode_state(state: &ControlState) -> Result<Vec<u8>, EncodeStateError> {
+    if state.feature_level < 2 && state.has_security_data() {
+        return Err(EncodeStateError::SecurityBelowLevel(state.feature_level));
+    }
+    let payload = match state.feature_level {
+        0 => SnapshotPayload::V1(StateV1 {
             identities: state.identities.clone(),
             assignment_epoch: state.assignment_epoch,
             drained: state.drained.clone(),
-        };
-        return codec::encode(&SnapshotPayload::V1(v1));
-    }
-    codec::encode(&SnapshotPayload::V2(state.clone()))
+        }),
+        1 => SnapshotPayload::V2(StateV2 {
+            identities: state.identities.clone(),
+            assignment_epoch: state.assignment_epoch,
+            drained: state.drained.clone(),
+            feature_level: state.feature_level,
+        }),
+        _ => SnapshotPayload::V3(state.clone()),
+    };
+    Ok(codec::encode(&payload)?)
 }
 
 fn decode_state(data: &[u8]) -> Result<ControlState, codec::DecodeError> {
@@ -89,9 +123,16 @@ fn decode_state(data: &[u8]) -> Result<ControlState, codec::DecodeError> {
             identities: v1.identities,
             assignment_epoch: v1.assignment_epoch,
             drained: v1.drained,
-            feature_level: 0,
+            ..ControlState::default()
         }),
-        SnapshotPayload::V2(state) => Ok(state),
+        SnapshotPayload::V2(v2) => Ok(ControlState {
+            identities: v2.identities,
+            assignment_epoch: v2.assignment_epoch,
+            drained: v2.drained,
+            feature_level: v2.feature_level,
+            ..ControlState::default()
+        }),
+        SnapshotPayload::V3(state) => Ok(state),
     }
 }
 
@@ -219,8 +260,8 @@ fn snapshot_id(applied: Option<LogId>) -> String {
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
-        let write_err = |e: &StoreError| StorageIOError::write_snapshot(None, e);
-        let data = encode_state(&self.state).map_err(|e| write_err(&e.into()))?;
+        let data =
+            encode_state(&self.state).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
         let stored = StoredSnapshot {
             meta: SnapshotMeta {
                 last_log_id: self.applied,
@@ -233,7 +274,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         self.snapshots
             .save(stored)
             .await
-            .map_err(|e| write_err(&e))?;
+            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
         Ok(snapshot)
     }
 }
@@ -301,6 +342,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::security::{
+        AclBinding, AclOperation, AclPermission, AdminToken, PatternType, ResourceType,
+        ScramCredential, ScramMechanism, TokenScope,
+    };
     use crate::state::{BrokerAddr, Command};
 
     /// The snapshot payload exactly as the release before feature levels declared it.
@@ -355,6 +400,121 @@ mod tests {
         });
         let loaded = decode_state(&codec::encode(&old).unwrap()).unwrap();
         assert_eq!(loaded, state);
+    }
+
+    /// The snapshot payload exactly as the release of feature level 1 declared it.
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    enum Level1Payload {
+        V1(PreviousState),
+        V2(Level1State),
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Level1State {
+        identities: BTreeMap<i32, Identity>,
+        assignment_epoch: u64,
+        drained: BTreeSet<u64>,
+        feature_level: u16,
+    }
+
+    fn at_level(level: u16) -> ControlState {
+        let mut state = sample();
+        state.apply(&Command::SetFeatureLevel { level });
+        state
+    }
+
+    fn secured() -> ControlState {
+        let mut state = at_level(2);
+        state.apply(&Command::PutScramCredential {
+            user: "alice".into(),
+            mechanism: ScramMechanism::Sha512,
+            credential: ScramCredential {
+                salt: vec![1, 2, 3],
+                iterations: 4096,
+                stored_key: vec![4; 64],
+                server_key: vec![5; 64],
+            },
+        });
+        state.apply(&Command::AddAcls {
+            bindings: vec![AclBinding {
+                resource_type: ResourceType::Group,
+                name: "app-".into(),
+                pattern_type: PatternType::Prefixed,
+                principal: "User:*".into(),
+                host: "*".into(),
+                operation: AclOperation::Read,
+                permission: AclPermission::Allow,
+            }],
+        });
+        state.apply(&Command::PutToken {
+            name: "ops".into(),
+            token: AdminToken {
+                scope: TokenScope::Admin,
+                sha256: [7; 32],
+            },
+        });
+        state
+    }
+
+    #[test]
+    fn a_level_0_state_is_written_as_the_release_before_feature_levels_wrote_it() {
+        let state = at_level(0);
+        let expected = PreviousPayload::V1(PreviousState {
+            identities: state.identities.clone(),
+            assignment_epoch: state.assignment_epoch,
+            drained: state.drained.clone(),
+        });
+        assert_eq!(
+            encode_state(&state).unwrap(),
+            codec::encode(&expected).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_level_1_state_is_written_as_the_level_1_release_wrote_it() {
+        let state = at_level(1);
+        let expected = Level1Payload::V2(Level1State {
+            identities: state.identities.clone(),
+            assignment_epoch: state.assignment_epoch,
+            drained: state.drained.clone(),
+            feature_level: 1,
+        });
+        let bytes = encode_state(&state).unwrap();
+        assert_eq!(bytes, codec::encode(&expected).unwrap());
+        assert_eq!(decode_state(&bytes).unwrap(), state);
+    }
+
+    #[test]
+    fn snapshots_of_the_level_1_release_load() {
+        let state = at_level(1);
+        let old = Level1Payload::V2(Level1State {
+            identities: state.identities.clone(),
+            assignment_epoch: state.assignment_epoch,
+            drained: state.drained.clone(),
+            feature_level: 1,
+        });
+        let loaded = decode_state(&codec::encode(&old).unwrap()).unwrap();
+        assert_eq!(loaded, state);
+        assert!(!loaded.has_security_data());
+    }
+
+    #[test]
+    fn the_security_state_survives_a_snapshot_at_level_2() {
+        let state = secured();
+        assert!(state.has_security_data());
+        let bytes = encode_state(&state).unwrap();
+        assert_eq!(decode_state(&bytes).unwrap(), state);
+        assert!(codec::decode::<Level1Payload>(&bytes).is_err());
+    }
+
+    #[test]
+    fn security_data_below_level_2_is_not_written_without_it() {
+        for level in [0, 1] {
+            let mut state = secured();
+            state.feature_level = level;
+            let err = encode_state(&state).unwrap_err();
+            assert!(matches!(err, EncodeStateError::SecurityBelowLevel(l) if l == level));
+        }
     }
 
     #[test]

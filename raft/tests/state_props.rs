@@ -1,5 +1,9 @@
 //! Property tests: applying commands is deterministic, and a snapshot (in memory, sent
-//! to another node, or reloaded from disk) restores exactly the state it was taken from.
+//! to another node, or reloaded from disk) restores exactly the state it was taken from,
+//! at every feature level (the commands raise it at random, and the security commands
+//! are refused until it reaches 2).
+
+mod strategies;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -36,6 +40,8 @@ fn command() -> impl Strategy<Value = Command> {
             }
         ),
         (0u64..5, any::<bool>()).prop_map(|(node, drained)| Command::SetDrained { node, drained }),
+        (0u16..=2).prop_map(|level| Command::SetFeatureLevel { level }),
+        strategies::security_command(),
     ]
 }
 
@@ -118,6 +124,12 @@ proptest! {
             .filter(|(c, r)| matches!(c, Command::Assign { .. }) && **r == CommandResult::Ok)
             .count();
         prop_assert_eq!(state.assignment_epoch, accepted as u64);
+    }
+
+    #[test]
+    fn security_data_exists_only_from_level_2(commands in prop::collection::vec(command(), 0..40)) {
+        let (state, _) = run(&commands);
+        prop_assert!(state.feature_level >= 2 || !state.has_security_data());
     }
 
     #[test]

@@ -306,6 +306,10 @@ impl Fleet {
                 tracing::debug!(current, "{label} raced another assignment; recomputing");
                 false
             }
+            Ok(CommandResult::Refused { needed, committed }) => {
+                tracing::warn!("{label} needs feature level {needed}; the fleet is at {committed}");
+                false
+            }
             Err(e) => {
                 tracing::warn!("could not commit {label}: {e}");
                 false
@@ -468,5 +472,16 @@ fn command_label(command: &Command) -> String {
         }
         Command::SetDrained { node, drained } => format!("node {node} drained={drained}"),
         Command::SetFeatureLevel { level } => format!("fleet feature level {level}"),
+        Command::PutScramCredential {
+            user, mechanism, ..
+        } => format!("{mechanism} credential of {user}"),
+        Command::DeleteScramCredential { user, mechanism } => match mechanism {
+            Some(m) => format!("removal of the {m} credential of {user}"),
+            None => format!("removal of user {user}"),
+        },
+        Command::AddAcls { bindings } => format!("{} ACLs added", bindings.len()),
+        Command::RemoveAcls { bindings } => format!("{} ACLs removed", bindings.len()),
+        Command::PutToken { name, token } => format!("admin token {name} ({})", token.scope),
+        Command::DeleteToken { name } => format!("removal of admin token {name}"),
     }
 }
