@@ -5,6 +5,7 @@
 //! - [`api`]: the admin API's JSON types, shared with `proxyctl` and the tests;
 //! - [`protocol`]: the Kafka wire format (framing, request headers, safe decoding of
 //!   request bodies, error answers);
+//! - [`sasl`]: SASL mechanisms (PLAIN, SCRAM), as messages in and out, no I/O;
 //! - [`directory`]: broker, slot and advertised address of every identity;
 //! - [`metrics`], [`logging`], [`supervisor`]: observability and task supervision;
 //! - [`stream`]: a client's or broker's byte stream, plain TCP or TLS;
@@ -29,6 +30,7 @@ pub mod metrics;
 pub mod node;
 pub mod protocol;
 pub mod proxy;
+pub mod sasl;
 pub mod stream;
 pub mod supervisor;
 pub mod tls;
