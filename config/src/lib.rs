@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod admin;
 mod security;
 
+pub use admin::{AdminConfig, AdminScope, AdminTls, StaticToken};
 pub use security::{
     ListenerKind, ListenerTls, SaslMechanism, SaslTermination, ServiceCredentials, UpstreamTls,
 };
@@ -40,6 +42,9 @@ pub struct Config {
     /// through to the brokers.
     #[serde(default)]
     pub sasl: Option<SaslTermination>,
+    /// Credentials and HTTPS for the admin API; without it the API is open over HTTP.
+    #[serde(default)]
+    pub admin: Option<AdminConfig>,
 }
 
 /// Who this node is and where clients reach it.
@@ -361,6 +366,9 @@ impl Config {
             cluster.validate()?;
         }
         self.limits.validate()?;
+        if let Some(admin) = &self.admin {
+            admin.validate()?;
+        }
         self.validate_listeners()
     }
 
