@@ -157,6 +157,161 @@ pub struct Removed {
     pub removed: u64,
 }
 
+/// `GET /api/v1/users`: a SASL/SCRAM user and the mechanisms it has credentials for (the
+/// keys themselves are never shown).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSummary {
+    pub name: String,
+    pub credentials: Vec<CredentialSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialSummary {
+    /// `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub mechanism: String,
+    pub iterations: u32,
+}
+
+/// `POST /api/v1/users`: a user's password for one mechanism (added, or replaced). The
+/// node derives the SCRAM verifiers; the password is neither stored nor logged.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewUser {
+    pub name: String,
+    pub mechanism: String,
+    pub password: String,
+    /// PBKDF2 iterations, 4096 (the default) to 16384.
+    #[serde(default)]
+    pub iterations: Option<u32>,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("name", &self.name)
+            .field("mechanism", &self.mechanism)
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The answer to `POST /api/v1/users`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSaved {
+    pub name: String,
+    pub mechanism: String,
+    pub iterations: u32,
+}
+
+/// The answer to `DELETE /api/v1/users/NAME[?mechanism=M]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserDeleted {
+    pub name: String,
+    /// The mechanism whose credential was removed; `None`: the whole user.
+    pub mechanism: Option<String>,
+}
+
+/// One Kafka ACL, with Kafka's names (`TOPIC`, `LITERAL`, `READ`, `ALLOW`, as
+/// `kafka-acls --list` prints them; any case and `-`/`_` are accepted in requests).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acl {
+    pub resource_type: String,
+    pub name: String,
+    pub pattern_type: String,
+    /// `User:alice`, or `User:*` for every principal.
+    pub principal: String,
+    /// A client IP address, or `*`.
+    pub host: String,
+    pub operation: String,
+    pub permission: String,
+}
+
+/// The query of `GET` and `DELETE /api/v1/acls`: each field given narrows the selection
+/// to bindings with exactly that value (as `kafka-acls --list`/`--remove` filters).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission: Option<String>,
+}
+
+/// `POST /api/v1/acls`: bindings to add (ones already present stay once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewAcls {
+    pub bindings: Vec<Acl>,
+}
+
+/// The answer to `POST /api/v1/acls`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclsAdded {
+    pub added: Vec<Acl>,
+}
+
+/// The answer to `DELETE /api/v1/acls?...`: what the filter matched and was removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclsRemoved {
+    pub removed: Vec<Acl>,
+}
+
+/// `GET /api/v1/tokens`: an admin API token, by name (its text is never shown again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenSummary {
+    pub name: String,
+    /// `read` (GET only) or `admin` (everything).
+    pub scope: String,
+    pub source: TokenSource,
+}
+
+/// Where a token is defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenSource {
+    /// Created through the API and replicated by Raft: every node accepts it.
+    Fleet,
+    /// In the answering node's `[admin]` configuration: that node accepts it.
+    Config,
+}
+
+/// `POST /api/v1/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewToken {
+    pub name: String,
+    pub scope: String,
+}
+
+/// The answer to `POST /api/v1/tokens`: the only time the token's text is shown.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedToken {
+    pub name: String,
+    pub scope: String,
+    pub token: String,
+}
+
+impl std::fmt::Debug for CreatedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedToken")
+            .field("name", &self.name)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The answer to `DELETE /api/v1/tokens/NAME`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenDeleted {
+    pub deleted: String,
+}
+
 /// The body of every error answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {

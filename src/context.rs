@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use flotilla_config::{Config, Limits};
+use flotilla_config::{AdminConfig, Config, Limits};
 use flotilla_raft::ControlState;
 
 use crate::api::{ClusterStatus, Mode, NodeState, NodeSummary, RaftRole};
@@ -19,7 +19,7 @@ use crate::metrics::Metrics;
 use crate::proxy::chain::FilterChain;
 use crate::proxy::clients::{ClientConnections, Phase};
 use crate::proxy::filters;
-use crate::tls::ServerTls;
+use crate::tls::{ServerFiles, ServerTls};
 
 /// What a node reads from disk at start to open connections: its TLS certificate and the
 /// TLS material for the brokers. Loaded before anything else starts, so a bad file stops
@@ -27,16 +27,25 @@ use crate::tls::ServerTls;
 pub struct Transports {
     pub backend: backend::Link,
     pub tls: Option<Arc<ServerTls>>,
+    pub admin_tls: Option<Arc<ServerTls>>,
 }
 
 impl Transports {
     pub fn load(config: &Config) -> anyhow::Result<Transports> {
         let tls = match &config.tls {
-            Some(tls) => Some(Arc::new(ServerTls::load(tls)?)),
+            Some(tls) => Some(Arc::new(ServerTls::load(ServerFiles::listeners(tls))?)),
+            None => None,
+        };
+        let admin_tls = match config.admin.as_ref().and_then(|a| a.tls.as_ref()) {
+            Some(tls) => Some(Arc::new(ServerTls::load(ServerFiles::admin(tls))?)),
             None => None,
         };
         let backend = backend::Link::new(&config.backend, config.limits.connect_timeout)?;
-        Ok(Transports { backend, tls })
+        Ok(Transports {
+            backend,
+            tls,
+            admin_tls,
+        })
     }
 }
 
@@ -54,6 +63,8 @@ pub struct Context {
     pub backend: Arc<backend::Link>,
     /// Present with a `[tls]` section: the TLS listeners' certificate.
     pub tls: Option<Arc<ServerTls>>,
+    /// Present with an `[admin.tls]` section: the admin API is served over HTTPS.
+    pub admin_tls: Option<Arc<ServerTls>>,
     /// Present in a fleet: gossip membership and the Raft-replicated control state.
     pub fleet: Option<Arc<Fleet>>,
     /// Present in a fleet: requests are only forwarded while its lease holds.
@@ -89,6 +100,7 @@ impl Context {
             fence,
             backend: Arc::new(transports.backend),
             tls: transports.tls,
+            admin_tls: transports.admin_tls,
             limits: config.limits.clone(),
             clients: ClientConnections::new(config.limits.max_connections),
             config,
@@ -140,6 +152,11 @@ impl Context {
         } else {
             None
         }
+    }
+
+    /// The `[admin]` section, or what its absence means.
+    pub fn admin_config(&self) -> AdminConfig {
+        self.config.admin.clone().unwrap_or_default()
     }
 
     /// The fleet as this node sees it; a standalone node is a fleet of one.

@@ -33,6 +33,9 @@ pub struct SecurityMetrics {
     pub authentications: IntCounterVec,
     /// ACL decisions, by resource type and decision (allowed, denied).
     pub acl_decisions: IntCounterVec,
+    /// Admin API requests that needed credentials, by result (ok, unauthenticated,
+    /// forbidden), and requests let through because none are asked for (open).
+    pub admin_requests: IntCounterVec,
 }
 
 impl SecurityMetrics {
@@ -60,6 +63,13 @@ impl SecurityMetrics {
                 "flotilla_acl_decisions_total",
                 "ACL decisions on client requests, by resource type and decision",
                 &["resource_type", "decision"],
+            ),
+            admin_requests: counter_vec(
+                r,
+                "flotilla_admin_requests_total",
+                "Admin API requests by authentication result (ok, unauthenticated, forbidden; \
+                 open when no credentials are asked for); open paths are not counted",
+                &["result"],
             ),
         }
     }

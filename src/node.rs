@@ -53,6 +53,7 @@ pub async fn run(
         backend = ?ctx.config.backend.bootstrap_servers,
         "flotilla node starting"
     );
+    warn_if_admin_api_is_open(&ctx);
     let servers = &ctx.config.backend.bootstrap_servers;
     if let Err(e) = backend::refresh(&ctx.directory, &ctx.backend, servers).await {
         tracing::warn!("backend cluster not reachable yet, will keep trying: {e:#}");
@@ -129,9 +130,40 @@ fn start_tasks(
             Ok(())
         });
     }
+    if let Some(tls) = ctx.admin_tls.clone() {
+        let metrics = ctx.metrics.clone();
+        tasks.spawn("admin TLS reload", async move {
+            tls.reload_on_change(metrics).await;
+            Ok(())
+        });
+    }
     tasks.spawn(
         "admin API",
         admin::serve(ctx.clone(), admin, std::future::pending()),
+    );
+}
+
+/// An admin API anyone who reaches it may use is the default, for fleets that predate
+/// credentials; say so once, so it is a choice.
+fn warn_if_admin_api_is_open(ctx: &Context) {
+    if ctx.admin_config().requires_credentials() {
+        return;
+    }
+    let scheme = if ctx.admin_tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let until = if ctx.fleet.is_some() {
+        "until a token is created (`proxyctl token add NAME --scope admin`, kept by the fleet) \
+         or [admin] tokens or admin.tls.client_ca are configured"
+    } else {
+        "configure [admin] tokens or admin.tls.client_ca to ask for credentials"
+    };
+    tracing::warn!(
+        "the admin API at {scheme}://{} is unauthenticated: anyone who reaches it may drain \
+         nodes and change users, ACLs and tokens; {until}",
+        ctx.config.node.admin_listen
     );
 }
 

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{anyhow, bail, Context as _};
 use arc_swap::ArcSwap;
-use flotilla_config::{ListenerTls, UpstreamTls};
+use flotilla_config::{AdminTls, ListenerTls, UpstreamTls};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -88,45 +88,99 @@ fn check_validity(cert: &CertificateDer, path: &Path, field: &str) -> anyhow::Re
     Ok(())
 }
 
-/// The server side of the TLS listeners, as the files say now.
-fn server_config(tls: &ListenerTls) -> anyhow::Result<ServerConfig> {
-    let chain = read_certs(&tls.cert, "tls.cert")?;
-    check_validity(&chain[0], &tls.cert, "tls.cert")?;
-    let key = read_key(&tls.key, "tls.key")?;
+/// What a TLS server reads from disk: the client listeners' `[tls]` section or the admin
+/// API's `[admin.tls]`, named in errors by `section`.
+#[derive(Debug, Clone)]
+pub struct ServerFiles {
+    pub section: &'static str,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: Option<PathBuf>,
+    /// With `client_ca`: whether a client without a certificate is still let in (it must
+    /// then prove who it is another way, as admin API clients do with a token).
+    pub client_cert_optional: bool,
+    pub reload_interval: Duration,
+    pub handshake_timeout: Duration,
+}
+
+/// How long an admin API client may take over its TLS handshake.
+const ADMIN_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl ServerFiles {
+    pub fn listeners(tls: &ListenerTls) -> ServerFiles {
+        ServerFiles {
+            section: "tls",
+            cert: tls.cert.clone(),
+            key: tls.key.clone(),
+            client_ca: tls.client_ca.clone(),
+            client_cert_optional: false,
+            reload_interval: tls.reload_interval,
+            handshake_timeout: tls.handshake_timeout,
+        }
+    }
+
+    pub fn admin(tls: &AdminTls) -> ServerFiles {
+        ServerFiles {
+            section: "admin.tls",
+            cert: tls.cert.clone(),
+            key: tls.key.clone(),
+            client_ca: tls.client_ca.clone(),
+            client_cert_optional: true,
+            reload_interval: tls.reload_interval,
+            handshake_timeout: ADMIN_HANDSHAKE_TIMEOUT,
+        }
+    }
+
+    fn field(&self, name: &str) -> String {
+        format!("{}.{name}", self.section)
+    }
+}
+
+/// The server configuration, as the files say now.
+fn server_config(files: &ServerFiles) -> anyhow::Result<ServerConfig> {
+    let (cert_field, key_field) = (files.field("cert"), files.field("key"));
+    let chain = read_certs(&files.cert, &cert_field)?;
+    check_validity(&chain[0], &files.cert, &cert_field)?;
+    let key = read_key(&files.key, &key_field)?;
     let builder = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .context("tls: no protocol version")?;
-    let builder = match &tls.client_ca {
+        .with_context(|| format!("{}: no protocol version", files.section))?;
+    let builder = match &files.client_ca {
         Some(ca) => {
-            let roots = Arc::new(root_store(ca, "tls.client_ca")?);
-            let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider())
-                .build()
-                .map_err(|e| anyhow!("tls.client_ca: {e}"))?;
+            let ca_field = files.field("client_ca");
+            let roots = Arc::new(root_store(ca, &ca_field)?);
+            let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider());
+            let verifier = if files.client_cert_optional {
+                verifier.allow_unauthenticated()
+            } else {
+                verifier
+            };
+            let verifier = verifier.build().map_err(|e| anyhow!("{ca_field}: {e}"))?;
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),
     };
     builder.with_single_cert(chain, key).map_err(|e| {
         anyhow!(
-            "tls.key: {} does not fit the certificate in {}: {e}",
-            tls.key.display(),
-            tls.cert.display()
+            "{key_field}: {} does not fit the certificate in {}: {e}",
+            files.key.display(),
+            files.cert.display()
         )
     })
 }
 
-/// The TLS listeners' server configuration, swapped in whole when the files change.
+/// A TLS server's configuration, swapped in whole when the files change.
 pub struct ServerTls {
-    settings: ListenerTls,
+    settings: ServerFiles,
     current: ArcSwap<ServerConfig>,
 }
 
 impl ServerTls {
     /// Loads and checks the configured files; fails on anything a handshake would trip on.
-    pub fn load(settings: &ListenerTls) -> anyhow::Result<ServerTls> {
+    pub fn load(settings: ServerFiles) -> anyhow::Result<ServerTls> {
         Ok(ServerTls {
-            current: ArcSwap::from_pointee(server_config(settings)?),
-            settings: settings.clone(),
+            current: ArcSwap::from_pointee(server_config(&settings)?),
+            settings,
         })
     }
 
@@ -167,6 +221,7 @@ impl ServerTls {
                         .with_label_values(&["ok"])
                         .inc();
                     tracing::info!(
+                        section = self.settings.section,
                         cert = %self.settings.cert.display(),
                         "TLS certificate reloaded; new connections use it"
                     );
@@ -177,7 +232,10 @@ impl ServerTls {
                         .tls_reloads
                         .with_label_values(&["error"])
                         .inc();
-                    tracing::error!("TLS files changed but cannot be used; keeping the previous certificate: {e:#}");
+                    tracing::error!(
+                        section = self.settings.section,
+                        "TLS files changed but cannot be used; keeping the previous certificate: {e:#}"
+                    );
                 }
             }
         }
@@ -199,7 +257,7 @@ fn stamps(files: &[PathBuf]) -> Vec<Option<(SystemTime, u64)>> {
 pub fn connector(tls: &UpstreamTls) -> anyhow::Result<TlsConnector> {
     let roots = match &tls.ca {
         Some(ca) => root_store(ca, "backend.tls.ca")?,
-        None => system_roots()?,
+        None => system_roots("backend.tls.ca")?,
     };
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
@@ -219,14 +277,38 @@ pub fn connector(tls: &UpstreamTls) -> anyhow::Result<TlsConnector> {
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
-fn system_roots() -> anyhow::Result<RootCertStore> {
+fn system_roots(field: &str) -> anyhow::Result<RootCertStore> {
     let found = rustls_native_certs::load_native_certs();
     let mut roots = RootCertStore::empty();
     let (added, _ignored) = roots.add_parsable_certificates(found.certs);
     if added == 0 {
-        bail!("backend.tls.ca: unset, and the system has no usable CA certificates");
+        bail!("{field}: unset, and the system has no usable CA certificates");
     }
     Ok(roots)
+}
+
+/// The client side towards other nodes' HTTPS admin APIs, for writes forwarded to the
+/// Raft leader: their certificates chain to `ca` (else `client_ca`, else the system's
+/// roots), and with `client_ca` set this node shows its own admin certificate, which the
+/// leader accepts as an admin client when the same CA signed it.
+pub fn admin_peer_client(tls: &AdminTls) -> anyhow::Result<ClientConfig> {
+    let roots = match (&tls.ca, &tls.client_ca) {
+        (Some(ca), _) => root_store(ca, "admin.tls.ca")?,
+        (None, Some(ca)) => root_store(ca, "admin.tls.client_ca")?,
+        (None, None) => system_roots("admin.tls.ca")?,
+    };
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .context("admin.tls: no protocol version")?
+        .with_root_certificates(roots);
+    if tls.client_ca.is_none() {
+        return Ok(builder.with_no_client_auth());
+    }
+    let chain = read_certs(&tls.cert, "admin.tls.cert")?;
+    let key = read_key(&tls.key, "admin.tls.key")?;
+    builder
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| anyhow!("admin.tls.key does not fit admin.tls.cert: {e}"))
 }
 
 /// The principal of a client certificate, as Kafka's default mapping names it: `User:`

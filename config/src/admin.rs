@@ -70,6 +70,18 @@ pub struct AdminTls {
     pub reload_interval: Duration,
 }
 
+/// No `[admin]` section: no credentials of its own, the default open paths (which still
+/// matter once the fleet holds a token).
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            tokens: Vec::new(),
+            tls: None,
+            open_paths: default_open_paths(),
+        }
+    }
+}
+
 impl AdminConfig {
     /// Whether this node's configuration alone makes the admin API ask for credentials
     /// (tokens in Raft do too, whatever this says).

@@ -8,6 +8,7 @@
 //! peer that now runs under another id at the same address is treated as unreachable
 //! rather than fed someone else's log.
 
+use std::collections::BTreeMap;
 use std::error::Error;
 use std::time::Duration;
 
@@ -31,6 +32,7 @@ pub const TARGET_HEADER: &str = "x-flotilla-raft-target";
 pub const APPEND_PATH: &str = "/raft/append";
 pub const VOTE_PATH: &str = "/raft/vote";
 pub const SNAPSHOT_PATH: &str = "/raft/snapshot";
+pub const MEMBERS_PATH: &str = "/raft/members";
 
 /// Pause before retrying an unreachable peer.
 const UNREACHABLE_BACKOFF: Duration = Duration::from_millis(250);
@@ -159,5 +161,39 @@ impl RaftNetwork<TypeConfig> for PeerClient {
 
     fn backoff(&self) -> Backoff {
         Backoff::new(std::iter::repeat(UNREACHABLE_BACKOFF))
+    }
+}
+
+/// What a peer's Raft listener says about the group's members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerMembers {
+    /// The members it knows; empty when it belongs to no group yet.
+    Known(BTreeMap<NodeId, Member>),
+    /// It runs a release without [`MEMBERS_PATH`]; ask its admin API instead.
+    Unsupported,
+    /// No answer in time.
+    Unreachable,
+}
+
+/// Asks the Raft listener at `raft_addr` which members its group holds.
+pub async fn peer_members(raft_addr: &str, timeout: Duration) -> PeerMembers {
+    let Ok(http) = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(timeout)
+        .build()
+    else {
+        return PeerMembers::Unreachable;
+    };
+    let url = format!("http://{raft_addr}{MEMBERS_PATH}");
+    let Ok(resp) = http.get(url).send().await else {
+        return PeerMembers::Unreachable;
+    };
+    match resp.status() {
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => PeerMembers::Unsupported,
+        status if status.is_success() => match resp.bytes().await {
+            Ok(bytes) => codec::decode(&bytes).map_or(PeerMembers::Unreachable, PeerMembers::Known),
+            Err(_) => PeerMembers::Unreachable,
+        },
+        _ => PeerMembers::Unreachable,
     }
 }

@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -22,8 +22,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::codec;
-use crate::network::{APPEND_PATH, SNAPSHOT_PATH, TARGET_HEADER, VOTE_PATH};
-use crate::types::{NodeId, Raft};
+use crate::network::{APPEND_PATH, MEMBERS_PATH, SNAPSHOT_PATH, TARGET_HEADER, VOTE_PATH};
+use crate::types::{Member, NodeId, Raft};
+use std::collections::BTreeMap;
 
 /// Largest accepted request body; snapshot chunks are configured well below this.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -87,6 +88,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route(APPEND_PATH, post(append))
         .route(VOTE_PATH, post(vote))
         .route(SNAPSHOT_PATH, post(snapshot))
+        .route(MEMBERS_PATH, get(members))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
 }
@@ -110,6 +112,21 @@ async fn snapshot(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes)
         Ok(req) => reply(&s.raft.install_snapshot(req).await),
         Err(r) => r.into_response(),
     }
+}
+
+/// The group's members as this node knows them, for a node that looks at the fleet before
+/// it takes part (see [`crate::network::peer_members`]). Read on the Raft listener rather
+/// than the admin API, which may ask for credentials a starting node does not have; the
+/// Raft listener is the fleet's private network already.
+async fn members(State(s): State<Arc<Shared>>) -> Response {
+    let metrics = s.raft.metrics().borrow().clone();
+    let members: BTreeMap<NodeId, Member> = metrics
+        .membership_config
+        .membership()
+        .nodes()
+        .map(|(id, m)| (*id, m.clone()))
+        .collect();
+    reply(&members)
 }
 
 /// Checks the request is meant for this node and decodes it.

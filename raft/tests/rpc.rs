@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use flotilla_raft::network::NetworkFactory;
+use flotilla_raft::network::{peer_members, NetworkFactory, PeerMembers};
 use flotilla_raft::{ControlPlane, Member};
 use openraft::error::RPCError;
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
@@ -43,5 +43,33 @@ async fn rpc_errors_are_classified_for_backoff() {
         err.starts_with("unreachable") && err.contains("this is node 7"),
         "{err}"
     );
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_starting_node_reads_the_groups_members_from_a_peers_raft_listener() {
+    let closed = format!("127.0.0.1:{}", free_port());
+    let wait = Duration::from_secs(2);
+    assert_eq!(peer_members(&closed, wait).await, PeerMembers::Unreachable);
+
+    let root = tempfile::tempdir().unwrap();
+    let config = node_config(7, root.path());
+    let node = ControlPlane::start(config.clone()).await.unwrap();
+    let addr = &config.advertise_raft_addr;
+    assert_eq!(
+        peer_members(addr, wait).await,
+        PeerMembers::Known(Default::default()),
+        "no group yet"
+    );
+    let members = members(std::slice::from_ref(&config));
+    node.initialize(members.clone()).await.unwrap();
+    eventually_async(
+        "the group to show its member",
+        Duration::from_secs(10),
+        || async {
+            (peer_members(addr, wait).await == PeerMembers::Known(members.clone())).then_some(())
+        },
+    )
+    .await;
     node.shutdown().await;
 }

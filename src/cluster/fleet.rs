@@ -92,7 +92,7 @@ impl Fleet {
             .await
             .context("cannot join the fleet's gossip")?;
         let has_seeds = !cluster.seeds.is_empty();
-        let peers = PeerApi::new()?;
+        let peers = PeerApi::new(config)?;
         let seat = seat::find(&gossip, &peers, has_seeds, node.id, &incarnation).await?;
         let raft = ControlPlane::start(RaftConfig::new(
             node.id,

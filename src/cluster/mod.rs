@@ -12,4 +12,6 @@ pub mod fleet;
 pub mod peer_api;
 pub mod routes;
 pub mod seat;
+pub mod security;
 pub mod status;
+pub mod writes;

@@ -1,5 +1,6 @@
 //! The look a node takes at the fleet before it takes part in Raft. It asks the live
-//! members' admin APIs what the Raft group holds, and two answers matter:
+//! members' Raft listeners (or the admin APIs of members of an older release) what the
+//! Raft group holds, and two answers matter:
 //!
 //! - the group holds a member with this node's id but another data directory (see
 //!   `flotilla_raft::incarnation`): this node's data was wiped, and it must not take its
@@ -7,15 +8,16 @@
 //! - a group exists at all: the node waits to be added to it as a learner instead of
 //!   initializing a new group from `initial_members`.
 //!
-//! A fleet whose admin APIs cannot be reached gives no answer; the node then behaves as
+//! A fleet that cannot be reached gives no answer; the node then behaves as
 //! in a brand-new fleet, which is what it most likely is.
 
 use std::time::Duration;
 
 use flotilla_gossip::{Gossip, Member};
+use flotilla_raft::network::{peer_members, PeerMembers};
 
 use super::peer_api::PeerApi;
-use crate::api::ClusterStatus;
+use crate::api::{ClusterStatus, RaftMemberSummary};
 
 /// How long one peer may take to answer.
 const PEER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -50,31 +52,64 @@ pub async fn find(
     }
     let mut seat = Seat::NewGroup;
     for peer in gossip.members().iter().filter(|m| m.alive && !m.is_self) {
-        let admin = &peer.state.admin_addr;
-        let Some(status) = peers
-            .get::<ClusterStatus>(admin, "/api/v1/cluster", PEER_TIMEOUT)
-            .await
-        else {
+        let Some(group) = group_seen_by(peer, peers).await else {
             continue;
         };
-        if let Some(old) = status
-            .raft_members
+        if let Some(old) = group
+            .members
             .iter()
             .find(|m| m.id == id && !m.incarnation.is_empty() && m.incarnation != incarnation)
         {
+            let endpoint = peers.url(&peer.state.admin_addr, "");
             anyhow::bail!(
                 "node {id} starts with a new data directory (incarnation {incarnation}), but \
                  the fleet's Raft group still holds node {id} with data directory {} \
                  (according to node {}). If the old data is gone for good, remove the old \
-                 member with `proxyctl --endpoint http://{admin} node remove {id}` and start \
+                 member with `proxyctl --endpoint {endpoint} node remove {id}` and start \
                  again; otherwise start with the old data directory",
                 old.incarnation,
-                status.answered_by
+                group.seen_by
             );
         }
-        if !status.raft_members.is_empty() {
+        if !group.members.is_empty() {
             seat = Seat::ExistingGroup;
         }
     }
     Ok(seat)
+}
+
+/// The Raft group as one peer knows it.
+struct GroupView {
+    seen_by: u64,
+    members: Vec<RaftMemberSummary>,
+}
+
+/// Asks `peer`'s Raft listener, which needs no credentials; a peer of an older release
+/// has no such endpoint, so its admin API is asked instead (open in those releases).
+async fn group_seen_by(peer: &Member, peers: &PeerApi) -> Option<GroupView> {
+    let seen_by = peer.state.node_id;
+    match peer_members(&peer.state.raft_addr, PEER_TIMEOUT).await {
+        PeerMembers::Known(members) => Some(GroupView {
+            seen_by,
+            members: members
+                .into_iter()
+                .map(|(id, m)| RaftMemberSummary {
+                    id,
+                    voter: false,
+                    raft_address: m.raft_addr,
+                    incarnation: m.incarnation,
+                })
+                .collect(),
+        }),
+        PeerMembers::Unreachable => None,
+        PeerMembers::Unsupported => {
+            let status: ClusterStatus = peers
+                .get(&peer.state.admin_addr, "/api/v1/cluster", PEER_TIMEOUT)
+                .await?;
+            Some(GroupView {
+                seen_by: status.answered_by,
+                members: status.raft_members,
+            })
+        }
+    }
 }

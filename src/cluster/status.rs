@@ -1,11 +1,14 @@
-//! The fleet as the admin API shows it, and the admin writes it forwards to the leader.
+//! The fleet as the admin API shows it, and the fleet's own admin writes (drain, remove).
 
 use flotilla_gossip::Lifecycle;
 
 use super::error::ClusterError;
 use super::fleet::Fleet;
-use super::peer_api::Write;
-use crate::api::{ClusterStatus, Mode, NodeState, NodeSummary, RaftMemberSummary, RaftRole};
+use super::peer_api::Replay;
+use super::writes::on_leader;
+use crate::api::{
+    ClusterStatus, Drained, Mode, NodeState, NodeSummary, RaftMemberSummary, RaftRole, Removed,
+};
 use crate::directory::Directory;
 
 pub fn fleet_status(fleet: &Fleet, directory: &Directory, self_id: u64) -> ClusterStatus {
@@ -79,16 +82,16 @@ pub fn node_state(lifecycle: Lifecycle) -> NodeState {
 }
 
 /// Commits "node `id` is drained" through the leader.
-pub async fn drain(fleet: &Fleet, id: u64) -> Result<(), ClusterError> {
+pub async fn drain(fleet: &Fleet, id: u64, replay: &Replay) -> Result<Drained, ClusterError> {
     if !fleet.gossip.members().iter().any(|m| m.state.node_id == id) {
         return Err(ClusterError::UnknownNode(id));
     }
-    let path = format!("/api/v1/nodes/{id}/drain");
-    on_leader(fleet, Write::Post, &path, || async {
+    on_leader(fleet, replay, || async {
         fleet
             .set_drained(id, true)
             .await
-            .map_err(|e| ClusterError::Raft(e.to_string()))
+            .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        Ok(Drained { drained: id })
     })
     .await
 }
@@ -96,7 +99,7 @@ pub async fn drain(fleet: &Fleet, id: u64) -> Result<(), ClusterError> {
 /// Removes node `id` from the Raft group through the leader, so that a node started
 /// with that id and an empty data directory can join as a new member. Only a node that
 /// gossip sees dead can be removed: a live one would keep answering as a member.
-pub async fn remove(fleet: &Fleet, id: u64) -> Result<(), ClusterError> {
+pub async fn remove(fleet: &Fleet, id: u64, replay: &Replay) -> Result<Removed, ClusterError> {
     let members = fleet.gossip.members();
     if members.iter().any(|m| m.state.node_id == id && m.alive) {
         return Err(ClusterError::NodeAlive(id));
@@ -104,29 +107,9 @@ pub async fn remove(fleet: &Fleet, id: u64) -> Result<(), ClusterError> {
     if !fleet.status().members.contains_key(&id) {
         return Err(ClusterError::NotRaftMember(id));
     }
-    let path = format!("/api/v1/nodes/{id}");
-    on_leader(fleet, Write::Delete, &path, || fleet.remove_member(id)).await
-}
-
-/// Runs `write` if this node leads the Raft group, or replays the request at the
-/// leader's admin API.
-async fn on_leader<F, Fut>(
-    fleet: &Fleet,
-    method: Write,
-    path: &str,
-    write: F,
-) -> Result<(), ClusterError>
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<(), ClusterError>>,
-{
-    let status = fleet.status();
-    match status.leader {
-        Some(leader) if leader == status.node_id => write().await,
-        Some(leader) => match status.members.get(&leader) {
-            Some(member) => fleet.peers.forward(&member.admin_addr, method, path).await,
-            None => Err(ClusterError::LeaderUnknown(leader)),
-        },
-        None => Err(ClusterError::NoLeader),
-    }
+    on_leader(fleet, replay, || async {
+        fleet.remove_member(id).await?;
+        Ok(Removed { removed: id })
+    })
+    .await
 }
