@@ -9,7 +9,6 @@
 //! time; a read token may only GET. Refusals are logged with the peer's address, never
 //! with the token; accepted writes are logged with who made them, for the audit trail.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -201,23 +200,23 @@ pub async fn authenticate(
             certificate: peer.as_ref().and_then(|p| p.certificate.as_deref()),
         },
     );
-    let address = peer.map(|p| p.addr);
+    let address = peer.map_or_else(|| "unknown".to_string(), |p| p.addr.to_string());
     let (method, path) = (request.method().clone(), request.uri().path().to_string());
     count(&ctx, &verdict);
     match verdict {
         Verdict::OpenPath | Verdict::NotEnforced | Verdict::Allowed { .. } => {
             if method != Method::GET && method != Method::HEAD {
-                log_write(&verdict, address, &method, &path);
+                log_write(&verdict, &address, &method, &path);
             }
             request.extensions_mut().insert(Caller { authorization });
             next.run(request).await
         }
         Verdict::Unauthenticated(why) => {
-            tracing::warn!(peer = ?address, %method, path, "admin request refused: {}", why.text());
+            tracing::warn!(peer = address, %method, path, "admin request refused: {}", why.text());
             unauthenticated(why)
         }
         Verdict::Forbidden { who } => {
-            tracing::warn!(peer = ?address, %method, path, who, "admin request refused: read-only credential");
+            tracing::warn!(peer = address, %method, path, who, "admin request refused: read-only credential");
             forbidden(&who)
         }
     }
@@ -238,12 +237,12 @@ fn count(ctx: &Context, verdict: &Verdict) {
         .inc();
 }
 
-fn log_write(verdict: &Verdict, peer: Option<SocketAddr>, method: &Method, path: &str) {
+fn log_write(verdict: &Verdict, peer: &str, method: &Method, path: &str) {
     let who = match verdict {
         Verdict::Allowed { who } => who.as_str(),
         _ => "anyone (no credentials asked)",
     };
-    tracing::info!(peer = ?peer, %method, path, who, "admin write");
+    tracing::info!(peer, %method, path, who, "admin write");
 }
 
 impl Unauthenticated {

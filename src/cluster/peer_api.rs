@@ -1,19 +1,30 @@
 //! Calls from this node to another node's admin API: admin writes forwarded to the Raft
 //! leader, and the look at the fleet a node of an older release needs before joining.
-//! One pooled async client (the same reqwest stack the Raft RPC uses), so these calls
-//! never hold a thread.
 //!
 //! A forwarded write carries the caller's `Authorization` header, so the leader checks
 //! the caller's token itself. When this node serves its admin API over HTTPS it expects
 //! the other nodes to do the same (one fleet, one setting) and, with a client CA
 //! configured, shows its own admin certificate: that lets a caller who authenticated
 //! with a client certificate (and so has no header to pass on) be forwarded too.
+//!
+//! Each call is one HTTP/1 exchange on a connection of its own (hyper over TCP or
+//! tokio-rustls with the ring provider): admin writes are rare, and reqwest's TLS would
+//! need a process-wide rustls provider installed before any client is built, the Raft
+//! RPC client included.
 
 use std::time::Duration;
 
-use anyhow::Context as _;
+use bytes::Bytes;
 use flotilla_config::Config;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, HOST};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
 use serde::de::DeserializeOwned;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 use super::error::ClusterError;
 use crate::api::ApiError;
@@ -52,30 +63,25 @@ impl std::fmt::Debug for Replay {
 
 #[derive(Clone)]
 pub struct PeerApi {
-    http: reqwest::Client,
-    scheme: &'static str,
+    /// Present when the admin APIs speak HTTPS.
+    tls: Option<TlsConnector>,
 }
 
 impl PeerApi {
     pub fn new(config: &Config) -> anyhow::Result<PeerApi> {
-        let builder = reqwest::Client::builder().no_proxy().timeout(TIMEOUT);
-        let tls = config.admin.as_ref().and_then(|a| a.tls.as_ref());
-        let (builder, scheme) = match tls {
-            Some(tls) => {
-                let client = crate::tls::admin_peer_client(tls)?;
-                (builder.tls_backend_preconfigured(client), "https")
-            }
-            None => (builder, "http"),
+        let tls = match config.admin.as_ref().and_then(|a| a.tls.as_ref()) {
+            Some(tls) => Some(TlsConnector::from(std::sync::Arc::new(
+                crate::tls::admin_peer_client(tls)?,
+            ))),
+            None => None,
         };
-        let http = builder
-            .build()
-            .context("cannot build the client for other nodes' admin APIs")?;
-        Ok(PeerApi { http, scheme })
+        Ok(PeerApi { tls })
     }
 
     /// The URL of `path` on the admin API at `admin_addr`.
     pub fn url(&self, admin_addr: &str, path: &str) -> String {
-        format!("{}://{admin_addr}{path}", self.scheme)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{admin_addr}{path}")
     }
 
     /// Replays an admin write at the node whose admin API listens on `admin_addr`, and
@@ -85,31 +91,30 @@ impl PeerApi {
         admin_addr: &str,
         replay: &Replay,
     ) -> Result<T, ClusterError> {
-        let url = self.url(admin_addr, &replay.path);
-        let mut request = match replay.method {
-            Write::Post => self.http.post(&url),
-            Write::Delete => self.http.delete(&url),
+        let method = match replay.method {
+            Write::Post => Method::POST,
+            Write::Delete => Method::DELETE,
         };
+        let mut request = Request::builder().method(method).uri(&replay.path);
         if let Some(authorization) = &replay.authorization {
-            request = request.header(reqwest::header::AUTHORIZATION, authorization);
+            request = request.header(AUTHORIZATION, authorization);
         }
-        if let Some(body) = &replay.body {
-            request = request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone());
+        if replay.body.is_some() {
+            request = request.header(CONTENT_TYPE, "application/json");
         }
-        let unreachable = |e: reqwest::Error| ClusterError::LeaderUnreachable {
+        let body = Bytes::from(replay.body.clone().unwrap_or_default());
+        let unreachable = |error: String| ClusterError::LeaderUnreachable {
             leader: admin_addr.to_string(),
-            error: e.to_string(),
+            error,
         };
-        let response = request.send().await.map_err(unreachable)?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(unreachable)?;
+        let request = request.body(body).map_err(|e| unreachable(e.to_string()))?;
+        let (status, body) = self
+            .exchange(admin_addr, request, TIMEOUT)
+            .await
+            .map_err(unreachable)?;
         if status.is_success() {
-            return serde_json::from_slice(&body).map_err(|e| ClusterError::LeaderUnreachable {
-                leader: admin_addr.to_string(),
-                error: format!("unexpected answer: {e}"),
-            });
+            return serde_json::from_slice(&body)
+                .map_err(|e| unreachable(format!("unexpected answer: {e}")));
         }
         let text = String::from_utf8_lossy(&body).to_string();
         let error = serde_json::from_str::<ApiError>(&text)
@@ -130,11 +135,81 @@ impl PeerApi {
         path: &str,
         timeout: Duration,
     ) -> Option<T> {
-        let url = self.url(admin_addr, path);
-        let response = self.http.get(&url).timeout(timeout).send().await.ok()?;
-        if !response.status().is_success() {
+        let request = Request::get(path).body(Bytes::new()).ok()?;
+        let (status, body) = self.exchange(admin_addr, request, timeout).await.ok()?;
+        if !status.is_success() {
             return None;
         }
-        serde_json::from_slice(&response.bytes().await.ok()?).ok()
+        serde_json::from_slice(&body).ok()
     }
+
+    /// One request on a new connection, within `timeout`.
+    async fn exchange(
+        &self,
+        admin_addr: &str,
+        request: Request<Bytes>,
+        timeout: Duration,
+    ) -> Result<(StatusCode, Bytes), String> {
+        let exchange = async {
+            let tcp = TcpStream::connect(admin_addr)
+                .await
+                .map_err(|e| format!("cannot connect: {e}"))?;
+            let _ = tcp.set_nodelay(true);
+            let request = addressed(request, admin_addr)?;
+            match &self.tls {
+                None => send(tcp, request).await,
+                Some(connector) => {
+                    let name = server_name(admin_addr)?;
+                    let tls = connector
+                        .connect(name, tcp)
+                        .await
+                        .map_err(|e| format!("TLS handshake failed: {e}"))?;
+                    send(tls, request).await
+                }
+            }
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| format!("no answer within {timeout:?}"))?
+    }
+}
+
+/// The request as an HTTP/1 client sends it: `Host`, and the connection closed after.
+fn addressed(request: Request<Bytes>, admin_addr: &str) -> Result<Request<Full<Bytes>>, String> {
+    let (mut parts, body) = request.into_parts();
+    let host = admin_addr
+        .parse()
+        .map_err(|e| format!("bad address: {e}"))?;
+    parts.headers.insert(HOST, host);
+    parts
+        .headers
+        .insert(CONNECTION, hyper::header::HeaderValue::from_static("close"));
+    Ok(Request::from_parts(parts, Full::new(body)))
+}
+
+/// The name the peer's certificate must carry: the host of its admin address.
+fn server_name(admin_addr: &str) -> Result<ServerName<'static>, String> {
+    let host = admin_addr
+        .rsplit_once(':')
+        .map_or(admin_addr, |(host, _)| host)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    ServerName::try_from(host.to_string()).map_err(|e| format!("bad host {host:?}: {e}"))
+}
+
+async fn send<IO>(io: IO, request: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes), String>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| e.to_string())?;
+    let exchange = async move {
+        let response = sender.send_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok::<_, hyper::Error>((status, body))
+    };
+    let (answer, _) = tokio::join!(exchange, connection);
+    answer.map_err(|e| e.to_string())
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use flotilla::api::ClusterStatus;
 
-use super::{http_get, next_host, wait_for, Launch, Node};
+use super::{next_host, wait_for, AdminAccess, Launch, Node};
 
 pub struct Fleet {
     pub nodes: Vec<Node>,
@@ -20,6 +20,28 @@ impl Fleet {
 
     /// Like [`Fleet::start`], every node started as `launch` says.
     pub fn start_with(count: usize, backend: &str, takeover_after: &str, launch: Launch) -> Fleet {
+        let no_extra = |_: &str| String::new();
+        Self::start_secured(
+            count,
+            backend,
+            takeover_after,
+            launch,
+            &no_extra,
+            AdminAccess::default(),
+        )
+    }
+
+    /// Like [`Fleet::start_with`], with extra TOML for each node (`node_toml` gets its
+    /// host; for example an `[admin]` section with its certificate), and the admin APIs
+    /// reached as `access` says.
+    pub fn start_secured(
+        count: usize,
+        backend: &str,
+        takeover_after: &str,
+        launch: Launch,
+        node_toml: &dyn Fn(&str) -> String,
+        access: AdminAccess,
+    ) -> Fleet {
         let hosts: Vec<String> = (0..count).map(|_| next_host()).collect();
         let nodes = (0..count)
             .map(|i| {
@@ -29,11 +51,13 @@ impl Fleet {
                 let cluster = format!(
                     "[cluster]\nid = \"test\"\nzone = \"zone-{i}\"\ngossip_listen = \"{{host}}:7946\"\n\
                      seeds = [{}]\nraft_listen = \"{{host}}:7947\"\ndata_dir = \"{{dir}}/data\"\n\
-                     initial_members = [{}]\ntakeover_after = \"{takeover_after}\"\n",
+                     initial_members = [{}]\ntakeover_after = \"{takeover_after}\"\n{}",
                     seeds.join(", "),
-                    members.join(", ")
+                    members.join(", "),
+                    node_toml(&hosts[i])
                 );
-                Node::spawn_with(i as u64 + 1, &hosts[i], backend, &cluster, launch.clone())
+                let id = i as u64 + 1;
+                Node::spawn_secured(id, &hosts[i], backend, &cluster, launch.clone(), access.clone())
             })
             .collect();
         let fleet = Fleet { nodes };
@@ -74,7 +98,10 @@ impl Fleet {
     /// as a timeout of whoever polls.
     pub fn status(&self, via: u64) -> Option<ClusterStatus> {
         let node = &self.nodes[via as usize - 1];
-        let body = http_get(&format!("{}/api/v1/cluster", node.admin)).ok()?;
+        let body = node
+            .access
+            .get(&format!("{}/api/v1/cluster", node.admin))
+            .ok()?;
         Some(serde_json::from_str(&body).unwrap_or_else(|e| {
             panic!("node {via} answered /api/v1/cluster with no cluster status ({e}): {body}")
         }))

@@ -2,6 +2,7 @@
 //! nodes run as real processes, and waiting by polling with a deadline.
 #![allow(dead_code)]
 
+pub mod admin;
 pub mod certs;
 pub mod fake_broker;
 pub mod fleet;
@@ -15,6 +16,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+pub use admin::AdminAccess;
 
 /// Polls `check` until it returns `Some`, failing the test with `what` after `deadline`.
 pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
@@ -113,6 +116,8 @@ pub struct Node {
     pub host: String,
     pub bootstrap: String,
     pub admin: String,
+    /// How the tests reach its admin API (credentials, HTTPS).
+    pub access: AdminAccess,
     child: Child,
     config_path: PathBuf,
     log: PathBuf,
@@ -189,6 +194,26 @@ impl Node {
         extra_toml: &str,
         launch: Launch,
     ) -> Node {
+        Self::spawn_secured(
+            id,
+            host,
+            backend,
+            extra_toml,
+            launch,
+            AdminAccess::default(),
+        )
+    }
+
+    /// Like [`Node::spawn_with`], for a node whose admin API `access` reaches (a token,
+    /// HTTPS with the test's CA).
+    pub fn spawn_secured(
+        id: u64,
+        host: &str,
+        backend: &str,
+        extra_toml: &str,
+        launch: Launch,
+        access: AdminAccess,
+    ) -> Node {
         let host = host.to_string();
         let dir = tempfile::tempdir().unwrap();
         let servers: Vec<String> = backend.split(',').map(|s| format!("\"{s}\"")).collect();
@@ -211,7 +236,8 @@ impl Node {
         Node {
             id,
             bootstrap: format!("{host}:{BOOTSTRAP_PORT}"),
-            admin: format!("http://{host}:{ADMIN_PORT}"),
+            admin: format!("{}://{host}:{ADMIN_PORT}", access.scheme()),
+            access,
             host,
             child,
             config_path,
@@ -252,7 +278,7 @@ impl Node {
 
     pub fn wait_ready(&self) {
         wait_for("the node to be ready", Duration::from_secs(30), || {
-            http_get(&format!("{}/readyz", self.admin)).ok()
+            self.access.get(&format!("{}/readyz", self.admin)).ok()
         });
     }
 
@@ -277,7 +303,10 @@ impl Node {
 
     /// The sum of a metric's samples whose labels contain `label_filter`.
     pub fn metric(&self, name: &str, label_filter: &str) -> f64 {
-        let text = http_get(&format!("{}/metrics", self.admin)).unwrap_or_default();
+        let text = self
+            .access
+            .get(&format!("{}/metrics", self.admin))
+            .unwrap_or_default();
         text.lines()
             .filter(|l| l.starts_with(name) && l.contains(label_filter))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())

@@ -1,13 +1,20 @@
 //! `proxyctl`: the operator CLI. Talks to any node's admin API; every answer is the fleet
 //! as that node sees it, and writes are forwarded by the node to the Raft leader.
 
+mod acls;
+mod client;
+mod output;
+mod tokens;
+mod users;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use flotilla::api::{
-    ApiError, ClusterStatus, Drained, IdentitySummary, Mode, RaftMemberSummary, Removed,
-};
-use serde::de::DeserializeOwned;
+use clap::{Parser, Subcommand};
+use flotilla::api::{ClusterStatus, Drained, IdentitySummary, Mode, RaftMemberSummary, Removed};
+
+use client::{Access, Api};
+use output::{join, json, table, Output};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -23,6 +30,18 @@ struct Cli {
         default_value = "http://127.0.0.1:9644"
     )]
     endpoint: String,
+    /// Bearer token for an admin API that asks for credentials.
+    #[arg(long, env = "FLOTILLA_TOKEN", hide_env_values = true, global = true)]
+    token: Option<String>,
+    /// CA certificates (PEM) of an HTTPS endpoint; the system's roots by default.
+    #[arg(long, global = true)]
+    ca: Option<PathBuf>,
+    /// Client certificate (PEM) for an HTTPS endpoint with a client CA (with --key).
+    #[arg(long, global = true, requires = "key")]
+    cert: Option<PathBuf>,
+    /// Private key (PEM) of --cert.
+    #[arg(long, global = true, requires = "cert")]
+    key: Option<PathBuf>,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Output::Table, global = true)]
     output: Output,
@@ -43,6 +62,21 @@ enum Command {
     Node {
         #[command(subcommand)]
         command: NodeCommand,
+    },
+    /// SASL/SCRAM users of the fleet.
+    User {
+        #[command(subcommand)]
+        command: users::UserCommand,
+    },
+    /// Kafka ACLs of the fleet, with kafka-acls' flags.
+    Acl {
+        #[command(subcommand)]
+        command: acls::AclCommand,
+    },
+    /// Bearer tokens of the admin API.
+    Token {
+        #[command(subcommand)]
+        command: tokens::TokenCommand,
     },
 }
 
@@ -67,12 +101,6 @@ enum NodeCommand {
     Remove { id: u64 },
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum Output {
-    Table,
-    Json,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli) {
@@ -94,7 +122,13 @@ fn run(cli: &Cli) -> Result<(), String> {
 }
 
 fn render(cli: &Cli) -> Result<String, String> {
-    let api = Api::new(&cli.endpoint);
+    let api = Api::new(&Access {
+        endpoint: cli.endpoint.clone(),
+        token: cli.token.clone(),
+        ca: cli.ca.clone(),
+        cert: cli.cert.clone(),
+        key: cli.key.clone(),
+    })?;
     Ok(match &cli.command {
         Command::Cluster {
             command: ClusterCommand::Status,
@@ -124,7 +158,7 @@ fn render(cli: &Cli) -> Result<String, String> {
         Command::Node {
             command: NodeCommand::Drain { id },
         } => {
-            let answer: Drained = api.post(&format!("/api/v1/nodes/{id}/drain"))?;
+            let answer: Drained = api.post(&format!("/api/v1/nodes/{id}/drain"), None::<&()>)?;
             match cli.output {
                 Output::Json => json(&answer),
                 Output::Table => format!("node {id} is draining\n"),
@@ -139,6 +173,9 @@ fn render(cli: &Cli) -> Result<String, String> {
                 Output::Table => format!("node {id} is removed from the Raft group\n"),
             }
         }
+        Command::User { command } => users::run(&api, command, cli.output)?,
+        Command::Acl { command } => acls::run(&api, command, cli.output)?,
+        Command::Token { command } => tokens::run(&api, command, cli.output)?,
     })
 }
 
@@ -157,61 +194,6 @@ fn wait_settled(api: &Api, timeout: std::time::Duration) -> Result<ClusterStatus
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-}
-
-struct Api {
-    endpoint: String,
-    agent: ureq::Agent,
-}
-
-impl Api {
-    fn new(endpoint: &str) -> Self {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(std::time::Duration::from_secs(10)))
-            .build();
-        Api {
-            endpoint: endpoint.trim_end_matches('/').to_string(),
-            agent: config.into(),
-        }
-    }
-
-    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, String> {
-        let url = format!("{}{path}", self.endpoint);
-        Self::answer(&url, self.agent.get(&url).call())
-    }
-
-    fn post<T: DeserializeOwned>(&self, path: &str) -> Result<T, String> {
-        let url = format!("{}{path}", self.endpoint);
-        Self::answer(&url, self.agent.post(&url).send_empty())
-    }
-
-    fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, String> {
-        let url = format!("{}{path}", self.endpoint);
-        Self::answer(&url, self.agent.delete(&url).call())
-    }
-
-    fn answer<T: DeserializeOwned>(
-        url: &str,
-        result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> Result<T, String> {
-        let mut response = result.map_err(|e| format!("cannot reach {url}: {e}"))?;
-        if !response.status().is_success() {
-            let status = response.status();
-            return Err(match response.body_mut().read_json::<ApiError>() {
-                Ok(body) => body.error,
-                Err(_) => format!("{url} answered {status}"),
-            });
-        }
-        response
-            .body_mut()
-            .read_json()
-            .map_err(|e| format!("unexpected answer from {url}: {e}"))
-    }
-}
-
-fn json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string_pretty(value).expect("serializable") + "\n"
 }
 
 fn cluster_table(status: &ClusterStatus) -> String {
@@ -280,33 +262,4 @@ fn identity_table(identities: &[IdentitySummary]) -> String {
         &["IDENTITY", "SLOT", "OWNER", "ADVERTISED", "BROKER"],
         rows.collect(),
     )
-}
-
-fn join<T: ToString>(ids: &[T]) -> String {
-    if ids.is_empty() {
-        return "-".into();
-    }
-    ids.iter().map(T::to_string).collect::<Vec<_>>().join(",")
-}
-
-fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.len());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        padded.join("  ").trim_end().to_string() + "\n"
-    };
-    let mut out = line(headers.to_vec());
-    for row in &rows {
-        out += &line(row.iter().map(String::as_str).collect());
-    }
-    out
 }
