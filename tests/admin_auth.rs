@@ -495,3 +495,21 @@ fn the_admin_api_over_https_with_client_certificates() {
         .status
         .success());
 }
+
+#[test]
+fn a_wiped_node_of_a_secured_fleet_is_still_refused_its_old_seat() {
+    // A starting node has no token; it reads the Raft group from its peers' Raft listeners.
+    let section = |_: &str| admin_section("");
+    let admin = AdminAccess::token(ADMIN_TOKEN);
+    let mut fleet = Fleet::start_secured(3, kafka(), "1s", Launch::default(), &section, admin);
+    fleet.node(3).kill();
+    fleet.node(3).wipe_data();
+    fleet.wait_for_status(1, "node 3 dead", |s| s.node(3).is_some_and(|n| !n.alive));
+    fleet.node(3).restart();
+    assert!(
+        !fleet.node(3).wait_exit().success(),
+        "a wiped node must not take its old seat"
+    );
+    let log = fleet.node(3).log();
+    assert!(log.contains("starts with a new data directory"), "{log}");
+}

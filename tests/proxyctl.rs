@@ -77,4 +77,10 @@ fn errors_are_one_line_and_fail() {
     assert!(!drain.status.success());
     let message = String::from_utf8(drain.stderr).unwrap();
     assert!(message.contains("standalone"), "{message}");
+
+    let user = proxyctl(&node.admin, &["user", "add", "alice", "--password", "p"]);
+    let message = String::from_utf8(user.stderr).unwrap();
+    assert!(message.contains("standalone"), "{message}");
+    let users = stdout(&proxyctl(&node.admin, &["user", "list", "-o", "json"]));
+    assert_eq!(users.trim(), "[]");
 }

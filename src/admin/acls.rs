@@ -13,7 +13,7 @@ use axum::{Extension, Json, Router};
 use flotilla_raft::security::{AclBinding, AclFilter, UnknownName};
 
 use super::auth::Caller;
-use super::{answer, fleet_of, invalid_input, json_bytes};
+use super::{answer, invalid_input, json_bytes, security_fleet};
 use crate::api::{Acl, AclQuery, AclsAdded, AclsRemoved, NewAcls};
 use crate::cluster::error::ClusterError;
 use crate::cluster::peer_api::Write;
@@ -50,7 +50,7 @@ async fn add(
 ) -> Response {
     answer(
         async {
-            let fleet = fleet_of(&ctx)?;
+            let fleet = security_fleet(&ctx)?;
             let Json(new) = body.map_err(|e| invalid_input(&e))?;
             if new.bindings.is_empty() {
                 return Err(ClusterError::Invalid("no bindings to add".into()));
@@ -82,7 +82,7 @@ async fn remove(
 ) -> Response {
     answer(
         async {
-            let fleet = fleet_of(&ctx)?;
+            let fleet = security_fleet(&ctx)?;
             let Query(query) = query.map_err(|e| invalid_input(&e))?;
             let filter = filter_of(&query)?;
             if filter == AclFilter::default() {

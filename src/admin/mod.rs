@@ -128,6 +128,13 @@ fn fleet_of(ctx: &Context) -> Result<&Fleet, ClusterError> {
     ctx.fleet.as_deref().ok_or(ClusterError::Standalone)
 }
 
+/// The fleet, for writes to its security data: only once every member understands them.
+fn security_fleet(ctx: &Context) -> Result<&Fleet, ClusterError> {
+    let fleet = fleet_of(ctx)?;
+    crate::cluster::writes::require_level(fleet, crate::cluster::security::LEVEL)?;
+    Ok(fleet)
+}
+
 impl Caller {
     /// This request, to replay at the Raft leader if this node does not lead.
     fn replay(&self, method: Write, uri: &axum::http::Uri, body: Option<Vec<u8>>) -> Replay {
@@ -181,5 +188,53 @@ fn http_status(e: &ClusterError) -> StatusCode {
         }
         ClusterError::LeaderUnreachable { .. } => StatusCode::BAD_GATEWAY,
         ClusterError::Raft(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::error::MemberLevel;
+
+    #[test]
+    fn a_fleet_below_the_needed_level_is_unavailable_and_names_the_older_builds() {
+        let e = ClusterError::FeatureLevel {
+            needed: 2,
+            committed: 1,
+            older: vec![
+                MemberLevel {
+                    node: 3,
+                    level: Some(1),
+                },
+                MemberLevel {
+                    node: 4,
+                    level: None,
+                },
+            ],
+        };
+        assert_eq!(http_status(&e), StatusCode::SERVICE_UNAVAILABLE);
+        let text = e.to_string();
+        assert!(text.contains("node 3 (level 1)"), "{text}");
+        assert!(text.contains("node 4 (down, build unknown)"), "{text}");
+        assert!(text.contains("upgrade them first"), "{text}");
+    }
+
+    #[test]
+    fn input_errors_have_their_statuses() {
+        let cases = [
+            (ClusterError::Invalid("x".into()), StatusCode::BAD_REQUEST),
+            (ClusterError::NotFound("x".into()), StatusCode::NOT_FOUND),
+            (ClusterError::Conflict("x".into()), StatusCode::CONFLICT),
+            (ClusterError::Standalone, StatusCode::CONFLICT),
+        ];
+        for (e, status) in cases {
+            assert_eq!(http_status(&e), status, "{e}");
+        }
+        let relayed = ClusterError::LeaderRefused {
+            leader: "n1".into(),
+            status: 401,
+            error: "unknown or deleted token".into(),
+        };
+        assert_eq!(http_status(&relayed), StatusCode::UNAUTHORIZED);
     }
 }

@@ -14,7 +14,7 @@ use axum::{Extension, Json, Router};
 use flotilla_raft::security::TokenScope;
 
 use super::auth::{AdminAuth, Caller};
-use super::{answer, fleet_of, invalid_input, json_bytes};
+use super::{answer, invalid_input, json_bytes, security_fleet};
 use crate::api::{CreatedToken, NewToken, TokenDeleted, TokenSource, TokenSummary};
 use crate::cluster::error::ClusterError;
 use crate::cluster::peer_api::Write;
@@ -61,7 +61,7 @@ async fn add(
 ) -> Response {
     answer(
         async {
-            let fleet = fleet_of(&ctx)?;
+            let fleet = security_fleet(&ctx)?;
             let Json(new) = body.map_err(|e| invalid_input(&e))?;
             check_name(&new.name)?;
             let scope: TokenScope =
@@ -97,7 +97,7 @@ async fn remove(
 ) -> Response {
     answer(
         async {
-            let fleet = fleet_of(&ctx)?;
+            let fleet = security_fleet(&ctx)?;
             if auth.config_tokens().any(|(n, _)| n == name) {
                 return Err(ClusterError::Conflict(format!(
                     "token {name:?} is defined in this node's [admin] configuration; \

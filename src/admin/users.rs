@@ -14,7 +14,7 @@ use flotilla_raft::security::ScramMechanism;
 use serde::Deserialize;
 
 use super::auth::Caller;
-use super::{answer, fleet_of, invalid_input, json_bytes};
+use super::{answer, invalid_input, json_bytes, security_fleet};
 use crate::api::{CredentialSummary, NewUser, UserDeleted, UserSaved, UserSummary};
 use crate::cluster::error::ClusterError;
 use crate::cluster::peer_api::Write;
@@ -56,7 +56,7 @@ async fn add(
 ) -> Response {
     answer(
         async {
-            let fleet = fleet_of(&ctx)?;
+            let fleet = security_fleet(&ctx)?;
             let Json(new) = body.map_err(|e| invalid_input(&e))?;
             let (mechanism, iterations) = checked(&new)?;
             let replay = caller.replay(Write::Post, &uri, Some(json_bytes(&new)));
@@ -89,7 +89,7 @@ async fn remove(
 ) -> Response {
     answer(
         async {
-            let fleet = fleet_of(&ctx)?;
+            let fleet = security_fleet(&ctx)?;
             let Query(query) = query.map_err(|e| invalid_input(&e))?;
             let mechanism = match &query.mechanism {
                 Some(m) => Some(mechanism_of(m)?),

@@ -16,6 +16,9 @@ use super::fleet::Fleet;
 use super::writes::commit;
 use crate::sasl::scram;
 
+/// The fleet feature level that introduced users, ACLs and tokens.
+pub const LEVEL: u16 = 2;
+
 /// Random bytes in a generated admin token: 256 bits, beyond any guessing.
 const TOKEN_BYTES: usize = 32;
 
@@ -155,6 +158,14 @@ mod tests {
         assert!(a
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+    }
+
+    #[test]
+    fn the_level_is_the_one_of_the_security_commands() {
+        let command = Command::DeleteToken {
+            name: String::new(),
+        };
+        assert_eq!(command.feature_level(), LEVEL);
     }
 
     #[test]

@@ -56,6 +56,21 @@ pub async fn commit(fleet: &Fleet, command: Command) -> Result<(), ClusterError>
     }
 }
 
+/// Refuses at once, with the members that hold it back, a write the fleet's committed
+/// feature level does not allow yet: checked before a write is forwarded, since a leader
+/// of an older release would not even know the endpoint.
+pub fn require_level(fleet: &Fleet, needed: u16) -> Result<(), ClusterError> {
+    let committed = fleet.raft.state().borrow().feature_level;
+    if committed >= needed {
+        return Ok(());
+    }
+    Err(ClusterError::FeatureLevel {
+        needed,
+        committed,
+        older: members_below(fleet, needed),
+    })
+}
+
 /// The Raft members whose build, as gossip shows it, is below `level`.
 fn members_below(fleet: &Fleet, level: u16) -> Vec<MemberLevel> {
     let gossip = fleet.gossip.members();
