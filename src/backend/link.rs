@@ -13,12 +13,25 @@ use flotilla_config::BackendConfig;
 use rustls::pki_types::ServerName;
 use tokio_rustls::TlsConnector;
 
+use super::login::Login;
 use crate::stream::{connect_tcp, Stream};
 
 /// Everything needed to open a connection to any broker of the backend cluster.
 pub struct Link {
     tls: Option<TlsConnector>,
+    login: Option<Login>,
     timeout: Duration,
+}
+
+/// Whose connection it is, which decides whether the proxy logs in on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The proxy's own requests (metadata): it logs in if it has credentials.
+    Own,
+    /// A client's requests, with the client doing its own SASL (passthrough).
+    ClientAuthenticates,
+    /// A client's requests, the fleet having authenticated the client (termination).
+    ProxyAuthenticates,
 }
 
 impl Link {
@@ -28,7 +41,11 @@ impl Link {
             Some(tls) => Some(crate::tls::connector(tls)?),
             None => None,
         };
-        Ok(Link { tls, timeout })
+        let login = match &backend.sasl {
+            Some(credentials) => Some(Login::new(credentials)?),
+            None => None,
+        };
+        Ok(Link { tls, login, timeout })
     }
 
     /// The deadline of each step of opening a connection.
@@ -37,7 +54,29 @@ impl Link {
     }
 
     /// A connection to the broker at `address` (`host:port`), ready for Kafka requests.
-    pub async fn connect(&self, address: &str) -> anyhow::Result<Stream> {
+    pub async fn connect(&self, address: &str, purpose: Purpose) -> anyhow::Result<Stream> {
+        let mut stream = self.open(address).await?;
+        let login = match purpose {
+            Purpose::ClientAuthenticates => None,
+            Purpose::Own | Purpose::ProxyAuthenticates => self.login.as_ref(),
+        };
+        if let Some(login) = login {
+            let logging_in = async {
+                match &mut stream {
+                    Stream::Tcp(tcp) => login.run(tcp).await,
+                    Stream::Tls(tls) => login.run(tls.as_mut()).await,
+                }
+            };
+            tokio::time::timeout(self.timeout, logging_in)
+                .await
+                .with_context(|| format!("no SASL login within {:?}", self.timeout))?
+                .context("SASL login (backend.sasl)")?;
+        }
+        Ok(stream)
+    }
+
+    /// TCP, then TLS if configured.
+    async fn open(&self, address: &str) -> anyhow::Result<Stream> {
         let tcp = connect_tcp(address, self.timeout).await?;
         let Some(tls) = &self.tls else {
             return Ok(Stream::Tcp(tcp));

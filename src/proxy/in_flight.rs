@@ -37,6 +37,9 @@ pub enum Owed {
     Broker(Forwarded),
     /// An answer the proxy built, ready to send.
     Proxy(Bytes),
+    /// The broker's answer to a raw SASL token (after a v0 SaslHandshake): a frame with no
+    /// Kafka header, forwarded as it is.
+    Raw,
 }
 
 #[derive(Default)]
