@@ -13,7 +13,7 @@ use flotilla_config::BackendConfig;
 use rustls::pki_types::ServerName;
 use tokio_rustls::TlsConnector;
 
-use super::login::Login;
+use super::login::{Direct, Login, Session};
 use crate::stream::{connect_tcp, Stream};
 
 /// Everything needed to open a connection to any broker of the backend cluster.
@@ -45,7 +45,11 @@ impl Link {
             Some(credentials) => Some(Login::new(credentials)?),
             None => None,
         };
-        Ok(Link { tls, login, timeout })
+        Ok(Link {
+            tls,
+            login,
+            timeout,
+        })
     }
 
     /// The deadline of each step of opening a connection.
@@ -53,26 +57,36 @@ impl Link {
         self.timeout
     }
 
-    /// A connection to the broker at `address` (`host:port`), ready for Kafka requests.
-    pub async fn connect(&self, address: &str, purpose: Purpose) -> anyhow::Result<Stream> {
+    /// A connection to the broker at `address` (`host:port`), ready for Kafka requests,
+    /// and the proxy's login session on it if it logged in.
+    pub async fn connect(
+        &self,
+        address: &str,
+        purpose: Purpose,
+    ) -> anyhow::Result<(Stream, Option<Session>)> {
         let mut stream = self.open(address).await?;
-        let login = match purpose {
+        let Some(login) = self.login_for(purpose) else {
+            return Ok((stream, None));
+        };
+        let logging_in = async {
+            match &mut stream {
+                Stream::Tcp(tcp) => login.run(&mut Direct(tcp)).await,
+                Stream::Tls(tls) => login.run(&mut Direct(tls.as_mut())).await,
+            }
+        };
+        let session = tokio::time::timeout(self.timeout, logging_in)
+            .await
+            .with_context(|| format!("no SASL login within {:?}", self.timeout))?
+            .context("SASL login (backend.sasl)")?;
+        Ok((stream, Some(session)))
+    }
+
+    /// The proxy's login, if it logs in on connections of this purpose.
+    pub fn login_for(&self, purpose: Purpose) -> Option<&Login> {
+        match purpose {
             Purpose::ClientAuthenticates => None,
             Purpose::Own | Purpose::ProxyAuthenticates => self.login.as_ref(),
-        };
-        if let Some(login) = login {
-            let logging_in = async {
-                match &mut stream {
-                    Stream::Tcp(tcp) => login.run(tcp).await,
-                    Stream::Tls(tls) => login.run(tls.as_mut()).await,
-                }
-            };
-            tokio::time::timeout(self.timeout, logging_in)
-                .await
-                .with_context(|| format!("no SASL login within {:?}", self.timeout))?
-                .context("SASL login (backend.sasl)")?;
         }
-        Ok(stream)
     }
 
     /// TCP, then TLS if configured.

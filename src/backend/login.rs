@@ -47,6 +47,47 @@ pub struct Session {
     pub lifetime: Option<Duration>,
 }
 
+impl Session {
+    /// When to log in again: at 85% of the lifetime, as Kafka's clients do (they pick
+    /// 85% to 95%), so the new session is in place before the broker would cut the old.
+    pub fn renew_after(&self) -> Option<Duration> {
+        self.lifetime.map(|l| l.mul_f64(0.85))
+    }
+}
+
+/// Carries one request frame (header and body, no size prefix) to the broker and brings
+/// its answer back: directly on a fresh connection, or through a running connection's two
+/// sides when the proxy renews its session there.
+pub trait Exchange {
+    fn exchange(
+        &mut self,
+        request: Bytes,
+    ) -> impl std::future::Future<Output = anyhow::Result<Bytes>> + Send;
+}
+
+/// A connection nobody else uses yet.
+pub struct Direct<'a, S: ?Sized>(pub &'a mut S);
+
+impl<S: Duplex + ?Sized> Exchange for Direct<'_, S> {
+    async fn exchange(&mut self, request: Bytes) -> anyhow::Result<Bytes> {
+        let size = u32::try_from(request.len()).context("request too large")?;
+        self.0.write_all(&size.to_be_bytes()).await?;
+        self.0.write_all(&request).await?;
+        self.0.flush().await?;
+        let size = self
+            .0
+            .read_u32()
+            .await
+            .context("the broker closed the connection")? as usize;
+        if size > MAX_ANSWER {
+            bail!("a SASL answer of {size} bytes");
+        }
+        let mut answer = vec![0u8; size];
+        self.0.read_exact(&mut answer).await?;
+        Ok(Bytes::from(answer))
+    }
+}
+
 impl Login {
     pub fn new(credentials: &ServiceCredentials) -> anyhow::Result<Login> {
         Ok(Login {
@@ -56,47 +97,66 @@ impl Login {
         })
     }
 
-    /// Logs in on `stream`, which must be fresh (nothing sent on it yet).
-    pub async fn run<S: Duplex + ?Sized>(&self, stream: &mut S) -> anyhow::Result<Session> {
+    /// Logs in, or logs in again on a connection that is logged in (KIP-368: the same
+    /// two requests renew a session).
+    pub async fn run(&self, link: &mut impl Exchange) -> anyhow::Result<Session> {
         let mechanism = self.mechanism.name();
-        let handshake = SaslHandshakeRequest::default()
-            .with_mechanism(StrBytes::from_static_str(mechanism));
-        let answer: SaslHandshakeResponse =
-            exchange(stream, ApiKey::SaslHandshake, HANDSHAKE_VERSION, -101, &handshake).await?;
+        let handshake =
+            SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism));
+        let answer: SaslHandshakeResponse = exchange(
+            link,
+            ApiKey::SaslHandshake,
+            HANDSHAKE_VERSION,
+            -101,
+            &handshake,
+        )
+        .await?;
         if answer.error_code != 0 {
             let offered: Vec<&str> = answer.mechanisms.iter().map(|m| m.as_str()).collect();
             bail!("the broker does not offer {mechanism} (it offers {offered:?})");
         }
         match scram_of(self.mechanism) {
-            None => self.authenticate(stream, -102, plain::message(&self.user, &self.password)).await,
+            None => Ok(self
+                .round(link, -102, plain::message(&self.user, &self.password))
+                .await?
+                .1),
             Some(scram) => {
                 let (client, first) = ScramClient::start(scram, &self.user, &self.password);
-                let (server_first, _) = self.round(stream, -102, first).await?;
+                let (server_first, _) = self.round(link, -102, first).await?;
                 let (last, expected) = client.respond(&server_first)?;
-                let (server_final, session) = self.round(stream, -103, last).await?;
+                let (server_final, session) = self.round(link, -103, last).await?;
                 ScramClient::verify(&server_final, &expected)?;
                 Ok(session)
             }
         }
     }
 
-    async fn authenticate<S: Duplex + ?Sized>(&self, stream: &mut S, id: i32, token: Vec<u8>) -> anyhow::Result<Session> {
-        Ok(self.round(stream, id, token).await?.1)
-    }
-
-    async fn round<S: Duplex + ?Sized>(
+    async fn round(
         &self,
-        stream: &mut S,
+        link: &mut impl Exchange,
         correlation_id: i32,
         token: Vec<u8>,
     ) -> anyhow::Result<(Bytes, Session)> {
         let request = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token));
-        let answer: SaslAuthenticateResponse =
-            exchange(stream, ApiKey::SaslAuthenticate, AUTHENTICATE_VERSION, correlation_id, &request)
-                .await?;
+        let answer: SaslAuthenticateResponse = exchange(
+            link,
+            ApiKey::SaslAuthenticate,
+            AUTHENTICATE_VERSION,
+            correlation_id,
+            &request,
+        )
+        .await?;
         if answer.error_code != 0 {
-            let said = answer.error_message.as_ref().map(|m| m.to_string()).unwrap_or_default();
-            bail!("the broker refused {:?} (error {}): {said}", self, answer.error_code);
+            let said = answer
+                .error_message
+                .as_ref()
+                .map(|m| m.to_string())
+                .unwrap_or_default();
+            bail!(
+                "the broker refused {:?} (error {}): {said}",
+                self,
+                answer.error_code
+            );
         }
         let lifetime = u64::try_from(answer.session_lifetime_ms)
             .ok()
@@ -106,10 +166,15 @@ impl Login {
     }
 }
 
-/// Sends one request and reads its answer, on a connection nobody else uses yet.
-async fn exchange<S, Q, A>(stream: &mut S, api_key: ApiKey, version: i16, correlation_id: i32, body: &Q) -> anyhow::Result<A>
+/// Sends one of the proxy's requests and decodes its answer.
+async fn exchange<Q, A>(
+    link: &mut impl Exchange,
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &Q,
+) -> anyhow::Result<A>
 where
-    S: Duplex + ?Sized,
     Q: Encodable,
     A: Decodable,
 {
@@ -119,23 +184,15 @@ where
         .with_correlation_id(correlation_id)
         .with_client_id(Some(StrBytes::from_static_str("flotilla")));
     let mut buf = BytesMut::new();
-    buf.extend_from_slice(&[0; 4]);
     header.encode(&mut buf, api_key.request_header_version(version))?;
     body.encode(&mut buf, version)?;
-    let size = u32::try_from(buf.len() - 4).context("request too large")?;
-    buf[..4].copy_from_slice(&size.to_be_bytes());
-    stream.write_all(&buf).await?;
-    stream.flush().await?;
-    let size = stream.read_u32().await.context("the broker closed the connection")? as usize;
-    if size > MAX_ANSWER {
-        bail!("{api_key:?} answer of {size} bytes");
-    }
-    let mut answer = vec![0u8; size];
-    stream.read_exact(&mut answer).await?;
-    let mut answer = Bytes::from(answer);
+    let mut answer = link.exchange(buf.freeze()).await?;
     let header = ResponseHeader::decode(&mut answer, api_key.response_header_version(version))?;
     if header.correlation_id != correlation_id {
-        return Err(anyhow!("{api_key:?} answered with correlation id {}", header.correlation_id));
+        return Err(anyhow!(
+            "{api_key:?} answered with correlation id {}",
+            header.correlation_id
+        ));
     }
-    Ok(A::decode(&mut answer, version)?)
+    A::decode(&mut answer, version)
 }

@@ -29,6 +29,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use kafka_protocol::messages::ApiKey;
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 
 use super::auth::passthrough::{Passthrough, RawFrame};
@@ -39,7 +40,7 @@ use super::clients::{Phase, StopSignal};
 use super::filter::{Listener, Session, Transport};
 use super::in_flight::{Forwarded, InFlight, Owed};
 use super::redirect;
-use crate::backend::Purpose;
+use crate::backend::{Exchange, Login, Purpose, Session as LoginSession};
 use crate::context::Context;
 use crate::metrics::ConnectionMetrics;
 use crate::protocol::frame::{write_frame, FrameCodec, FrameError, SIZE_PREFIX};
@@ -53,6 +54,7 @@ enum Close {
     UpstreamClosed,
     Idle(Duration),
     NoUpstream(String),
+    UpstreamLogin(String),
     TlsHandshake(String),
     /// A SASL login failed or was out of order (sent after the answers owed).
     Sasl(String),
@@ -82,6 +84,7 @@ impl Close {
             Close::Idle(_) => "idle",
             Close::NoUpstream(_) => "no_upstream",
             Close::TlsHandshake(_) => "tls_handshake",
+            Close::UpstreamLogin(_) => "upstream_login",
             Close::Sasl(_) => "sasl",
             Close::ClientFrame(e) if e.kind() == "io" => "client_io",
             Close::ClientFrame(_) | Close::BadRequest(_) => "bad_request",
@@ -123,6 +126,7 @@ impl fmt::Display for Close {
             Close::Idle(after) => write!(f, "idle for {after:?} with nothing in flight"),
             Close::NoUpstream(e) => write!(f, "no broker connection: {e}"),
             Close::TlsHandshake(e) => write!(f, "TLS handshake failed: {e}"),
+            Close::UpstreamLogin(e) => write!(f, "renewing the proxy's broker login: {e}"),
             Close::Sasl(e) => write!(f, "{e}"),
             Close::ClientFrame(e) => write!(f, "bad frame from client: {e}"),
             Close::BadRequest(e) => write!(f, "refused request: {e}"),
@@ -199,6 +203,8 @@ struct Shared<'a> {
     /// SASL between the client and its broker, as far as the proxy follows it; touched
     /// only by SASL messages.
     passthrough: Mutex<Passthrough>,
+    /// The broker's answers to the proxy's own login renewals, for the request side.
+    login_answers: mpsc::UnboundedSender<Bytes>,
 }
 
 impl Shared<'_> {
@@ -270,10 +276,15 @@ async fn run(
     if cut_off.as_ref().is_some_and(|c| *c.borrow()) {
         return Close::BackendUnreachable;
     }
-    let upstream = match connect_upstream(ctx, &session.load()).await {
-        Ok(stream) => stream,
+    let (upstream, login) = match connect_upstream(ctx, &session.load()).await {
+        Ok(connected) => connected,
         Err(e) => return Close::NoUpstream(e),
     };
+    let (login_answers, answers) = mpsc::unbounded_channel();
+    let renewal = login.and_then(|session| {
+        let login = ctx.backend.login_for(Purpose::ProxyAuthenticates)?;
+        Renewal::new(login, session, answers)
+    });
     let (client_read, client_write) = client.split();
     let (upstream_read, upstream_write) = upstream.split();
     let shared = Shared {
@@ -282,10 +293,17 @@ async fn run(
         in_flight: InFlight::default(),
         requests_done: AtomicBool::new(false),
         passthrough: Mutex::default(),
+        login_answers,
     };
     let bytes_out = metrics.bytes_out.clone();
     let stop = ctx.clients.stop_signal();
-    let requests = forward_requests(&shared, &stop, client_read, upstream_write, metrics);
+    let requests = forward_requests(
+        &shared,
+        &stop,
+        (client_read, upstream_write),
+        renewal,
+        metrics,
+    );
     let responses = forward_responses(&shared, upstream_read, client_write, &bytes_out);
     tokio::pin!(responses);
     let closing = stop.reached(Phase::Closing);
@@ -319,7 +337,10 @@ async fn cut_off_from_backend(cut_off: Option<&mut tokio::sync::watch::Receiver<
     std::future::pending().await
 }
 
-async fn connect_upstream(ctx: &Context, session: &Session) -> Result<Stream, String> {
+async fn connect_upstream(
+    ctx: &Context,
+    session: &Session,
+) -> Result<(Stream, Option<LoginSession>), String> {
     let purpose = match ctx.sasl_termination(session.transport) {
         Some(_) => Purpose::ProxyAuthenticates,
         None => Purpose::ClientAuthenticates,
@@ -334,7 +355,7 @@ async fn connect_upstream(ctx: &Context, session: &Session) -> Result<Stream, St
     let mut errors = Vec::new();
     for address in candidates {
         match ctx.backend.connect(&address, purpose).await {
-            Ok(stream) => return Ok(stream),
+            Ok(connected) => return Ok(connected),
             Err(e) => {
                 ctx.metrics.upstream_connect_failures.inc();
                 errors.push(format!("{address}: {e:#}"));
@@ -349,8 +370,8 @@ async fn connect_upstream(ctx: &Context, session: &Session) -> Result<Stream, St
 async fn forward_requests(
     shared: &Shared<'_>,
     stop: &StopSignal<'_>,
-    client: ReadHalf,
-    mut upstream: WriteHalf,
+    (client, mut upstream): (ReadHalf, WriteHalf),
+    mut renewal: Option<Renewal<'_>>,
     metrics: &mut ConnectionMetrics,
 ) -> Close {
     let ctx = shared.ctx;
@@ -418,7 +439,15 @@ async fn forward_requests(
             client_id = request.client_id.clone();
             remember_client_id(shared.session, &client_id);
         }
-        match authenticate(shared, terminator.as_mut(), &request, &frame, &mut awaiting_raw).await {
+        match authenticate(
+            shared,
+            terminator.as_mut(),
+            &request,
+            &frame,
+            &mut awaiting_raw,
+        )
+        .await
+        {
             Gate::Pass => {}
             Gate::Answer(answer) => {
                 shared.in_flight.push(Owed::Proxy(answer));
@@ -454,12 +483,77 @@ async fn forward_requests(
             }
             Outcome::Close { filter, reason } => return Close::Filter { filter, reason },
         };
+        if let Some(renewal) = renewal.as_mut().filter(|r| r.is_due()) {
+            if let Err(e) = renewal.renew(shared, &mut upstream).await {
+                return Close::UpstreamLogin(format!("{e:#}"));
+            }
+        }
         if expects_response {
             shared.in_flight.push(Owed::Broker(forwarded));
         }
         if let Err(e) = write_frame(&mut upstream, frame).await {
             return Close::UpstreamWrite(e);
         }
+    }
+}
+
+/// The proxy's login on a client's broker connection, renewed before the broker's session
+/// lifetime ends (KIP-368), between two of the client's requests.
+struct Renewal<'a> {
+    login: &'a Login,
+    due: Instant,
+    renew_after: Duration,
+    answers: mpsc::UnboundedReceiver<Bytes>,
+}
+
+impl<'a> Renewal<'a> {
+    fn new(
+        login: &'a Login,
+        session: LoginSession,
+        answers: mpsc::UnboundedReceiver<Bytes>,
+    ) -> Option<Renewal<'a>> {
+        let renew_after = session.renew_after()?;
+        Some(Renewal {
+            login,
+            due: Instant::now() + renew_after,
+            renew_after,
+            answers,
+        })
+    }
+
+    fn is_due(&self) -> bool {
+        Instant::now() >= self.due
+    }
+
+    async fn renew(&mut self, shared: &Shared<'_>, upstream: &mut WriteHalf) -> anyhow::Result<()> {
+        let mut relay = Relay {
+            shared,
+            upstream,
+            answers: &mut self.answers,
+        };
+        let session = self.login.run(&mut relay).await?;
+        self.renew_after = session.renew_after().unwrap_or(self.renew_after);
+        self.due = Instant::now() + self.renew_after;
+        Ok(())
+    }
+}
+
+/// The proxy's own requests on a client's connection: each keeps its place in the order
+/// of answers, and its answer comes back through the response side.
+struct Relay<'r, 'c> {
+    shared: &'r Shared<'c>,
+    upstream: &'r mut WriteHalf,
+    answers: &'r mut mpsc::UnboundedReceiver<Bytes>,
+}
+
+impl Exchange for Relay<'_, '_> {
+    async fn exchange(&mut self, request: Bytes) -> anyhow::Result<Bytes> {
+        self.shared.in_flight.push(Owed::Login);
+        write_frame(self.upstream, request).await?;
+        self.answers
+            .recv()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("the connection ended during the login"))
     }
 }
 
@@ -479,7 +573,10 @@ async fn authenticate(
         }
         return gate;
     }
-    if matches!(request.api_key, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate) {
+    if matches!(
+        request.api_key,
+        ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+    ) {
         shared.passthrough().on_request(request, frame);
         *awaiting_raw |= request.api_key == ApiKey::SaslHandshake && request.api_version == 0;
     }
@@ -530,6 +627,19 @@ async fn forward_responses(
             Some(Owed::Proxy(answer)) => {
                 shared.in_flight.pop();
                 answer
+            }
+            Some(Owed::Login) => {
+                let frame = match early.take() {
+                    Some(frame) => frame,
+                    None => match next_frame(&mut frames).await {
+                        Ok(frame) => frame,
+                        Err(close) => return close,
+                    },
+                };
+                shared.in_flight.pop();
+                // The request side waits for it; if it has gone, so has the connection.
+                let _ = shared.login_answers.send(frame);
+                continue;
             }
             Some(Owed::Raw) => {
                 let frame = match early.take() {
@@ -598,7 +708,10 @@ fn broker_answer(shared: &Shared<'_>, forwarded: Forwarded, frame: Bytes) -> Res
             forwarded.correlation_id
         )));
     }
-    if matches!(forwarded.api_key, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate) {
+    if matches!(
+        forwarded.api_key,
+        ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+    ) {
         let (api_key, version) = (forwarded.api_key, forwarded.api_version);
         if let Some(principal) = shared.passthrough().on_response(api_key, version, &frame) {
             shared.authenticated(principal);

@@ -56,7 +56,8 @@ impl Passthrough {
                 }
             }
             ApiKey::SaslAuthenticate => {
-                if let Ok(request) = decode_body::<SaslAuthenticateRequest>(meta.api_version, &body) {
+                if let Ok(request) = decode_body::<SaslAuthenticateRequest>(meta.api_version, &body)
+                {
                     self.claim(&request.auth_bytes);
                 }
             }
@@ -91,7 +92,9 @@ impl Passthrough {
             ApiKey::SaslAuthenticate => {
                 let response = SaslAuthenticateResponse::decode(&mut bytes, version).ok()?;
                 let finished = match self.mechanism.as_deref() {
-                    Some("SCRAM-SHA-256" | "SCRAM-SHA-512") => response.auth_bytes.starts_with(b"v="),
+                    Some("SCRAM-SHA-256" | "SCRAM-SHA-512") => {
+                        response.auth_bytes.starts_with(b"v=")
+                    }
                     _ => true,
                 };
                 (response.error_code == 0 && finished).then(|| self.accepted())?

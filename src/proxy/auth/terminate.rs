@@ -18,8 +18,8 @@ use flotilla_config::{SaslMechanism, SaslTermination};
 use flotilla_raft::security::{ScramCredential, ScramMechanism};
 use flotilla_raft::ControlState;
 use kafka_protocol::messages::{
-    ApiKey, ResponseKind, SaslAuthenticateRequest, SaslAuthenticateResponse,
-    SaslHandshakeRequest, SaslHandshakeResponse,
+    ApiKey, ResponseKind, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
+    SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -139,7 +139,12 @@ impl<'a> Terminator<'a> {
         let body = frame.slice(meta.header_len..);
         let request: SaslAuthenticateRequest = match decode_body(meta.api_version, &body) {
             Ok(request) => request,
-            Err(e) => return (Gate::Close(format!("undecodable SaslAuthenticate: {e}")), None),
+            Err(e) => {
+                return (
+                    Gate::Close(format!("undecodable SaslAuthenticate: {e}")),
+                    None,
+                )
+            }
         };
         let exchange = std::mem::replace(&mut self.exchange, Exchange::Idle);
         let mechanism = match &exchange {
@@ -173,7 +178,12 @@ impl<'a> Terminator<'a> {
         }
     }
 
-    fn scram(&mut self, mechanism: SaslMechanism, server: ScramServer, token: &[u8]) -> Result<Step, Refusal> {
+    fn scram(
+        &mut self,
+        mechanism: SaslMechanism,
+        server: ScramServer,
+        token: &[u8],
+    ) -> Result<Step, Refusal> {
         let scram = scram_of(mechanism).expect("a SCRAM exchange");
         let state = self.control.load();
         match server.step(token, |user| state.scram_credential(user, scram).cloned()) {
@@ -239,7 +249,12 @@ impl<'a> Terminator<'a> {
         answer(meta, ResponseKind::SaslAuthenticate(response))
     }
 
-    fn refuse(&self, meta: &RequestMeta, mechanism: Option<SaslMechanism>, refusal: Refusal) -> Gate {
+    fn refuse(
+        &self,
+        meta: &RequestMeta,
+        mechanism: Option<SaslMechanism>,
+        refusal: Refusal,
+    ) -> Gate {
         if let Some(mechanism) = mechanism {
             self.count(mechanism, "failed");
         }
@@ -247,7 +262,9 @@ impl<'a> Terminator<'a> {
             .with_error_code(refusal.error.code())
             .with_error_message(Some(StrBytes::from_string(refusal.message)));
         match answer(meta, ResponseKind::SaslAuthenticate(response)) {
-            Gate::Answer(bytes) => Gate::AnswerThenClose(bytes, format!("SASL login refused: {}", refusal.log)),
+            Gate::Answer(bytes) => {
+                Gate::AnswerThenClose(bytes, format!("SASL login refused: {}", refusal.log))
+            }
             other => other,
         }
     }
@@ -281,14 +298,22 @@ fn invalid_credentials(mechanism: SaslMechanism, log: String) -> Refusal {
 }
 
 /// The verifiers a PLAIN password is checked against: SHA-512's if the user has them.
-fn strongest_credential(state: &ControlState, user: &str) -> Option<(ScramMechanism, ScramCredential)> {
+fn strongest_credential(
+    state: &ControlState,
+    user: &str,
+) -> Option<(ScramMechanism, ScramCredential)> {
     [ScramMechanism::Sha512, ScramMechanism::Sha256]
         .into_iter()
         .find_map(|m| Some((m, state.scram_credential(user, m)?.clone())))
 }
 
 fn answer(meta: &RequestMeta, response: ResponseKind) -> Gate {
-    match encode_response(meta.correlation_id, meta.api_key, meta.api_version, &response) {
+    match encode_response(
+        meta.correlation_id,
+        meta.api_key,
+        meta.api_version,
+        &response,
+    ) {
         Ok(bytes) => Gate::Answer(bytes),
         Err(e) => Gate::Close(format!("cannot encode the {:?} answer: {e}", meta.api_key)),
     }
