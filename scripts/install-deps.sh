@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what flotilla's scripts and tests need beyond a Rust toolchain: Java 17 and
-# Maven (to fetch and run Apache Kafka), kcat, iproute2, and a C toolchain for the bundled
-# librdkafka. Idempotent: installs only what is missing.
+# Maven (to fetch and run Apache Kafka), kcat, iproute2, openssl (test certificates), and a C
+# toolchain for the bundled librdkafka. Idempotent: installs only what is missing.
 set -euo pipefail
 
 need=()
@@ -9,6 +9,7 @@ command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v kcat >/dev/null || need+=(kcat)
 command -v ip >/dev/null || need+=(iproute2)
+command -v openssl >/dev/null || need+=(openssl)
 command -v cc >/dev/null || need+=(build-essential)
 command -v curl >/dev/null || need+=(curl)
 command -v shellcheck >/dev/null || need+=(shellcheck)

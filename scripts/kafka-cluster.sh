@@ -19,6 +19,8 @@
 # (subjectAltNames KAFKA_HOST, 127.0.0.1 and localhost); and settings for Java clients and
 # tools (--command-config): client-sasl-ssl-plain.properties (PLAIN as alice),
 # client-sasl-ssl-scram512.properties (SCRAM-SHA-512 as alice) and client-ssl.properties.
+# librdkafka before 2.6.1 (so Debian 12's kcat, on 2.0.2) fails every SCRAM login against
+# Kafka 4; its PLAIN and SSL work.
 #
 #   scripts/kafka-cluster.sh up         start it; a no-op when it is already up with this
 #                                       configuration. A running cluster with another one
