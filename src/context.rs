@@ -84,7 +84,8 @@ impl Context {
             .map(|c| Arc::new(Fence::new(c.takeover_after)));
         let metrics = Arc::new(Metrics::new());
         let control = Arc::new(ArcSwap::from_pointee(ControlState::default()));
-        let chain = FilterChain::new(filters::built_in(&directory), control.clone(), &metrics);
+        let built_in = filters::built_in(&directory, &config, &metrics);
+        let chain = FilterChain::new(built_in, control.clone(), &metrics);
         Context {
             fleet,
             fence,
