@@ -208,3 +208,6 @@ fn refuse(request: &mut Request, version: i16, error: ResponseError) -> Verdict 
         Err(e) => Verdict::Close(format!("refused, and cannot build the answer: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests;
