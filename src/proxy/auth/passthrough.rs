@@ -14,8 +14,7 @@
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    ApiKey, ResponseHeader, SaslAuthenticateRequest, SaslAuthenticateResponse,
-    SaslHandshakeRequest, SaslHandshakeResponse,
+    ApiKey, ResponseHeader, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
 };
 use kafka_protocol::protocol::Decodable;
 
@@ -79,8 +78,10 @@ impl Passthrough {
         ResponseHeader::decode(&mut bytes, api_key.response_header_version(version)).ok()?;
         match api_key {
             ApiKey::SaslHandshake => {
-                let response = SaslHandshakeResponse::decode(&mut bytes, version).ok()?;
-                if version == 0 && response.error_code == 0 {
+                // Only the error code is needed: the mechanism list is an array, whose
+                // count kafka-protocol would allocate for before checking it.
+                let error_code = bytes.get(..2).map(|b| i16::from_be_bytes([b[0], b[1]]))?;
+                if version == 0 && error_code == 0 {
                     let rounds = self.raw_rounds();
                     (self.raw_requests, self.raw_responses) = (rounds, rounds);
                     if rounds == 0 {
