@@ -56,8 +56,10 @@ enum Close {
     NoUpstream(String),
     UpstreamLogin(String),
     TlsHandshake(String),
-    /// A SASL login failed or was out of order (sent after the answers owed).
-    Sasl(String),
+    /// A request the client may not send yet (before its login, after its session).
+    Unauthenticated(String),
+    /// A SASL login failed; closed once its answer (and any owed before it) is sent.
+    LoginFailed(String),
     ClientFrame(FrameError),
     BadRequest(HeaderError),
     UpstreamFrame(FrameError),
@@ -85,7 +87,8 @@ impl Close {
             Close::NoUpstream(_) => "no_upstream",
             Close::TlsHandshake(_) => "tls_handshake",
             Close::UpstreamLogin(_) => "upstream_login",
-            Close::Sasl(_) => "sasl",
+            Close::Unauthenticated(_) => "unauthenticated",
+            Close::LoginFailed(_) => "login_failed",
             Close::ClientFrame(e) if e.kind() == "io" => "client_io",
             Close::ClientFrame(_) | Close::BadRequest(_) => "bad_request",
             Close::UpstreamFrame(_) | Close::BadResponse(_) => "bad_response",
@@ -114,7 +117,7 @@ impl Close {
 
     /// Whether the answers already owed go out before the connection closes.
     fn sends_what_is_owed(&self) -> bool {
-        matches!(self, Close::Stopped | Close::Sasl(_))
+        matches!(self, Close::Stopped | Close::LoginFailed(_))
     }
 }
 
@@ -127,7 +130,7 @@ impl fmt::Display for Close {
             Close::NoUpstream(e) => write!(f, "no broker connection: {e}"),
             Close::TlsHandshake(e) => write!(f, "TLS handshake failed: {e}"),
             Close::UpstreamLogin(e) => write!(f, "renewing the proxy's broker login: {e}"),
-            Close::Sasl(e) => write!(f, "{e}"),
+            Close::Unauthenticated(e) | Close::LoginFailed(e) => write!(f, "{e}"),
             Close::ClientFrame(e) => write!(f, "bad frame from client: {e}"),
             Close::BadRequest(e) => write!(f, "refused request: {e}"),
             Close::UpstreamFrame(e) => write!(f, "bad frame from broker: {e}"),
@@ -406,7 +409,7 @@ async fn forward_requests(
         }
         if awaiting_raw {
             match raw_token(shared, &frame) {
-                Err(reason) => return Close::Sasl(reason),
+                Err(reason) => return Close::Unauthenticated(reason),
                 Ok(true) => {
                     if let Err(e) = write_frame(&mut upstream, frame).await {
                         return Close::UpstreamWrite(e);
@@ -455,9 +458,9 @@ async fn forward_requests(
             }
             Gate::AnswerThenClose(answer, reason) => {
                 shared.in_flight.push(Owed::Proxy(answer));
-                return shared.stop_requests(Close::Sasl(reason));
+                return shared.stop_requests(Close::LoginFailed(reason));
             }
-            Gate::Close(reason) => return Close::Sasl(reason),
+            Gate::Close(reason) => return Close::Unauthenticated(reason),
         }
         let forwarded = Forwarded {
             correlation_id: request.correlation_id,

@@ -20,6 +20,18 @@ impl Fleet {
 
     /// Like [`Fleet::start`], every node started as `launch` says.
     pub fn start_with(count: usize, backend: &str, takeover_after: &str, launch: Launch) -> Fleet {
+        Self::start_configured(count, backend, takeover_after, launch, |_| String::new())
+    }
+
+    /// Like [`Fleet::start_with`], with extra TOML for each node, made from its host (for
+    /// example a `[tls]` section with a certificate for that host).
+    pub fn start_configured(
+        count: usize,
+        backend: &str,
+        takeover_after: &str,
+        launch: Launch,
+        extra_toml: impl Fn(&str) -> String,
+    ) -> Fleet {
         let hosts: Vec<String> = (0..count).map(|_| next_host()).collect();
         let nodes = (0..count)
             .map(|i| {
@@ -33,7 +45,8 @@ impl Fleet {
                     seeds.join(", "),
                     members.join(", ")
                 );
-                Node::spawn_with(i as u64 + 1, &hosts[i], backend, &cluster, launch.clone())
+                let config = format!("{cluster}{}", extra_toml(&hosts[i]));
+                Node::spawn_with(i as u64 + 1, &hosts[i], backend, &config, launch.clone())
             })
             .collect();
         let fleet = Fleet { nodes };
