@@ -15,8 +15,9 @@ use rdkafka::ClientConfig;
 use rdkafka::Message;
 use support::certs::Ca;
 use support::fleet::Fleet;
+use support::java::produce_with_properties;
 use support::wire::RawClient;
-use support::{run_tool, secure_kafka, unique_topic, wait_for, Launch};
+use support::{secure_kafka, unique_topic, wait_for, Launch};
 
 const TLS_PORT: u16 = 9193;
 
@@ -219,37 +220,14 @@ fn nothing_but_api_versions_before_a_login() {
     // The Java client and kcat over SASL_SSL, with a user added now.
     add_user(&node.admin, "bob", "SCRAM-SHA-512", "bob-secret");
     let tls = tls_bootstrap(&fleet);
-    let config = dir.path().join("client.properties");
-    std::fs::write(
-        &config,
-        format!(
-            "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\nssl.truststore.type=PEM\n\
-             ssl.truststore.location={}\nsasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule \
-             required username=\"bob\" password=\"bob-secret\";\n",
-            ca.pem.display()
-        ),
-    )
-    .unwrap();
-    let topic = unique_topic("sasl-java");
-    let config = config.display().to_string();
-    let produced = run_tool(
-        "org.apache.kafka.tools.VerifiableProducer",
-        &[
-            "--bootstrap-server",
-            &tls,
-            "--topic",
-            &topic,
-            "--max-messages",
-            "200",
-            "--acks",
-            "-1",
-            "--command-config",
-            &config,
-        ],
+    let properties = format!(
+        "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\nssl.truststore.type=PEM\n\
+         ssl.truststore.location={}\nsasl.jaas.config=org.apache.kafka.common.security.scram.\
+         ScramLoginModule required username=\"bob\" password=\"bob-secret\";\n",
+        ca.pem.display()
     );
-    let acked = String::from_utf8_lossy(&produced.stdout)
-        .matches("producer_send_success")
-        .count();
+    let topic = unique_topic("sasl-java");
+    let acked = produce_with_properties(&tls, &topic, 200, &properties, dir.path());
     assert_eq!(acked, 200, "the Java client produced over SASL_SSL");
 
     let kcat = Command::new("kcat")

@@ -632,12 +632,9 @@ async fn forward_responses(
                 answer
             }
             Some(Owed::Login) => {
-                let frame = match early.take() {
-                    Some(frame) => frame,
-                    None => match next_frame(&mut frames).await {
-                        Ok(frame) => frame,
-                        Err(close) => return close,
-                    },
+                let frame = match take_frame(&mut early, &mut frames).await {
+                    Ok(frame) => frame,
+                    Err(close) => return close,
                 };
                 shared.in_flight.pop();
                 // The request side waits for it; if it has gone, so has the connection.
@@ -645,12 +642,9 @@ async fn forward_responses(
                 continue;
             }
             Some(Owed::Raw) => {
-                let frame = match early.take() {
-                    Some(frame) => frame,
-                    None => match next_frame(&mut frames).await {
-                        Ok(frame) => frame,
-                        Err(close) => return close,
-                    },
+                let frame = match take_frame(&mut early, &mut frames).await {
+                    Ok(frame) => frame,
+                    Err(close) => return close,
                 };
                 shared.in_flight.pop();
                 if let Some(principal) = shared.passthrough().on_raw_response() {
@@ -659,12 +653,9 @@ async fn forward_responses(
                 frame
             }
             Some(Owed::Broker(forwarded)) => {
-                let frame = match early.take() {
-                    Some(frame) => frame,
-                    None => match next_frame(&mut frames).await {
-                        Ok(frame) => frame,
-                        Err(close) => return close,
-                    },
+                let frame = match take_frame(&mut early, &mut frames).await {
+                    Ok(frame) => frame,
+                    Err(close) => return close,
                 };
                 shared.in_flight.pop();
                 match broker_answer(shared, forwarded, frame) {
@@ -691,6 +682,17 @@ async fn forward_responses(
         if let Err(e) = write_frame(&mut client, frame).await {
             return Close::ClientWrite(e);
         }
+    }
+}
+
+/// The broker's next frame: the one read early, if any, else the next from the socket.
+async fn take_frame(
+    early: &mut Option<Bytes>,
+    frames: &mut FramedRead<ReadHalf, FrameCodec>,
+) -> Result<Bytes, Close> {
+    match early.take() {
+        Some(frame) => Ok(frame),
+        None => next_frame(frames).await,
     }
 }
 
