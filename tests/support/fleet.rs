@@ -20,20 +20,24 @@ impl Fleet {
 
     /// Like [`Fleet::start`], every node started as `launch` says.
     pub fn start_with(count: usize, backend: &str, takeover_after: &str, launch: Launch) -> Fleet {
-        let no_extra = |_: &str| String::new();
-        Self::start_secured(
-            count,
-            backend,
-            takeover_after,
-            launch,
-            &no_extra,
-            AdminAccess::default(),
-        )
+        Self::start_configured(count, backend, takeover_after, launch, |_| String::new())
     }
 
-    /// Like [`Fleet::start_with`], with extra TOML for each node (`node_toml` gets its
-    /// host; for example an `[admin]` section with its certificate), and the admin APIs
-    /// reached as `access` says.
+    /// Like [`Fleet::start_with`], with extra TOML for each node, made from its host (for
+    /// example a `[tls]` section with a certificate for that host).
+    pub fn start_configured(
+        count: usize,
+        backend: &str,
+        takeover_after: &str,
+        launch: Launch,
+        extra_toml: impl Fn(&str) -> String,
+    ) -> Fleet {
+        let access = AdminAccess::default();
+        Self::start_secured(count, backend, takeover_after, launch, &extra_toml, access)
+    }
+
+    /// Like [`Fleet::start_configured`], with admin APIs reached as `access` says (a
+    /// token, HTTPS with the test's CA), for nodes whose `[admin]` section asks for it.
     pub fn start_secured(
         count: usize,
         backend: &str,
