@@ -106,7 +106,8 @@ async fn clients_log_in_with_the_fleet_over_tls() {
     // Users live in Raft: node 2 knows alice as soon as it has applied the commands.
     let second = format!("{}:{TLS_PORT}", fleet.nodes[1].host);
     let topic = unique_topic("sasl-term");
-    support::rdkafka::create_topic(&secure_kafka().sasl_ssl, &topic, 3).await;
+    // Created on the same cluster's plaintext listener: this admin client has no login.
+    support::rdkafka::create_topic(support::kafka(), &topic, 3).await;
 
     for mechanism in ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] {
         let producer: FutureProducer = client(&second, &ca, mechanism, "alice", "alice-secret")
