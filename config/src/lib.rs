@@ -15,7 +15,8 @@ use serde::Deserialize;
 mod security;
 
 pub use security::{
-    ClusterTls, ListenerKind, ListenerTls, SaslMechanism, SaslTermination, ServiceCredentials, UpstreamTls,
+    ClusterTls, ListenerKind, ListenerTls, SaslMechanism, SaslTermination, ServiceCredentials,
+    UpstreamTls,
 };
 
 /// The whole configuration of one node.

@@ -13,7 +13,7 @@ use openraft::Vote;
 use std::time::Duration;
 
 async fn vote(target: u64, raft_addr: &str) -> Result<(), String> {
-    let mut factory = NetworkFactory::new(Duration::from_millis(300)).unwrap();
+    let mut factory = NetworkFactory::new(9, Duration::from_millis(300), None).unwrap();
     let mut client = factory
         .new_client(target, &Member::new(raft_addr, ""))
         .await;

@@ -20,6 +20,18 @@ impl Fleet {
 
     /// Like [`Fleet::start`], every node started as `launch` says.
     pub fn start_with(count: usize, backend: &str, takeover_after: &str, launch: Launch) -> Fleet {
+        Self::start_each(count, backend, takeover_after, launch, |_| String::new())
+    }
+
+    /// Like [`Fleet::start_with`], with `extra(id)` appended to node `id`'s config after
+    /// its `[cluster]` table (a `[cluster.tls]` table, for example).
+    pub fn start_each(
+        count: usize,
+        backend: &str,
+        takeover_after: &str,
+        launch: Launch,
+        extra: impl Fn(u64) -> String,
+    ) -> Fleet {
         let hosts: Vec<String> = (0..count).map(|_| next_host()).collect();
         let nodes = (0..count)
             .map(|i| {
@@ -29,9 +41,10 @@ impl Fleet {
                 let cluster = format!(
                     "[cluster]\nid = \"test\"\nzone = \"zone-{i}\"\ngossip_listen = \"{{host}}:7946\"\n\
                      seeds = [{}]\nraft_listen = \"{{host}}:7947\"\ndata_dir = \"{{dir}}/data\"\n\
-                     initial_members = [{}]\ntakeover_after = \"{takeover_after}\"\n",
+                     initial_members = [{}]\ntakeover_after = \"{takeover_after}\"\n{}",
                     seeds.join(", "),
-                    members.join(", ")
+                    members.join(", "),
+                    extra(i as u64 + 1)
                 );
                 Node::spawn_with(i as u64 + 1, &hosts[i], backend, &cluster, launch.clone())
             })
