@@ -32,6 +32,7 @@ use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
@@ -202,17 +203,9 @@ async fn serve_tls_connection(
     refusals: Arc<Refusals>,
     mut closing: watch::Receiver<bool>,
 ) {
-    let _ = stream.set_nodelay(true);
-    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => return refusals.handshake_failed(addr, &e),
-        Err(_) => return refusals.handshake_failed(addr, &"timed out"),
+    let Some((tls, peer)) = handshake(stream, addr, &acceptor, &refusals).await else {
+        return;
     };
-    let leaf = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
-    let Some(cert) = leaf.map(|c| c.clone().into_owned()) else {
-        return refusals.handshake_failed(addr, &"no client certificate");
-    };
-    let peer = Peer { addr, cert };
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(peer.clone());
         app.clone().oneshot(req)
@@ -231,6 +224,34 @@ async fn serve_tls_connection(
     if let Err(e) = result {
         tracing::debug!(%addr, error = %e, "raft rpc connection ended with an error");
     }
+}
+
+/// The TLS handshake, and the certificate the peer presented; `None` (logged and counted)
+/// if the peer is refused.
+async fn handshake(
+    stream: TcpStream,
+    addr: SocketAddr,
+    acceptor: &TlsAcceptor,
+    refusals: &Refusals,
+) -> Option<(TlsStream<TcpStream>, Peer)> {
+    let _ = stream.set_nodelay(true);
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            refusals.handshake_failed(addr, &e);
+            return None;
+        }
+        Err(_) => {
+            refusals.handshake_failed(addr, &"timed out");
+            return None;
+        }
+    };
+    let leaf = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
+    let Some(cert) = leaf.map(|c| c.clone().into_owned()) else {
+        refusals.handshake_failed(addr, &"no client certificate");
+        return None;
+    };
+    Some((tls, Peer { addr, cert }))
 }
 
 fn router(shared: Arc<Shared>) -> Router {
