@@ -8,7 +8,10 @@
 #
 #   --quick      about two minutes: one round of small workloads, for development
 #   --rounds     rounds of every workload against every target (default 5)
-#   --targets    direct,node,fleet,kroxylicious (default all)
+#   --targets    direct,node,fleet,kroxylicious,direct-tls,node-tls (default: the first
+#                four; the TLS pair is Kafka's SSL listener direct, and one node with TLS
+#                to its clients and to Kafka, compared with each other and, for CPU per
+#                GiB, with their plaintext twins)
 #   --workloads  produce-1k,produce-100,consume,latency,idle (default all)
 #   --baseline   an earlier flotilla binary, measured as one more target (one node), so
 #                what an optimization gained is measured in the same run

@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # A local flotilla fleet in front of the local Kafka cluster (scripts/kafka-cluster.sh).
 #
-#   scripts/fleet.sh up [N]    start N nodes (default 1), starting Kafka first if needed
+#   scripts/fleet.sh up [N] [--tls|--secure]
+#                              start N nodes (default 1), starting Kafka first if needed;
+#                              --tls: clients may also connect over TLS (bootstrap 9193,
+#                              identity ports 9300 and up) and the nodes reach Kafka over
+#                              its SSL listener; --secure: TLS only, SASL terminated by the
+#                              fleet (SCRAM/PLAIN users in Raft), Kafka reached over
+#                              SASL_SSL as the service account, an admin token and mutual
+#                              TLS between the nodes' Raft listeners; prints how clients
+#                              connect
 #   scripts/fleet.sh start ID  restart a stopped node with its data
 #   scripts/fleet.sh stop ID   stop a node gracefully (SIGTERM: it hands its identities to
 #                              the fleet and drains its clients), keeping its data
@@ -29,6 +37,8 @@ root=$(dirname "$here")
 state=${FLOTILLA_FLEET_DIR:-${FLOTILLA_CACHE:-$HOME/.cache/flotilla}/fleet}
 bootstrap_port=9192
 identity_port_base=9200
+tls_bootstrap_port=9193
+tls_identity_port_base=9300
 admin_port=9644
 gossip_port=7946
 raft_port=7947
@@ -81,14 +91,37 @@ proxyctl() {
   "$bin" "$@"
 }
 
+# The security mode `up` was given (plain, tls or secure), kept for status and clients.
+mode() { cat "$state/mode" 2>/dev/null || echo plain; }
+
 write_config() {
   local id=$1 dir=$2 backend=$3 count=$4 host
   host=$(node_host "$id")
   local servers
   servers=$(echo "$backend" | sed 's/[^,]*/"&"/g; s/,/, /g')
   write_node_config "$id" "$dir" "$host" "$servers" >"$dir/node.toml"
+  [[ $(mode) == plain ]] || write_tls_config "$id" "$host" >>"$dir/node.toml"
   ((count > 1)) && write_cluster_config "$id" "$dir" "$host" "$count" >>"$dir/node.toml"
   return 0
+}
+
+# TLS for clients (a certificate for the node's host from scripts/lib/tls.sh's CA, the
+# one the local Kafka cluster's certificates come from) and towards Kafka.
+write_tls_config() {
+  local id=$1 host=$2 tls
+  tls=$("$here/kafka-cluster.sh" tls-dir)
+  "$here/lib/tls.sh" server "$tls" "node-$host" "IP:$host" >&2
+  cat <<TOML
+
+[tls]
+bootstrap_port = $tls_bootstrap_port
+identity_port_base = $tls_identity_port_base
+cert = "$tls/node-$host.pem"
+key = "$tls/node-$host.key"
+
+[backend.tls]
+ca = "$tls/ca.pem"
+TOML
 }
 
 write_cluster_config() {
@@ -146,7 +179,7 @@ print_status() {
     host=$(node_host "$id")
     if alive "$dir"; then
       echo "node $id $host pid=$(cat "$dir/pid") admin=http://$host:$admin_port"
-      list+=("$host:$bootstrap_port")
+      if [[ $(mode) == plain ]]; then list+=("$host:$bootstrap_port"); else list+=("$host:$tls_bootstrap_port"); fi
     else
       echo "node $id $host dead"
     fi
@@ -216,13 +249,22 @@ roll() {
 }
 
 up() {
-  local count=${1:-1}
-  [[ $count =~ ^[1-9][0-9]*$ ]] || die "up takes a node count, got '$count'"
+  local count=1 mode=plain
+  while (($#)); do
+    case $1 in
+      --tls) mode=tls ;;
+      --secure) mode=secure ;;
+      *) [[ $1 =~ ^[1-9][0-9]*$ ]] || die "usage: $0 up [N] [--tls|--secure], got '$1'"; count=$1 ;;
+    esac
+    shift
+  done
   (( first_host + count - 1 <= 254 )) || die "at most $((255 - first_host)) nodes from 127.0.0.$first_host (one loopback host each)"
+  [[ ! -f $state/mode || $(mode) == "$mode" ]] || die "a $(mode) fleet is up; 'down' it first"
   local backend bin
-  backend=$("$here/kafka-cluster.sh" up | tail -1)
+  backend=$(kafka_listener "$mode")
   bin=$(binary)
   mkdir -p "$state"
+  echo "$mode" >"$state/mode"
   for ((id = 1; id <= count; id++)); do
     local dir="$state/node-$id"
     mkdir -p "$dir"
@@ -263,12 +305,23 @@ down() {
   ((any)) && echo "fleet stopped" || echo "no fleet was running"
 }
 
+# The bootstrap list of the Kafka listener a fleet of `mode` uses (starting Kafka).
+kafka_listener() {
+  local listing
+  listing=$("$here/kafka-cluster.sh" up)
+  case $1 in
+    plain) tail -1 <<<"$listing" ;;
+    tls) sed -n 's/^SSL //p' <<<"$listing" ;;
+    secure) sed -n 's/^SASL_SSL //p' <<<"$listing" ;;
+  esac
+}
+
 case ${1:-} in
-  up) up "${2:-1}" ;;
+  up) shift; up "$@" ;;
   start) start "${2:-}" ;;
   stop) stop "${2:-}" ;;
   roll) shift; roll "$@" ;;
   status) print_status ;;
   down) down ;;
-  *) die "usage: $0 up [N] | start ID | stop ID | roll [--binary PATH] [--pause SECONDS] | status | down" ;;
+  *) die "usage: $0 up [N] [--tls|--secure] | start ID | stop ID | roll [--binary PATH] [--pause SECONDS] | status | down" ;;
 esac

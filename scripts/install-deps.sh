@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what flotilla's scripts and tests need beyond a Rust toolchain: Java 17 and
-# Maven (to fetch and run Apache Kafka), kcat, iproute2, and a C toolchain for the bundled
-# librdkafka with OpenSSL. Idempotent: installs only what is missing.
+# Maven (to fetch and run Apache Kafka), kcat, iproute2, openssl (test certificates), and a C
+# toolchain for the bundled librdkafka with OpenSSL. Idempotent: installs only what is missing.
 set -euo pipefail
 
 need=()

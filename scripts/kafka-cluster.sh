@@ -1,15 +1,43 @@
 #!/usr/bin/env bash
 # A real Apache Kafka cluster on loopback for integration tests and local development:
 # 3 combined broker+controller nodes (KRaft, no ZooKeeper), replication factor 3 and
-# min.insync.replicas 2 by default.
+# min.insync.replicas 2 by default. Every broker has three listeners for clients, each
+# advertising its own port (broker id i, BASE = KAFKA_BASE_PORT):
 #
-#   scripts/kafka-cluster.sh up         start it; a no-op when it is already up. Waits
-#                                       until all 3 brokers are registered and answer.
-#                                       The last line on stdout is the bootstrap list.
-#   scripts/kafka-cluster.sh status     one line per broker, then the bootstrap list;
-#                                       exit 0 only if all 3 are alive
+#   PLAINTEXT  BASE+i-1      (39092-39094) also the brokers' own (inter-broker) traffic
+#   SASL_SSL   BASE+200+i-1  (39292-39294) SASL PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 over
+#                            TLS; clients must re-authenticate (KIP-368) within
+#                            KAFKA_SASL_REAUTH_MS
+#   SSL        BASE+300+i-1  (39392-39394) TLS without SASL (no client certificates)
+#
+# SASL users, each with PLAIN and both SCRAM credentials: flotilla / flotilla-secret (the
+# proxy's service account), alice / alice-secret, bob / bob-secret. There is no authorizer:
+# every client may do everything, on every listener.
+#
+# TLS material (scripts/lib/tls.sh) lives in $FLOTILLA_CACHE/tls (`tls-dir` prints it):
+# ca.pem, the CA that clients trust; broker-HOST.pem and .key, the brokers' certificate
+# (subjectAltNames KAFKA_HOST, 127.0.0.1 and localhost); and settings for Java clients and
+# tools (--command-config): client-sasl-ssl-plain.properties (PLAIN as alice),
+# client-sasl-ssl-scram512.properties (SCRAM-SHA-512 as alice) and client-ssl.properties.
+# librdkafka before 2.6.1 (so Debian 12's kcat, on 2.0.2) fails every SCRAM login against
+# Kafka 4; its PLAIN and SSL work.
+#
+#   scripts/kafka-cluster.sh up         start it; a no-op when it is already up with this
+#                                       configuration. A running cluster with another one
+#                                       (say, from before the SASL_SSL and SSL listeners)
+#                                       is restarted with it, keeping its data, and gets
+#                                       the SCRAM users. Waits until all 3 brokers are
+#                                       registered and answer SCRAM logins over SASL_SSL.
+#                                       Prints the SASL_SSL and SSL bootstrap lists on
+#                                       lines labelled so; the last line on stdout is the
+#                                       PLAINTEXT bootstrap list.
+#   scripts/kafka-cluster.sh status     one line per broker, the labelled SASL_SSL and SSL
+#                                       lists, then the bootstrap list; exit 0 only if all
+#                                       3 are alive
 #   scripts/kafka-cluster.sh down       stop the brokers this script started (by pid)
-#                                       and delete the cluster's data
+#                                       and delete the cluster's data (not the TLS files)
+#   scripts/kafka-cluster.sh tls-dir    make the TLS files if they are missing or due for
+#                                       renewal, and print their directory
 #   scripts/kafka-cluster.sh add-broker ID
 #                                       start a broker-only node ID (4 to 9) in the running
 #                                       cluster, as an operator adding a broker would; waits
@@ -34,11 +62,15 @@
 #                        version Kafka 4.3.1 itself depends on)
 #   KAFKA_HOST           address the brokers listen on and advertise (default 127.0.0.1;
 #                        the chaos harness uses its network bridge's address)
-#   KAFKA_BASE_PORT      brokers listen on BASE..BASE+2, controllers on BASE+100..BASE+102
-#                        (default 39092)
+#   KAFKA_BASE_PORT      brokers listen on BASE..BASE+2 (PLAINTEXT), BASE+200..BASE+202
+#                        (SASL_SSL) and BASE+300..BASE+302 (SSL), controllers on
+#                        BASE+100..BASE+102 (default 39092); added brokers 4 to 9 continue
+#                        the brokers' ranges
+#   KAFKA_SASL_REAUTH_MS connections.max.reauth.ms of the SASL_SSL listener (default
+#                        10000, so a test sees re-authentication; 0 turns it off)
 #   KAFKA_START_TIMEOUT  seconds `up` waits for the cluster (default 120)
 #   KAFKA_STOP_TIMEOUT   seconds `down` waits after SIGTERM before SIGKILL (default 30)
-#   FLOTILLA_CACHE       cache directory (default ~/.cache/flotilla)
+#   FLOTILLA_CACHE       cache directory (default ~/.cache/flotilla); TLS files in its tls/
 #   FLOTILLA_KAFKA_DIR   cluster state: node1..node3 with config, data, logs, pid
 #                        (default $FLOTILLA_CACHE/cluster)
 #   KAFKA_TOOL_HEAP      heap flags of run-class tools (default "-Xms32m -Xmx256m"; the
@@ -57,10 +89,20 @@ host=${KAFKA_HOST:-127.0.0.1}
 base_port=${KAFKA_BASE_PORT:-39092}
 start_timeout=${KAFKA_START_TIMEOUT:-120}
 stop_timeout=${KAFKA_STOP_TIMEOUT:-30}
+sasl_reauth_ms=${KAFKA_SASL_REAUTH_MS:-10000}
+tls_dir=$cache/tls
+# The brokers' certificate is per address, since clusters on different KAFKA_HOSTs (the
+# chaos harness's) share the cache.
+broker_cert=broker-$host
 nodes=(1 2 3)
+# SASL users as name:password; `up` checks SCRAM logins as probe_user.
+sasl_users=(flotilla:flotilla-secret alice:alice-secret bob:bob-secret)
+probe_user=alice
 if [[ -n ${JAVA_HOME:-} && -x $JAVA_HOME/bin/java ]]; then java=$JAVA_HOME/bin/java; else java=java; fi
 # shellcheck source=scripts/lib/maven-fetch.sh
 . "$here/lib/maven-fetch.sh"
+# shellcheck source=scripts/lib/tls.sh
+. "$here/lib/tls.sh"
 
 die() {
   echo "kafka-cluster: $*" >&2
@@ -68,18 +110,30 @@ die() {
 }
 say() { echo "kafka-cluster: $*" >&2; }
 
-if ! [[ $base_port =~ ^[0-9]+$ ]] || ((base_port < 1 || base_port + 102 > 65535)); then
-  die "KAFKA_BASE_PORT must be a port number (at most 65433), not '$base_port'"
+# The highest port is added broker 9's SSL listener, BASE+308.
+if ! [[ $base_port =~ ^[0-9]+$ ]] || ((base_port < 1 || base_port + 308 > 65535)); then
+  die "KAFKA_BASE_PORT must be a port number (at most 65227), not '$base_port'"
 fi
 [[ $start_timeout =~ ^[0-9]+$ ]] || die "KAFKA_START_TIMEOUT must be a number of seconds"
 [[ $stop_timeout =~ ^[0-9]+$ ]] || die "KAFKA_STOP_TIMEOUT must be a number of seconds"
+[[ $sasl_reauth_ms =~ ^[0-9]+$ ]] || die "KAFKA_SASL_REAUTH_MS must be a number of milliseconds"
 
 broker_port() { echo $((base_port + $1 - 1)); }
 controller_port() { echo $((base_port + 100 + $1 - 1)); }
+sasl_ssl_port() { echo $((base_port + 200 + $1 - 1)); }
+ssl_port() { echo $((base_port + 300 + $1 - 1)); }
+# bootstrap_list [PORT_FUNCTION]: host:port of the 3 brokers (default: PLAINTEXT).
 bootstrap_list() {
-  local list=() i
-  for i in "${nodes[@]}"; do list+=("$host:$(broker_port "$i")"); done
+  local port=${1:-broker_port} list=() i
+  for i in "${nodes[@]}"; do list+=("$host:$("$port" "$i")"); done
   (IFS=,; echo "${list[*]}")
+}
+# What `up` and `status` end with: the labelled TLS lists, then the PLAINTEXT list that
+# other scripts and the tests take from the last line.
+print_bootstrap_lists() {
+  echo "SASL_SSL $(bootstrap_list sasl_ssl_port)"
+  echo "SSL $(bootstrap_list ssl_port)"
+  bootstrap_list
 }
 
 # ---------------------------------------------------------------------------------------
@@ -158,6 +212,128 @@ java_tool() {
 }
 
 # ---------------------------------------------------------------------------------------
+# TLS and SASL
+
+# The brokers' subjectAltNames: KAFKA_HOST, and loopback by address and by name.
+broker_sans() {
+  local sans=(IP:127.0.0.1 DNS:localhost)
+  if [[ $host =~ ^[0-9]+(\.[0-9]+){3}$ ]]; then
+    [[ $host == 127.0.0.1 ]] || sans+=("IP:$host")
+  elif [[ $host != localhost ]]; then
+    sans+=("DNS:$host")
+  fi
+  (IFS=,; echo "${sans[*]}")
+}
+
+# The CA, the brokers' certificate and the client property files in $tls_dir, made when
+# missing or due for renewal (scripts/lib/tls.sh); otherwise left as they are.
+ensure_tls() {
+  command -v openssl >/dev/null || die "openssl not found (run scripts/install-deps.sh)"
+  tls_server_cert "$tls_dir" "$broker_cert" "$(broker_sans)" ||
+    die "could not make the brokers' TLS certificate in $tls_dir"
+  write_if_changed "$tls_dir/client-sasl-ssl-plain.properties" client_security PLAIN "$probe_user"
+  write_if_changed "$tls_dir/client-sasl-ssl-scram512.properties" \
+    client_security SCRAM-SHA-512 "$probe_user"
+  write_if_changed "$tls_dir/client-ssl.properties" client_security SSL
+}
+
+# write_if_changed FILE COMMAND...: FILE becomes COMMAND's output, replaced whole (a client
+# reading it never sees half a file) and only when that differs.
+write_if_changed() {
+  local file=$1 tmp
+  shift
+  tmp=$(mktemp "$file.XXXXXX")
+  "$@" >"$tmp"
+  if cmp -s "$tmp" "$file"; then
+    rm -f "$tmp"
+  else
+    chmod 644 "$tmp"
+    mv "$tmp" "$file"
+  fi
+}
+
+user_password() {
+  local entry
+  for entry in "${sasl_users[@]}"; do
+    [[ ${entry%%:*} == "$1" ]] && { echo "${entry#*:}"; return; }
+  done
+  die "no SASL user '$1'"
+}
+
+# client_security PLAIN|SCRAM-SHA-256|SCRAM-SHA-512 USER, or client_security SSL: a Java
+# client's settings for the SASL_SSL listener as USER, or for the SSL listener.
+client_security() {
+  local mechanism=$1 user=${2:-} module=org.apache.kafka.common.security.plain.PlainLoginModule
+  echo "# Written by scripts/kafka-cluster.sh: a Java client of the local Kafka cluster's"
+  if [[ $mechanism == SSL ]]; then
+    echo "# SSL listener (bootstrap: the SSL line of scripts/kafka-cluster.sh status)."
+    echo "security.protocol=SSL"
+  else
+    echo "# SASL_SSL listener as $user (bootstrap: the SASL_SSL line of kafka-cluster.sh status)."
+    [[ $mechanism == SCRAM-* ]] && module=org.apache.kafka.common.security.scram.ScramLoginModule
+    printf '%s\n' "security.protocol=SASL_SSL" "sasl.mechanism=$mechanism" \
+      "sasl.jaas.config=$module required username=\"$user\" password=\"$(user_password "$user")\";"
+  fi
+  printf '%s\n' "ssl.truststore.type=PEM" "ssl.truststore.location=$tls_dir/ca.pem"
+}
+
+# The brokers' side of the SASL_SSL and SSL listeners, for the node in directory $1.
+tls_sasl_config() {
+  local plain="org.apache.kafka.common.security.plain.PlainLoginModule required" entry
+  local scram=org.apache.kafka.common.security.scram.ScramLoginModule
+  for entry in "${sasl_users[@]}"; do plain+=" user_${entry%%:*}=\"${entry#*:}\""; done
+  cat <<PROPS
+
+# TLS for the SASL_SSL and SSL listeners: one PEM file with the key and the chain. The
+# certificate's digest is here so that a renewed certificate is a changed configuration:
+# $(sha256sum <"$tls_dir/$broker_cert.pem" | cut -c1-64)
+ssl.keystore.type=PEM
+ssl.keystore.location=$1/keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$tls_dir/ca.pem
+# SASL on SASL_SSL only. PLAIN checks the users listed here; SCRAM checks the credentials in
+# the cluster metadata (made by \`kafka-storage format --add-scram\` or kafka-configs).
+listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.plain.sasl.jaas.config=$plain;
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=$scram required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=$scram required;
+# KIP-368: a client that does not re-authenticate within this many ms is disconnected.
+listener.name.sasl_ssl.connections.max.reauth.ms=$sasl_reauth_ms
+PROPS
+}
+
+# kafka-storage format arguments that put both SCRAM credentials of every SASL user into
+# the new cluster's metadata, one per line.
+scram_format_args() {
+  local entry mechanism
+  for entry in "${sasl_users[@]}"; do
+    for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do
+      printf '%s\n' --add-scram "$mechanism=[name=${entry%%:*},password=${entry#*:}]"
+    done
+  done
+}
+
+# The SCRAM credentials of every SASL user, through the PLAINTEXT listener, for a cluster
+# formatted without them. ConfigCommand alters one user per run, and a request may alter a
+# user only once, so: a wave of parallel runs per mechanism.
+add_scram_users() {
+  local mechanism entry pids=() pid
+  for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do
+    for entry in "${sasl_users[@]}"; do
+      java_tool kafka.admin.ConfigCommand --bootstrap-server "$(bootstrap_list)" --alter \
+        --entity-type users --entity-name "${entry%%:*}" \
+        --add-config "$mechanism=[password=${entry#*:}]" \
+        >"$state/scram-${entry%%:*}-$mechanism.log" 2>&1 8>&- 9>&- &
+      pids+=("$!")
+    done
+    for pid in "${pids[@]}"; do
+      wait "$pid" || die "adding the SCRAM users failed (see $state/scram-*.log)"
+    done
+    pids=()
+  done
+}
+
+# ---------------------------------------------------------------------------------------
 # Processes
 
 pid_of() {
@@ -186,20 +362,42 @@ all_alive() {
   for i in "${nodes[@]}"; do alive "$i" || return 1; done
 }
 
-# Every broker the controllers know, one line each with its fenced state.
+# broker_registrations [sasl]: every broker the controllers know, one line each with its
+# fenced state and its answer (or error), asked over PLAINTEXT, or with sasl over SASL_SSL
+# as probe_user with SCRAM-SHA-512, which logs in to every broker.
 broker_registrations() {
+  local list props=$state/probe.properties
+  list=$(bootstrap_list)
+  if [[ ${1:-} == sasl ]]; then
+    list=$(bootstrap_list sasl_ssl_port)
+    props=$state/probe-sasl.properties
+  fi
   timeout 30 "$java" -Xms32m -Xmx192m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
     -Dlog4j2.configurationFile="$dist/log4j2-tools.xml" -cp "$libs/*" \
-    org.apache.kafka.tools.BrokerApiVersionsCommand --bootstrap-server "$(bootstrap_list)" \
-    --command-config "$state/probe.properties" 2>/dev/null
+    org.apache.kafka.tools.BrokerApiVersionsCommand --bootstrap-server "$list" \
+    --command-config "$props" 2>/dev/null
 }
 
-# The cluster is usable when every broker is registered with the controllers, unfenced,
-# and answers on its listener.
+# cluster_answers [sasl]: every broker is registered with the controllers, unfenced, and
+# answers on the listener asked (a failed login or connection is "-> ERROR", not "-> (").
+# A broker opens its listeners together, so an answer on SASL_SSL means PLAINTEXT too.
 cluster_answers() {
   local out
-  out=$(broker_registrations) || return 1
-  [[ $(grep -c '(id: [0-9]* rack: .* isFenced: false)' <<<"$out") -eq ${#nodes[@]} ]]
+  out=$(broker_registrations "${1:-}") || return 1
+  [[ $(grep -c '(id: [0-9]* rack: .* isFenced: false) -> (' <<<"$out") -eq ${#nodes[@]} ]]
+}
+
+# Client settings of the checks: short timeouts, since they are retried. The SASL_SSL one
+# allows a TLS handshake and a SCRAM exchange on a loaded machine.
+write_probe_properties() {
+  printf '%s\n' request.timeout.ms=5000 default.api.timeout.ms=10000 \
+    socket.connection.setup.timeout.ms=1000 socket.connection.setup.timeout.max.ms=2000 \
+    >"$state/probe.properties"
+  {
+    printf '%s\n' request.timeout.ms=5000 default.api.timeout.ms=10000 \
+      socket.connection.setup.timeout.ms=5000 socket.connection.setup.timeout.max.ms=10000
+    client_security SCRAM-SHA-512 "$probe_user"
+  } >"$state/probe-sasl.properties"
 }
 
 # Serialises up and down on $state/.lock. `down` deletes the state directory, lock file
@@ -220,21 +418,40 @@ lock_state() {
 
 # write_config ID [broker]: a combined broker+controller node, or a broker-only node.
 write_config() {
-  local i=$1 dir="$state/node$1" voters=() j roles=broker,controller listeners
-  listeners="PLAINTEXT://$host:$(broker_port "$1"),CONTROLLER://$host:$(controller_port "$1")"
+  local dir="$state/node$1"
+  mkdir -p "$dir/data"
+  node_config "$@" >"$dir/server.properties"
+  (umask 077 && cat "$tls_dir/$broker_cert.key" "$tls_dir/$broker_cert.pem" >"$dir/keystore.pem")
+}
+
+# True when nodes 1 to 3 have the configuration this script writes now: not when an older
+# version of it wrote theirs, nor after a change of KAFKA_HOST, KAFKA_SASL_REAUTH_MS or
+# the certificate.
+configs_current() {
+  local i
+  for i in "${nodes[@]}"; do
+    [[ $(node_config "$i") == "$(cat "$state/node$i/server.properties" 2>/dev/null)" ]] || return 1
+  done
+}
+
+# node_config ID [broker]: the server.properties of write_config.
+node_config() {
+  local i=$1 dir="$state/node$1" voters=() j roles=broker,controller listeners advertised
+  advertised="PLAINTEXT://$host:$(broker_port "$i"),SASL_SSL://$host:$(sasl_ssl_port "$i")"
+  advertised+=",SSL://$host:$(ssl_port "$i")"
+  listeners="$advertised,CONTROLLER://$host:$(controller_port "$i")"
   if [[ ${2:-} == broker ]]; then
     roles=broker
-    listeners="PLAINTEXT://$host:$(broker_port "$1")"
+    listeners=$advertised
   fi
   for j in "${nodes[@]}"; do voters+=("$j@$host:$(controller_port "$j")"); done
-  mkdir -p "$dir/data"
-  cat >"$dir/server.properties" <<PROPS
-# Written by scripts/kafka-cluster.sh; rewritten on every fresh start.
+  cat <<PROPS
+# Written by scripts/kafka-cluster.sh; rewritten on every fresh start and when it changes.
 node.id=$i
 process.roles=$roles
 listeners=$listeners
-advertised.listeners=PLAINTEXT://$host:$(broker_port "$i")
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+advertised.listeners=$advertised
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 controller.quorum.voters=$(IFS=,; echo "${voters[*]}")
@@ -259,6 +476,7 @@ log.segment.bytes=16777216
 log.retention.hours=24
 log.cleaner.dedupe.buffer.size=33554432
 PROPS
+  tls_sasl_config "$dir"
 }
 
 start_node() {
@@ -347,37 +565,87 @@ new_cluster_id() {
 
 cmd_up() {
   fetch
+  ensure_tls
   lock_state
+  write_probe_properties
   if all_alive; then
-    printf 'request.timeout.ms=5000\ndefault.api.timeout.ms=10000\n' >"$state/probe.properties"
-    if cluster_answers; then
+    if configs_current && cluster_answers sasl; then
       say "kafka cluster already up"
-      bootstrap_list
+      print_bootstrap_lists
+      return
+    fi
+    if cluster_answers; then
+      update_in_place
+      print_bootstrap_lists
       return
     fi
     say "brokers are running but the cluster does not answer; starting it afresh"
   elif [[ -n $(find "$state" -mindepth 1 -maxdepth 1 -name 'node*' -print -quit) ]]; then
     say "found a stopped or partial cluster in $state; starting it afresh"
   fi
-  stop_all
-  rm -rf "${state:?}"/node* "$state/probe.properties"
+  start_afresh
+  print_bootstrap_lists
+}
 
-  local i port started=$SECONDS
+# A new cluster: format, start, wait. Its metadata has the SCRAM users from the start.
+start_afresh() {
+  stop_all
+  rm -rf "${state:?}"/node*
+  local i started=$SECONDS cluster_id
+  check_ports_free broker_port controller_port sasl_ssl_port ssl_port
+  cluster_id=$(new_cluster_id)
+  for i in "${nodes[@]}"; do write_config "$i"; done
+  format_nodes "$cluster_id"
+  for i in "${nodes[@]}"; do start_node "$i"; done
+  say "starting Kafka $version: 3 brokers in $state (cluster id $cluster_id)"
+  await_pids
+  await_cluster cluster_answers sasl
+  say "kafka cluster up in $((SECONDS - started))s"
+}
+
+# A running cluster that answers but has an older configuration (say, an older version of
+# this script wrote it) or no SCRAM users: restart it with the current configuration,
+# keeping its data, and add the users if their SCRAM logins fail. They must then work.
+update_in_place() {
+  local i started=$SECONDS
+  if ! configs_current; then
+    say "the running cluster's configuration is out of date; restarting it (data kept)"
+    stop_all "${nodes[@]}"
+    for i in "${nodes[@]}"; do
+      write_config "$i"
+      start_node "$i"
+    done
+    await_pids
+    await_cluster cluster_answers
+  fi
+  if ! cluster_answers sasl; then
+    say "adding the SASL users' SCRAM credentials"
+    add_scram_users
+    await_cluster cluster_answers sasl
+  fi
+  say "kafka cluster updated in $((SECONDS - started))s"
+}
+
+# check_ports_free PORT_FUNCTION...: no other process listens on these ports of nodes 1-3.
+check_ports_free() {
+  local i port_of port
   for i in "${nodes[@]}"; do
-    for port in "$(broker_port "$i")" "$(controller_port "$i")"; do
-      port_in_use "$port" && die "$host:$port is already in use by another process; \
-set KAFKA_BASE_PORT or stop it"
+    for port_of in "$@"; do
+      port=$("$port_of" "$i")
+      if port_in_use "$port"; then
+        die "$host:$port is already in use by another process; set KAFKA_BASE_PORT or stop it"
+      fi
     done
   done
-  printf 'request.timeout.ms=5000\ndefault.api.timeout.ms=10000\nsocket.connection.setup.timeout.ms=1000\nsocket.connection.setup.timeout.max.ms=2000\n' \
-    >"$state/probe.properties"
+}
 
-  local cluster_id formats=()
-  cluster_id=$(new_cluster_id)
+# Formats nodes 1-3 for cluster id $1, in parallel, with the SASL users' SCRAM credentials.
+format_nodes() {
+  local i formats=() scram
+  mapfile -t scram < <(scram_format_args)
   for i in "${nodes[@]}"; do
-    write_config "$i"
-    java_tool kafka.tools.StorageTool format -t "$cluster_id" \
-      -c "$state/node$i/server.properties" >"$state/node$i/format.log" 2>&1 8>&- 9>&- &
+    java_tool kafka.tools.StorageTool format -t "$1" -c "$state/node$i/server.properties" \
+      "${scram[@]}" >"$state/node$i/format.log" 2>&1 8>&- 9>&- &
     formats+=("$!")
   done
   for i in "${!formats[@]}"; do
@@ -386,20 +654,24 @@ set KAFKA_BASE_PORT or stop it"
       die "formatting the storage of broker ${nodes[$i]} failed"
     }
   done
-  for i in "${nodes[@]}"; do start_node "$i"; done
-  say "starting Kafka $version: 3 brokers in $state (cluster id $cluster_id)"
+}
 
-  # Every node must have written its pid before anything else looks at it.
-  local deadline=$((SECONDS + 10))
+# Every node must have written its pid before anything else looks at it.
+await_pids() {
+  local i deadline=$((SECONDS + 10))
   for i in "${nodes[@]}"; do
     until [[ -n $(pid_of "$i") ]]; do
       ((SECONDS < deadline)) || die "broker $i did not start (no pid file)"
       sleep 0.05
     done
   done
+}
 
-  deadline=$((SECONDS + start_timeout))
-  until cluster_answers; do
+# await_cluster CHECK...: waits up to KAFKA_START_TIMEOUT for the command CHECK to succeed;
+# if a broker exits or time runs out, shows the logs, stops the brokers and fails.
+await_cluster() {
+  local i deadline=$((SECONDS + start_timeout))
+  until "$@"; do
     for i in "${nodes[@]}"; do
       if ! alive "$i"; then
         node_logs
@@ -414,8 +686,6 @@ set KAFKA_BASE_PORT or stop it"
     fi
     sleep 1
   done
-  say "kafka cluster up in $((SECONDS - started))s"
-  bootstrap_list
 }
 
 # True when broker $1 is registered with the controllers and unfenced.
@@ -433,6 +703,7 @@ cmd_add_broker() {
   local i=$1 cluster_id deadline
   extra_broker_id "$i"
   fetch
+  ensure_tls
   lock_state
   all_alive || die "the cluster is not up (run: $0 up)"
   alive "$i" && die "broker $i is already running"
@@ -481,7 +752,7 @@ cmd_status() {
       ok=1
     fi
   done
-  bootstrap_list
+  print_bootstrap_lists
   return $ok
 }
 
@@ -504,7 +775,8 @@ cmd_down() {
 
 usage() {
   cat >&2 <<EOF
-usage: $0 up | down | status | add-broker ID | remove-broker ID | libs | run-class CLASS [ARGS...]
+usage: $0 up | down | status | tls-dir | add-broker ID | remove-broker ID | libs |
+       run-class CLASS [ARGS...]
 EOF
 }
 
@@ -512,6 +784,10 @@ case ${1:-} in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
+  tls-dir)
+    ensure_tls
+    echo "$tls_dir"
+    ;;
   add-broker) cmd_add_broker "${2:-}" ;;
   remove-broker) cmd_remove_broker "${2:-}" ;;
   libs)

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use flotilla_config::{Config, Limits};
+use flotilla_config::{Config, Limits, ListenerKind, SaslTermination};
 use flotilla_raft::{ControlState, RaftTls};
 
 use crate::api::{ClusterStatus, Mode, NodeState, NodeSummary, RaftRole};
@@ -19,6 +19,7 @@ use crate::metrics::Metrics;
 use crate::proxy::chain::FilterChain;
 use crate::proxy::clients::{ClientConnections, Phase};
 use crate::proxy::filters;
+use crate::stream::Transport;
 use crate::tls::ServerTls;
 
 /// What a node reads from disk at start to open connections: its TLS certificate, the
@@ -89,7 +90,8 @@ impl Context {
             .map(|c| Arc::new(Fence::new(c.takeover_after)));
         let metrics = Arc::new(Metrics::new());
         let control = Arc::new(ArcSwap::from_pointee(ControlState::default()));
-        let chain = FilterChain::new(filters::built_in(&directory), control.clone(), &metrics);
+        let built_in = filters::built_in(&directory, &config, &metrics);
+        let chain = FilterChain::new(built_in, control.clone(), &metrics);
         Context {
             fleet,
             fence,
@@ -105,6 +107,16 @@ impl Context {
             listening_slots: AtomicUsize::new(0),
             next_bootstrap: AtomicUsize::new(0),
         }
+    }
+
+    /// The fleet's SASL server settings, where clients of `transport` log in with the
+    /// fleet rather than with their broker.
+    pub fn sasl_termination(&self, transport: Transport) -> Option<&SaslTermination> {
+        let kind = match transport {
+            Transport::Plaintext => ListenerKind::Plaintext,
+            Transport::Tls => ListenerKind::Tls,
+        };
+        self.config.sasl.as_ref().filter(|s| s.applies_to(kind))
     }
 
     /// Brokers to try for a bootstrap connection, starting at a rotating position so

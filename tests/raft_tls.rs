@@ -82,7 +82,7 @@ fn a_fleet_over_mutual_tls_elects_replicates_refuses_strangers_and_survives_its_
     let ca = Ca::new(dir.path(), "fleet-ca");
     let leaves: Vec<Leaf> = (1..=3).map(|id| node_leaf(&ca, id, 365)).collect();
     let ca_pem = ca.pem.clone();
-    let mut fleet = Fleet::start_each(3, kafka(), "1s", Launch::default(), |id| {
+    let mut fleet = Fleet::start_each(3, kafka(), "1s", Launch::default(), |id, _| {
         cluster_tls(&ca_pem, &leaves[id as usize - 1])
     });
     // Every node has applied the leader's first assignment: elected and replicated.

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use support::certs::{Ca, Leaf};
-use support::{kafka, next_host, run_tool, unique_topic, wait_for, Node};
+use support::java::produce_with_properties;
+use support::{kafka, next_host, unique_topic, wait_for, Node};
 
 const TLS_BOOTSTRAP_PORT: u16 = 9193;
 const TLS_IDENTITY_PORT_BASE: u16 = 9300;
@@ -313,32 +314,10 @@ fn the_java_client_produces_over_tls() {
     let (node, ca) = tls_node(dir.path(), "");
     let tls = tls_bootstrap(&node);
     let topic = unique_topic("tls-java");
-    let config = dir.path().join("client.properties");
-    std::fs::write(
-        &config,
-        format!(
-            "security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={}\n",
-            ca.pem.display()
-        ),
-    )
-    .unwrap();
-    let config = config.display().to_string();
-    let produced = run_tool(
-        "org.apache.kafka.tools.VerifiableProducer",
-        &[
-            "--bootstrap-server",
-            &tls,
-            "--topic",
-            &topic,
-            "--max-messages",
-            "500",
-            "--acks",
-            "-1",
-            "--command-config",
-            &config,
-        ],
+    let properties = format!(
+        "security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={}\n",
+        ca.pem.display()
     );
-    let stdout = String::from_utf8_lossy(&produced.stdout);
-    let acked = stdout.matches("producer_send_success").count();
+    let acked = produce_with_properties(&tls, &topic, 500, &properties, dir.path());
     assert_eq!(acked, 500, "every send acknowledged over TLS");
 }

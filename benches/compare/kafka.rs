@@ -19,6 +19,9 @@ const TOOL_HEAP: &str = "-Xms512m -Xmx512m";
 
 pub struct Kafka {
     pub bootstrap: String,
+    /// Kafka's SSL listener, and the CA its certificates chain to.
+    pub ssl_bootstrap: String,
+    pub tls_ca: PathBuf,
     admin: AdminClient<DefaultClientContext>,
 }
 
@@ -33,17 +36,31 @@ impl Kafka {
         if !output.status.success() {
             bail!("scripts/kafka-cluster.sh up failed");
         }
-        let bootstrap = String::from_utf8_lossy(&output.stdout)
+        let listing = String::from_utf8_lossy(&output.stdout);
+        let bootstrap = listing
             .lines()
             .last()
             .unwrap_or_default()
             .trim()
             .to_string();
+        let ssl_bootstrap = listing
+            .lines()
+            .find_map(|l| l.strip_prefix("SSL "))
+            .context("scripts/kafka-cluster.sh up printed no SSL listener")?
+            .trim()
+            .to_string();
+        let tls_dir = cluster_script().arg("tls-dir").output()?;
+        let tls_ca = PathBuf::from(String::from_utf8_lossy(&tls_dir.stdout).trim()).join("ca.pem");
         let admin = ClientConfig::new()
             .set("bootstrap.servers", &bootstrap)
             .create()
             .context("creating the Kafka admin client")?;
-        Ok(Kafka { bootstrap, admin })
+        Ok(Kafka {
+            bootstrap,
+            ssl_bootstrap,
+            tls_ca,
+            admin,
+        })
     }
 
     pub fn describe(&self) -> serde_json::Value {

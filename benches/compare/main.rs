@@ -39,7 +39,8 @@ struct Args {
     /// Rounds of every workload against every target (default 5, or 1 with --quick).
     #[arg(long)]
     rounds: Option<usize>,
-    /// Targets to measure, comma-separated: direct, node, fleet, kroxylicious.
+    /// Targets to measure, comma-separated: direct, node, fleet, kroxylicious, direct-tls,
+    /// node-tls.
     #[arg(
         long,
         value_delimiter = ',',

@@ -70,6 +70,8 @@ struct Row {
     vs_kroxylicious: Option<Spread>,
     /// Only with `--baseline`: this figure over the earlier build's.
     vs_baseline: Option<Spread>,
+    /// Only for TLS targets: this figure over the same target's without TLS.
+    vs_plaintext: Option<Spread>,
     /// For latencies: milliseconds added over direct Kafka, paired by round.
     added_over_direct_ms: Option<Spread>,
 }
@@ -118,12 +120,15 @@ fn summarise(samples: &[Sample]) -> Vec<Row> {
                 metric,
                 target,
                 value: Spread::of(values.values().copied().collect()),
-                vs_direct: paired(values, TargetKind::Direct, |v, b| v / b),
+                vs_direct: paired(values, target.direct_reference(), |v, b| v / b),
+                vs_plaintext: target
+                    .without_tls()
+                    .and_then(|plain| paired(values, plain, |v, b| v / b)),
                 vs_kroxylicious: paired(values, TargetKind::Kroxylicious, |v, b| v / b),
                 vs_baseline: paired(values, TargetKind::Baseline, |v, b| v / b),
                 added_over_direct_ms: metric
                     .ends_with("_ms")
-                    .then(|| paired(values, TargetKind::Direct, |v, b| v - b))
+                    .then(|| paired(values, target.direct_reference(), |v, b| v - b))
                     .flatten(),
             });
         }
@@ -133,11 +138,12 @@ fn summarise(samples: &[Sample]) -> Vec<Row> {
 
 fn markdown(config: &serde_json::Value, rows: &[Row]) -> String {
     let with_baseline = rows.iter().any(|r| r.vs_baseline.is_some());
+    let with_tls = rows.iter().any(|r| r.vs_plaintext.is_some());
     let mut md = String::new();
     let _ = writeln!(
         md,
         "Rounds: {}, Kroxylicious {}, {} CPUs, {} s. Each cell: median (min–max) over rounds; \
-         ratios are paired within a round.\n",
+         ratios are paired within a round; a TLS target's \"direct\" is direct Kafka over TLS.\n",
         config["rounds"],
         config["kroxylicious_version"].as_str().unwrap_or("?"),
         config["cpus"],
@@ -146,13 +152,15 @@ fn markdown(config: &serde_json::Value, rows: &[Row]) -> String {
     md.push_str(
         "| workload | figure | target | value | ÷ direct | ÷ Kroxylicious | + over direct (ms) |",
     );
-    md.push_str(if with_baseline {
-        " ÷ baseline |\n"
-    } else {
-        "\n"
-    });
-    md.push_str("|---|---|---|---|---|---|---|");
-    md.push_str(if with_baseline { "---|\n" } else { "\n" });
+    if with_baseline {
+        md.push_str(" ÷ baseline |");
+    }
+    if with_tls {
+        md.push_str(" ÷ without TLS |");
+    }
+    md.push_str("\n|---|---|---|---|---|---|---|");
+    md.push_str(&"---|".repeat(usize::from(with_baseline) + usize::from(with_tls)));
+    md.push('\n');
     for row in rows {
         // A target is never compared with itself.
         let against = |spread: Option<Spread>, reference: TargetKind| {
@@ -171,6 +179,9 @@ fn markdown(config: &serde_json::Value, rows: &[Row]) -> String {
         );
         if with_baseline {
             let _ = write!(md, " {} |", against(row.vs_baseline, TargetKind::Baseline));
+        }
+        if with_tls {
+            let _ = write!(md, " {} |", Spread::cell(row.vs_plaintext, 3));
         }
         md.push('\n');
     }

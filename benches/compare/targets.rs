@@ -19,6 +19,12 @@ pub enum TargetKind {
     Node,
     Fleet,
     Kroxylicious,
+    /// Kafka's SSL listener, direct.
+    #[serde(rename = "direct-tls")]
+    DirectTls,
+    /// One node with TLS on both sides: clients to it, it to Kafka's SSL listener.
+    #[serde(rename = "node-tls")]
+    NodeTls,
     /// One node of an earlier flotilla build (`--baseline`), to measure an optimization.
     Baseline,
 }
@@ -31,9 +37,11 @@ impl FromStr for TargetKind {
             "node" => Ok(TargetKind::Node),
             "fleet" => Ok(TargetKind::Fleet),
             "kroxylicious" => Ok(TargetKind::Kroxylicious),
+            "direct-tls" => Ok(TargetKind::DirectTls),
+            "node-tls" => Ok(TargetKind::NodeTls),
             other => Err(format!(
-                "unknown target `{other}`; known: direct, node, fleet, kroxylicious \
-                 (and baseline, which --baseline adds)"
+                "unknown target `{other}`; known: direct, node, fleet, kroxylicious, \
+                 direct-tls, node-tls (and baseline, which --baseline adds)"
             )),
         }
     }
@@ -47,8 +55,35 @@ impl fmt::Display for TargetKind {
             TargetKind::Fleet => "fleet",
             TargetKind::Kroxylicious => "kroxylicious",
             TargetKind::Baseline => "baseline",
+            TargetKind::DirectTls => "direct-tls",
+            TargetKind::NodeTls => "node-tls",
         };
         f.write_str(name)
+    }
+}
+
+impl TargetKind {
+    /// Whether clients reach it over TLS.
+    pub fn is_tls(self) -> bool {
+        matches!(self, TargetKind::DirectTls | TargetKind::NodeTls)
+    }
+
+    /// What its throughput is compared with: direct Kafka over the same transport.
+    pub fn direct_reference(self) -> TargetKind {
+        if self.is_tls() {
+            TargetKind::DirectTls
+        } else {
+            TargetKind::Direct
+        }
+    }
+
+    /// The same target without TLS, for what TLS itself costs.
+    pub fn without_tls(self) -> Option<TargetKind> {
+        match self {
+            TargetKind::DirectTls => Some(TargetKind::Direct),
+            TargetKind::NodeTls => Some(TargetKind::Node),
+            _ => None,
+        }
     }
 }
 
@@ -61,6 +96,8 @@ pub struct Target {
     pub pids: Vec<u32>,
     /// One proxy listener and its process, for the idle-connection memory figure.
     pub idle: Option<(String, u32)>,
+    /// The CA clients trust, for a TLS target.
+    pub tls_ca: Option<PathBuf>,
     state: Option<PathBuf>,
 }
 
@@ -95,15 +132,16 @@ fn start(
 ) -> anyhow::Result<Target> {
     let this_build = Path::new(env!("CARGO_BIN_EXE_flotilla"));
     match kind {
-        TargetKind::Direct => Ok(Target {
-            kind,
-            bootstrap: kafka.bootstrap.clone(),
-            pids: Vec::new(),
-            idle: None,
-            state: None,
-        }),
+        TargetKind::Direct => Ok(direct(kind, &kafka.bootstrap, None)),
+        TargetKind::DirectTls => Ok(direct(kind, &kafka.ssl_bootstrap, Some(&kafka.tls_ca))),
         TargetKind::Node => start_fleet(kind, this_build, 1, 21, out),
         TargetKind::Fleet => start_fleet(kind, this_build, 3, 31, out),
+        TargetKind::NodeTls => {
+            let mut target = start_fleet(kind, this_build, 1, 41, out)?;
+            target.tls_ca = Some(kafka.tls_ca.clone());
+            target.idle = None; // idle connections are measured in plaintext
+            Ok(target)
+        }
         TargetKind::Baseline => {
             let binary = baseline.context("the baseline target needs --baseline BINARY")?;
             start_fleet(kind, binary, 1, 51, out)
@@ -112,7 +150,19 @@ fn start(
     }
 }
 
-/// `nodes` nodes of the flotilla `binary` from loopback host 127.0.0.`first_host`.
+fn direct(kind: TargetKind, bootstrap: &str, tls_ca: Option<&Path>) -> Target {
+    Target {
+        kind,
+        bootstrap: bootstrap.to_string(),
+        pids: Vec::new(),
+        idle: None,
+        tls_ca: tls_ca.map(Path::to_path_buf),
+        state: None,
+    }
+}
+
+/// `nodes` nodes of the flotilla `binary` from loopback host 127.0.0.`first_host` (with
+/// TLS listeners and TLS to Kafka for a TLS target).
 fn start_fleet(
     kind: TargetKind,
     binary: &Path,
@@ -125,6 +175,7 @@ fn start_fleet(
         fleet_script(&state, first_host)
             .env("FLOTILLA_BIN", binary)
             .args(["up", &nodes.to_string()])
+            .args(kind.is_tls().then_some("--tls"))
             .stderr(Stdio::inherit()),
     )?;
     let pids = (1..=nodes)
@@ -136,6 +187,7 @@ fn start_fleet(
         bootstrap,
         idle: Some((first, pids[0])),
         pids,
+        tls_ca: None,
         state: Some(state),
     })
 }
@@ -159,6 +211,7 @@ fn start_kroxylicious(kafka: &Kafka, out: &Path) -> anyhow::Result<Target> {
         idle: Some((bootstrap.clone(), pid)),
         bootstrap,
         pids: vec![pid],
+        tls_ca: None,
         state: Some(state),
     })
 }

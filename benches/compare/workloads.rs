@@ -122,7 +122,7 @@ pub fn prepare(kafka: &Kafka, sizes: &Sizes, workloads: &[Workload]) -> anyhow::
     kafka.recreate_topic(CONSUME_TOPIC)?;
     producer_performance(
         kafka,
-        &kafka.bootstrap,
+        &Client::plaintext(&kafka.bootstrap),
         CONSUME_TOPIC,
         sizes.consume_records,
         1024,
@@ -135,7 +135,7 @@ pub fn warm_up(kafka: &Kafka, target: &Target, sizes: &Sizes) -> anyhow::Result<
     kafka.recreate_topic(&topic)?;
     producer_performance(
         kafka,
-        &target.bootstrap,
+        &Client::of(target),
         &topic,
         sizes.warm_up_records,
         1024,
@@ -164,7 +164,7 @@ fn produce(kafka: &Kafka, target: &Target, records: u64, size: u64) -> anyhow::R
     let topic = format!("bench-produce-{size}-{}", target.kind);
     kafka.recreate_topic(&topic)?;
     let cpu = CpuMeter::start(target)?;
-    let summary = producer_performance(kafka, &target.bootstrap, &topic, records, size)?;
+    let summary = producer_performance(kafka, &Client::of(target), &topic, records, size)?;
     let mut figures = vec![
         ("mib_per_s", summary.mib_per_s),
         ("records_per_s", summary.records_per_s),
@@ -197,7 +197,15 @@ fn consume(
             group,
             "--timeout".into(),
             "60000".into(),
-        ],
+        ]
+        .into_iter()
+        .chain(
+            Client::of(target)
+                .java()
+                .into_iter()
+                .flat_map(|p| ["--command-property".to_string(), p]),
+        )
+        .collect::<Vec<String>>(),
     )?;
     let stats = consumer_stats(&stdout)?;
     let consumed = stats("data.consumed.in.nMsg")?;
@@ -240,9 +248,55 @@ struct ProducerSummary {
     p99_ms: f64,
 }
 
+/// How a client reaches a target: its bootstrap list, and TLS settings for a TLS target.
+struct Client<'a> {
+    bootstrap: &'a str,
+    tls_ca: Option<&'a std::path::Path>,
+}
+
+impl<'a> Client<'a> {
+    fn of(target: &'a Target) -> Client<'a> {
+        Client {
+            bootstrap: &target.bootstrap,
+            tls_ca: target.tls_ca.as_deref(),
+        }
+    }
+
+    fn plaintext(bootstrap: &'a str) -> Client<'a> {
+        Client {
+            bootstrap,
+            tls_ca: None,
+        }
+    }
+
+    /// The Java client's TLS properties (`key=value`).
+    fn java(&self) -> Vec<String> {
+        let Some(ca) = self.tls_ca else {
+            return Vec::new();
+        };
+        vec![
+            "security.protocol=SSL".to_string(),
+            "ssl.truststore.type=PEM".to_string(),
+            format!("ssl.truststore.location={}", ca.display()),
+        ]
+    }
+
+    /// A librdkafka configuration of this client.
+    fn rdkafka(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", self.bootstrap);
+        if let Some(ca) = self.tls_ca {
+            config
+                .set("security.protocol", "ssl")
+                .set("ssl.ca.location", ca.display().to_string());
+        }
+        config
+    }
+}
+
 fn producer_performance(
     kafka: &Kafka,
-    bootstrap: &str,
+    client: &Client,
     topic: &str,
     records: u64,
     size: u64,
@@ -259,9 +313,12 @@ fn producer_performance(
             "--throughput".into(),
             "-1".into(),
             "--producer-props".into(),
-            format!("bootstrap.servers={bootstrap}"),
+            format!("bootstrap.servers={}", client.bootstrap),
             "acks=all".into(),
-        ],
+        ]
+        .into_iter()
+        .chain(client.java())
+        .collect::<Vec<String>>(),
     )?;
     parse_producer_summary(&stdout)
 }
@@ -319,12 +376,12 @@ fn latency(kafka: &Kafka, target: &Target, sizes: &Sizes) -> anyhow::Result<Vec<
     kafka.recreate_topic(&topic)?;
     let total = sizes.latency_rate_per_s * sizes.latency_seconds;
     let clock = Instant::now();
-    let consumer = latency_consumer(&target.bootstrap, &topic)?;
+    let consumer = latency_consumer(&Client::of(target), &topic)?;
     let (sender, latencies) = mpsc::channel();
     let reader = std::thread::spawn(move || read_latencies(consumer, clock, total, sender));
 
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", &target.bootstrap)
+    let producer: ThreadedProducer<DefaultProducerContext> = Client::of(target)
+        .rdkafka()
         .set("acks", "all")
         .set("enable.idempotence", "true")
         .set("linger.ms", "0")
@@ -381,9 +438,9 @@ fn latency(kafka: &Kafka, target: &Target, sizes: &Sizes) -> anyhow::Result<Vec<
     ])
 }
 
-fn latency_consumer(bootstrap: &str, topic: &str) -> anyhow::Result<BaseConsumer> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+fn latency_consumer(client: &Client, topic: &str) -> anyhow::Result<BaseConsumer> {
+    let consumer: BaseConsumer = client
+        .rdkafka()
         .set("group.id", "bench-latency")
         .set("enable.auto.commit", "false")
         .create()

@@ -15,7 +15,8 @@ use serde::Deserialize;
 mod security;
 
 pub use security::{
-    ClusterTls, ListenerKind, ListenerTls, SaslMechanism, SaslTermination, ServiceCredentials,
+    AclConfig, ClusterTls, ListenerKind, ListenerTls, SaslMechanism, SaslTermination,
+    ServiceCredentials,
     UpstreamTls,
 };
 
@@ -41,6 +42,9 @@ pub struct Config {
     /// through to the brokers.
     #[serde(default)]
     pub sasl: Option<SaslTermination>,
+    /// ACLs enforced by the fleet; without this section requests are not checked.
+    #[serde(default)]
+    pub acl: Option<AclConfig>,
 }
 
 /// Who this node is and where clients reach it.
@@ -366,12 +370,28 @@ impl Config {
             cluster.validate()?;
         }
         self.limits.validate()?;
+        if let Some(acl) = &self.acl {
+            if self.cluster.is_none() {
+                return Err(invalid(
+                    "acl",
+                    "ACLs are kept in the fleet's Raft state; they need a [cluster] section",
+                ));
+            }
+            acl.validate()?;
+        }
         self.validate_listeners()
     }
 
     /// The plaintext and TLS listeners: at least one kind open, no port used twice, and
     /// SASL termination only on listeners that exist.
     fn validate_listeners(&self) -> Result<(), ConfigError> {
+        if self.sasl.is_some() && self.cluster.is_none() {
+            return Err(invalid(
+                "sasl",
+                "SASL termination checks users kept in the fleet's Raft state; it needs a \
+                 [cluster] section",
+            ));
+        }
         let node = &self.node;
         let Some(tls) = &self.tls else {
             if !node.plaintext {
@@ -821,7 +841,11 @@ mod tests {
 
     #[test]
     fn tls_and_sasl_sections_are_checked() {
-        let config = parsed("", &format!("{TLS}[sasl]\nsession_lifetime = \"1h\"\n")).unwrap();
+        let config = parsed(
+            "",
+            &format!("{TLS}{CLUSTER}[sasl]\nsession_lifetime = \"1h\"\n"),
+        )
+        .unwrap();
         config.validate().unwrap();
         let sasl = config.sasl.as_ref().unwrap();
         assert_eq!(sasl.mechanisms, SaslMechanism::ALL.to_vec());
@@ -836,9 +860,10 @@ mod tests {
             ("", "[tls]\nbootstrap_port = 9192\nidentity_port_base = 9300\ncert = \"c\"\nkey = \"k\"", "tls.bootstrap_port"),
             ("", "[tls]\nbootstrap_port = 9301\nidentity_port_base = 9300\ncert = \"c\"\nkey = \"k\"", "tls.bootstrap_port"),
             ("", "[tls]\nbootstrap_port = 9193\nidentity_port_base = 9300\ncert = \"\"\nkey = \"k\"", "tls.cert"),
-            ("", "[sasl]\nlisteners = [\"tls\"]", "sasl.listeners"),
-            ("", "[sasl]\nmechanisms = []", "sasl.mechanisms"),
-            ("", "[sasl]\nsession_lifetime = \"10ms\"", "sasl.session_lifetime"),
+            ("", "[sasl]", "sasl"),
+            ("", &format!("{CLUSTER}[sasl]\nlisteners = [\"tls\"]"), "sasl.listeners"),
+            ("", &format!("{CLUSTER}[sasl]\nmechanisms = []"), "sasl.mechanisms"),
+            ("", &format!("{CLUSTER}[sasl]\nsession_lifetime = \"10ms\""), "sasl.session_lifetime"),
         ];
         for (node, extra, field) in cases {
             let config = parsed(node, extra).unwrap();

@@ -140,6 +140,37 @@ impl SaslTermination {
     }
 }
 
+/// ACLs enforced by the fleet (stored in Raft, managed with `proxyctl acl`), with the
+/// meaning of Kafka's `StandardAuthorizer`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AclConfig {
+    /// Principals allowed everything (`User:admin`), as Kafka's `super.users`.
+    #[serde(default)]
+    pub super_users: Vec<String>,
+    /// What a resource no ACL names allows: nothing (Kafka's default), or everything, as
+    /// `allow.everyone.if.no.acl.found = true`.
+    #[serde(default)]
+    pub allow_if_no_acl: bool,
+}
+
+impl AclConfig {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        for principal in &self.super_users {
+            match principal.split_once(':') {
+                Some((kind, name)) if !kind.is_empty() && !name.is_empty() => {}
+                _ => {
+                    return Err(invalid(
+                        "acl.super_users",
+                        format!("`{principal}` is not a principal such as User:admin"),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 fn default_reload_interval() -> Duration {
     Duration::from_secs(10)
 }

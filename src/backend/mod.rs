@@ -3,8 +3,10 @@
 //! cluster's own Metadata.
 
 mod link;
+mod login;
 
-pub use link::Link;
+pub use link::{Link, Purpose};
+pub use login::{Exchange, Login, Session};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +38,7 @@ pub async fn reaches_any(addresses: &[String], timeout: Duration) -> bool {
 pub async fn fetch_brokers(link: &Link, address: &str) -> anyhow::Result<Vec<Broker>> {
     let timeout = link.timeout();
     let exchange = async {
-        let stream = link.connect(address).await?;
+        let (stream, _) = link.connect(address, Purpose::Own).await?;
         let (read, mut write) = stream.split();
         write_frame(&mut write, metadata_request()?).await?;
         let mut frames = FramedRead::new(read, FrameCodec::new(64 * 1024 * 1024));

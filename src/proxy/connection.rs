@@ -21,7 +21,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -29,17 +29,22 @@ use bytes::Bytes;
 use futures::StreamExt;
 use kafka_protocol::messages::ApiKey;
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 
+use super::auth::passthrough::{Passthrough, RawFrame};
+use super::auth::terminate::Terminator;
+use super::auth::Gate;
 use super::chain::Outcome;
 use super::clients::{Phase, StopSignal};
 use super::filter::{Listener, Session, Transport};
 use super::in_flight::{Forwarded, InFlight, Owed};
 use super::redirect;
+use crate::backend::{Exchange, Login, Purpose, Session as LoginSession};
 use crate::context::Context;
 use crate::metrics::ConnectionMetrics;
 use crate::protocol::frame::{write_frame, FrameCodec, FrameError, SIZE_PREFIX};
-use crate::protocol::header::{self, HeaderError};
+use crate::protocol::header::{self, HeaderError, RequestMeta};
 use crate::stream::{ReadHalf, Stream, WriteHalf};
 
 /// Why a connection ended; logged once per connection and counted by [`Close::label`].
@@ -49,7 +54,12 @@ enum Close {
     UpstreamClosed,
     Idle(Duration),
     NoUpstream(String),
+    UpstreamLogin(String),
     TlsHandshake(String),
+    /// A request the client may not send yet (before its login, after its session).
+    Unauthenticated(String),
+    /// A SASL login failed; closed once its answer (and any owed before it) is sent.
+    LoginFailed(String),
     ClientFrame(FrameError),
     BadRequest(HeaderError),
     UpstreamFrame(FrameError),
@@ -76,6 +86,9 @@ impl Close {
             Close::Idle(_) => "idle",
             Close::NoUpstream(_) => "no_upstream",
             Close::TlsHandshake(_) => "tls_handshake",
+            Close::UpstreamLogin(_) => "upstream_login",
+            Close::Unauthenticated(_) => "unauthenticated",
+            Close::LoginFailed(_) => "login_failed",
             Close::ClientFrame(e) if e.kind() == "io" => "client_io",
             Close::ClientFrame(_) | Close::BadRequest(_) => "bad_request",
             Close::UpstreamFrame(_) | Close::BadResponse(_) => "bad_response",
@@ -101,6 +114,11 @@ impl Close {
     fn is_routine(&self) -> bool {
         matches!(self, Close::ClientClosed | Close::Idle(_) | Close::Stopped)
     }
+
+    /// Whether the answers already owed go out before the connection closes.
+    fn sends_what_is_owed(&self) -> bool {
+        matches!(self, Close::Stopped | Close::LoginFailed(_))
+    }
 }
 
 impl fmt::Display for Close {
@@ -111,6 +129,8 @@ impl fmt::Display for Close {
             Close::Idle(after) => write!(f, "idle for {after:?} with nothing in flight"),
             Close::NoUpstream(e) => write!(f, "no broker connection: {e}"),
             Close::TlsHandshake(e) => write!(f, "TLS handshake failed: {e}"),
+            Close::UpstreamLogin(e) => write!(f, "renewing the proxy's broker login: {e}"),
+            Close::Unauthenticated(e) | Close::LoginFailed(e) => write!(f, "{e}"),
             Close::ClientFrame(e) => write!(f, "bad frame from client: {e}"),
             Close::BadRequest(e) => write!(f, "refused request: {e}"),
             Close::UpstreamFrame(e) => write!(f, "bad frame from broker: {e}"),
@@ -183,14 +203,34 @@ struct Shared<'a> {
     /// The request side has stopped for good (the node is stopping): the response side
     /// ends once nothing more is owed.
     requests_done: AtomicBool,
+    /// SASL between the client and its broker, as far as the proxy follows it; touched
+    /// only by SASL messages.
+    passthrough: Mutex<Passthrough>,
+    /// The broker's answers to the proxy's own login renewals, for the request side.
+    login_answers: mpsc::UnboundedSender<Bytes>,
 }
 
 impl Shared<'_> {
-    /// The request side is done for good; the response side ends once nothing is owed.
-    fn stop_requests(&self) -> Close {
+    /// The request side is done for good; the response side ends once nothing is owed,
+    /// and the connection closes for `close`.
+    fn stop_requests(&self, close: Close) -> Close {
         self.requests_done.store(true, Ordering::Release);
         self.in_flight.wake();
-        Close::Stopped
+        close
+    }
+
+    fn passthrough(&self) -> MutexGuard<'_, Passthrough> {
+        self.passthrough.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A login succeeded: the client is `principal` from now on.
+    fn authenticated(&self, principal: String) {
+        let session = self.session.load();
+        tracing::debug!(peer = %session.peer, %principal, "client authenticated");
+        self.session.rcu(|s| Session {
+            principal: Some(principal.clone()),
+            ..Session::clone(s)
+        });
     }
 }
 
@@ -239,10 +279,15 @@ async fn run(
     if cut_off.as_ref().is_some_and(|c| *c.borrow()) {
         return Close::BackendUnreachable;
     }
-    let upstream = match connect_upstream(ctx, session.load().listener).await {
-        Ok(stream) => stream,
+    let (upstream, login) = match connect_upstream(ctx, &session.load()).await {
+        Ok(connected) => connected,
         Err(e) => return Close::NoUpstream(e),
     };
+    let (login_answers, answers) = mpsc::unbounded_channel();
+    let renewal = login.and_then(|session| {
+        let login = ctx.backend.login_for(Purpose::ProxyAuthenticates)?;
+        Renewal::new(login, session, answers)
+    });
     let (client_read, client_write) = client.split();
     let (upstream_read, upstream_write) = upstream.split();
     let shared = Shared {
@@ -250,10 +295,18 @@ async fn run(
         session,
         in_flight: InFlight::default(),
         requests_done: AtomicBool::new(false),
+        passthrough: Mutex::default(),
+        login_answers,
     };
     let bytes_out = metrics.bytes_out.clone();
     let stop = ctx.clients.stop_signal();
-    let requests = forward_requests(&shared, &stop, client_read, upstream_write, metrics);
+    let requests = forward_requests(
+        &shared,
+        &stop,
+        (client_read, upstream_write),
+        renewal,
+        metrics,
+    );
     let responses = forward_responses(&shared, upstream_read, client_write, &bytes_out);
     tokio::pin!(responses);
     let closing = stop.reached(Phase::Closing);
@@ -261,8 +314,11 @@ async fn run(
     tokio::select! {
         close = requests => match close {
             // Finish sending what is owed; the response side ends when nothing is.
-            Close::Stopped => tokio::select! {
-                close = &mut responses => close,
+            close if close.sends_what_is_owed() => tokio::select! {
+                sent = &mut responses => match sent {
+                    Close::Stopped => close,
+                    failed => failed,
+                },
                 () = &mut closing => Close::StopDeadline,
             },
             close => close,
@@ -284,8 +340,15 @@ async fn cut_off_from_backend(cut_off: Option<&mut tokio::sync::watch::Receiver<
     std::future::pending().await
 }
 
-async fn connect_upstream(ctx: &Context, listener: Listener) -> Result<Stream, String> {
-    let candidates = match listener {
+async fn connect_upstream(
+    ctx: &Context,
+    session: &Session,
+) -> Result<(Stream, Option<LoginSession>), String> {
+    let purpose = match ctx.sasl_termination(session.transport) {
+        Some(_) => Purpose::ProxyAuthenticates,
+        None => Purpose::ClientAuthenticates,
+    };
+    let candidates = match session.listener {
         Listener::Identity { slot } => match ctx.directory.upstream(slot) {
             Some(address) => vec![address],
             None => return Err(format!("identity slot {slot} has no broker")),
@@ -294,8 +357,8 @@ async fn connect_upstream(ctx: &Context, listener: Listener) -> Result<Stream, S
     };
     let mut errors = Vec::new();
     for address in candidates {
-        match ctx.backend.connect(&address).await {
-            Ok(stream) => return Ok(stream),
+        match ctx.backend.connect(&address, purpose).await {
+            Ok(connected) => return Ok(connected),
             Err(e) => {
                 ctx.metrics.upstream_connect_failures.inc();
                 errors.push(format!("{address}: {e:#}"));
@@ -310,8 +373,8 @@ async fn connect_upstream(ctx: &Context, listener: Listener) -> Result<Stream, S
 async fn forward_requests(
     shared: &Shared<'_>,
     stop: &StopSignal<'_>,
-    client: ReadHalf,
-    mut upstream: WriteHalf,
+    (client, mut upstream): (ReadHalf, WriteHalf),
+    mut renewal: Option<Renewal<'_>>,
     metrics: &mut ConnectionMetrics,
 ) -> Close {
     let ctx = shared.ctx;
@@ -322,10 +385,15 @@ async fn forward_requests(
     tokio::pin!(stopping);
     // The client id as last put in the session; clients repeat it in every header.
     let mut client_id = None;
+    let mut terminator = ctx
+        .sasl_termination(shared.session.load().transport)
+        .map(|settings| Terminator::new(settings, &ctx.control, &ctx.metrics));
+    // A v0 SaslHandshake was forwarded: raw SASL tokens may come next.
+    let mut awaiting_raw = false;
     loop {
         let next = tokio::select! {
             next = tokio::time::timeout(idle_timeout, frames.next()) => next,
-            () = &mut stopping => return shared.stop_requests(),
+            () = &mut stopping => return shared.stop_requests(Close::Stopped),
         };
         let frame = match next {
             Err(_) if shared.in_flight.is_empty() => return Close::Idle(idle_timeout),
@@ -337,6 +405,18 @@ async fn forward_requests(
         if let (Some(fence), Some(epoch)) = (&ctx.fence, fence_epoch) {
             if fence.is_fenced(epoch) {
                 return Close::Fenced;
+            }
+        }
+        if awaiting_raw {
+            match raw_token(shared, &frame) {
+                Err(reason) => return Close::Unauthenticated(reason),
+                Ok(true) => {
+                    if let Err(e) = write_frame(&mut upstream, frame).await {
+                        return Close::UpstreamWrite(e);
+                    }
+                    continue;
+                }
+                Ok(false) => awaiting_raw = false,
             }
         }
         let request = match header::parse_request(&frame) {
@@ -355,12 +435,32 @@ async fn forward_requests(
         if ctx.clients.phase() == Phase::Redirecting && expects_response {
             if let Some(answer) = redirect::answer(&request, &frame) {
                 shared.in_flight.push(Owed::Proxy(answer));
-                return shared.stop_requests();
+                return shared.stop_requests(Close::Stopped);
             }
         }
         if request.client_id != client_id {
             client_id = request.client_id.clone();
             remember_client_id(shared.session, &client_id);
+        }
+        match authenticate(
+            shared,
+            terminator.as_mut(),
+            &request,
+            &frame,
+            &mut awaiting_raw,
+        )
+        .await
+        {
+            Gate::Pass => {}
+            Gate::Answer(answer) => {
+                shared.in_flight.push(Owed::Proxy(answer));
+                continue;
+            }
+            Gate::AnswerThenClose(answer, reason) => {
+                shared.in_flight.push(Owed::Proxy(answer));
+                return shared.stop_requests(Close::LoginFailed(reason));
+            }
+            Gate::Close(reason) => return Close::Unauthenticated(reason),
         }
         let forwarded = Forwarded {
             correlation_id: request.correlation_id,
@@ -386,11 +486,116 @@ async fn forward_requests(
             }
             Outcome::Close { filter, reason } => return Close::Filter { filter, reason },
         };
+        if let Some(renewal) = renewal.as_mut().filter(|r| r.is_due()) {
+            if let Err(e) = renewal.renew(shared, &mut upstream).await {
+                return Close::UpstreamLogin(format!("{e:#}"));
+            }
+        }
         if expects_response {
             shared.in_flight.push(Owed::Broker(forwarded));
         }
         if let Err(e) = write_frame(&mut upstream, frame).await {
             return Close::UpstreamWrite(e);
+        }
+    }
+}
+
+/// The proxy's login on a client's broker connection, renewed before the broker's session
+/// lifetime ends (KIP-368), between two of the client's requests.
+struct Renewal<'a> {
+    login: &'a Login,
+    due: Instant,
+    renew_after: Duration,
+    answers: mpsc::UnboundedReceiver<Bytes>,
+}
+
+impl<'a> Renewal<'a> {
+    fn new(
+        login: &'a Login,
+        session: LoginSession,
+        answers: mpsc::UnboundedReceiver<Bytes>,
+    ) -> Option<Renewal<'a>> {
+        let renew_after = session.renew_after()?;
+        Some(Renewal {
+            login,
+            due: Instant::now() + renew_after,
+            renew_after,
+            answers,
+        })
+    }
+
+    fn is_due(&self) -> bool {
+        Instant::now() >= self.due
+    }
+
+    async fn renew(&mut self, shared: &Shared<'_>, upstream: &mut WriteHalf) -> anyhow::Result<()> {
+        let mut relay = Relay {
+            shared,
+            upstream,
+            answers: &mut self.answers,
+        };
+        let session = self.login.run(&mut relay).await?;
+        self.renew_after = session.renew_after().unwrap_or(self.renew_after);
+        self.due = Instant::now() + self.renew_after;
+        Ok(())
+    }
+}
+
+/// The proxy's own requests on a client's connection: each keeps its place in the order
+/// of answers, and its answer comes back through the response side.
+struct Relay<'r, 'c> {
+    shared: &'r Shared<'c>,
+    upstream: &'r mut WriteHalf,
+    answers: &'r mut mpsc::UnboundedReceiver<Bytes>,
+}
+
+impl Exchange for Relay<'_, '_> {
+    async fn exchange(&mut self, request: Bytes) -> anyhow::Result<Bytes> {
+        self.shared.in_flight.push(Owed::Login);
+        write_frame(self.upstream, request).await?;
+        self.answers
+            .recv()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("the connection ended during the login"))
+    }
+}
+
+/// What authentication says of a request: the fleet's own SASL server decides where it
+/// terminates SASL; otherwise SASL messages are noted on their way to the broker.
+async fn authenticate(
+    shared: &Shared<'_>,
+    terminator: Option<&mut Terminator<'_>>,
+    request: &RequestMeta,
+    frame: &Bytes,
+    awaiting_raw: &mut bool,
+) -> Gate {
+    if let Some(terminator) = terminator {
+        let (gate, principal) = terminator.gate(request, frame).await;
+        if let Some(principal) = principal {
+            shared.authenticated(principal);
+        }
+        return gate;
+    }
+    if matches!(
+        request.api_key,
+        ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+    ) {
+        shared.passthrough().on_request(request, frame);
+        *awaiting_raw |= request.api_key == ApiKey::SaslHandshake && request.api_version == 0;
+    }
+    Gate::Pass
+}
+
+/// After a v0 SaslHandshake: whether `frame` is a raw SASL token (queued as such, to be
+/// forwarded as it is) rather than a Kafka request.
+fn raw_token(shared: &Shared<'_>, frame: &Bytes) -> Result<bool, String> {
+    let mut passthrough = shared.passthrough();
+    match passthrough.next_request()? {
+        RawFrame::Kafka => Ok(false),
+        RawFrame::Token => {
+            passthrough.on_raw_request(frame);
+            shared.in_flight.push(Owed::Raw);
+            Ok(true)
         }
     }
 }
@@ -426,13 +631,31 @@ async fn forward_responses(
                 shared.in_flight.pop();
                 answer
             }
+            Some(Owed::Login) => {
+                let frame = match take_frame(&mut early, &mut frames).await {
+                    Ok(frame) => frame,
+                    Err(close) => return close,
+                };
+                shared.in_flight.pop();
+                // The request side waits for it; if it has gone, so has the connection.
+                let _ = shared.login_answers.send(frame);
+                continue;
+            }
+            Some(Owed::Raw) => {
+                let frame = match take_frame(&mut early, &mut frames).await {
+                    Ok(frame) => frame,
+                    Err(close) => return close,
+                };
+                shared.in_flight.pop();
+                if let Some(principal) = shared.passthrough().on_raw_response() {
+                    shared.authenticated(principal);
+                }
+                frame
+            }
             Some(Owed::Broker(forwarded)) => {
-                let frame = match early.take() {
-                    Some(frame) => frame,
-                    None => match next_frame(&mut frames).await {
-                        Ok(frame) => frame,
-                        Err(close) => return close,
-                    },
+                let frame = match take_frame(&mut early, &mut frames).await {
+                    Ok(frame) => frame,
+                    Err(close) => return close,
                 };
                 shared.in_flight.pop();
                 match broker_answer(shared, forwarded, frame) {
@@ -462,6 +685,17 @@ async fn forward_responses(
     }
 }
 
+/// The broker's next frame: the one read early, if any, else the next from the socket.
+async fn take_frame(
+    early: &mut Option<Bytes>,
+    frames: &mut FramedRead<ReadHalf, FrameCodec>,
+) -> Result<Bytes, Close> {
+    match early.take() {
+        Some(frame) => Ok(frame),
+        None => next_frame(frames).await,
+    }
+}
+
 async fn next_frame(frames: &mut FramedRead<ReadHalf, FrameCodec>) -> Result<Bytes, Close> {
     match frames.next().await {
         None => Err(Close::UpstreamClosed),
@@ -478,6 +712,15 @@ fn broker_answer(shared: &Shared<'_>, forwarded: Forwarded, frame: Bytes) -> Res
             "correlation id {correlation_id:?} where {} was expected",
             forwarded.correlation_id
         )));
+    }
+    if matches!(
+        forwarded.api_key,
+        ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+    ) {
+        let (api_key, version) = (forwarded.api_key, forwarded.api_version);
+        if let Some(principal) = shared.passthrough().on_response(api_key, version, &frame) {
+            shared.authenticated(principal);
+        }
     }
     let chain = &shared.ctx.chain;
     if !chain.wants_response(forwarded.api_key, forwarded.api_version) {

@@ -14,7 +14,11 @@
 //! its verdict. The connection loop keeps the connection's answers in request order
 //! whatever the verdicts are (see `in_flight`).
 
+use std::any::Any;
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flotilla_raft::ControlState;
@@ -62,6 +66,52 @@ pub struct Session {
     /// Who the client is, as Kafka names principals (`User:alice`); `None` until the
     /// connection authenticates (SASL, or a client certificate).
     pub principal: Option<String>,
+    /// What filters keep between a request and its response; shared by every snapshot
+    /// of this connection's session.
+    pub notes: Arc<RequestNotes>,
+}
+
+/// What a filter takes out of a request to put back into its response (the entries it
+/// answered itself), kept by filter name and correlation id. Responses of requests no
+/// filter left a note for look it up without taking the lock.
+#[derive(Default)]
+pub struct RequestNotes {
+    count: AtomicUsize,
+    notes: Mutex<HashMap<NoteKey, Box<dyn Any + Send>>>,
+}
+
+/// A filter's name and a request's correlation id.
+type NoteKey = (&'static str, i32);
+
+impl std::fmt::Debug for RequestNotes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RequestNotes({})", self.count.load(Ordering::Relaxed))
+    }
+}
+
+impl RequestNotes {
+    /// Keeps `note` until the response to request `correlation_id` comes back. A request
+    /// that gets no response (acks=0) must not leave one.
+    pub fn leave(&self, filter: &'static str, correlation_id: i32, note: impl Any + Send) {
+        let mut notes = self.notes.lock().unwrap_or_else(|e| e.into_inner());
+        if notes
+            .insert((filter, correlation_id), Box::new(note))
+            .is_none()
+        {
+            self.count.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// The note left for the response to `correlation_id`, if any.
+    pub fn take<T: Any>(&self, filter: &'static str, correlation_id: i32) -> Option<T> {
+        if self.count.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut notes = self.notes.lock().unwrap_or_else(|e| e.into_inner());
+        let note = notes.remove(&(filter, correlation_id))?;
+        self.count.fetch_sub(1, Ordering::AcqRel);
+        note.downcast().ok().map(|note| *note)
+    }
 }
 
 impl Session {
@@ -72,6 +122,7 @@ impl Session {
             transport,
             client_id: None,
             principal: None,
+            notes: Arc::default(),
         }
     }
 }

@@ -37,6 +37,12 @@ pub enum Owed {
     Broker(Forwarded),
     /// An answer the proxy built, ready to send.
     Proxy(Bytes),
+    /// The broker's answer to a raw SASL token (after a v0 SaslHandshake): a frame with no
+    /// Kafka header, forwarded as it is.
+    Raw,
+    /// The broker's answer to the proxy's own request (renewing its login on this
+    /// connection): handed to the request side, never sent to the client.
+    Login,
 }
 
 #[derive(Default)]

@@ -119,6 +119,11 @@ impl Response {
         self.version
     }
 
+    /// The correlation id of the request it answers.
+    pub fn correlation_id(&self) -> Option<i32> {
+        crate::protocol::header::response_correlation_id(&self.frame)
+    }
+
     /// The response as the broker sent it, header included; for filters that can tell
     /// from the bytes alone that they have nothing to change.
     pub fn frame(&self) -> &Bytes {

@@ -12,6 +12,7 @@
 //! Nothing here waits on a lock shared between connections or on Raft: filters read the
 //! committed control state through a snapshot, and the directory through its own.
 
+pub mod auth;
 pub mod chain;
 pub mod clients;
 pub mod connection;

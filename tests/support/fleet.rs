@@ -20,17 +20,31 @@ impl Fleet {
 
     /// Like [`Fleet::start`], every node started as `launch` says.
     pub fn start_with(count: usize, backend: &str, takeover_after: &str, launch: Launch) -> Fleet {
-        Self::start_each(count, backend, takeover_after, launch, |_| String::new())
+        Self::start_configured(count, backend, takeover_after, launch, |_| String::new())
     }
 
-    /// Like [`Fleet::start_with`], with `extra(id)` appended to node `id`'s config after
-    /// its `[cluster]` table (a `[cluster.tls]` table, for example).
+    /// Like [`Fleet::start_with`], with extra TOML for each node, made from its host (for
+    /// example a `[tls]` section with a certificate for that host).
+    pub fn start_configured(
+        count: usize,
+        backend: &str,
+        takeover_after: &str,
+        launch: Launch,
+        extra_toml: impl Fn(&str) -> String,
+    ) -> Fleet {
+        Self::start_each(count, backend, takeover_after, launch, |_, host| {
+            extra_toml(host)
+        })
+    }
+
+    /// Like [`Fleet::start_configured`], with extra TOML made from each node's id and host
+    /// (for example a `[cluster.tls]` table with the certificate naming `node-<id>`).
     pub fn start_each(
         count: usize,
         backend: &str,
         takeover_after: &str,
         launch: Launch,
-        extra: impl Fn(u64) -> String,
+        extra_toml: impl Fn(u64, &str) -> String,
     ) -> Fleet {
         let hosts: Vec<String> = (0..count).map(|_| next_host()).collect();
         let nodes = (0..count)
@@ -41,12 +55,12 @@ impl Fleet {
                 let cluster = format!(
                     "[cluster]\nid = \"test\"\nzone = \"zone-{i}\"\ngossip_listen = \"{{host}}:7946\"\n\
                      seeds = [{}]\nraft_listen = \"{{host}}:7947\"\ndata_dir = \"{{dir}}/data\"\n\
-                     initial_members = [{}]\ntakeover_after = \"{takeover_after}\"\n{}",
+                     initial_members = [{}]\ntakeover_after = \"{takeover_after}\"\n",
                     seeds.join(", "),
-                    members.join(", "),
-                    extra(i as u64 + 1)
+                    members.join(", ")
                 );
-                Node::spawn_with(i as u64 + 1, &hosts[i], backend, &cluster, launch.clone())
+                let config = format!("{cluster}{}", extra_toml(i as u64 + 1, &hosts[i]));
+                Node::spawn_with(i as u64 + 1, &hosts[i], backend, &config, launch.clone())
             })
             .collect();
         let fleet = Fleet { nodes };

@@ -86,3 +86,36 @@ impl Drop for JavaProducer {
         let _ = self.child.wait();
     }
 }
+
+/// Produces `count` records to `topic` with VerifiableProducer and the client properties
+/// `properties` (TLS, SASL), written to a file in `dir`; returns how many were acknowledged.
+pub fn produce_with_properties(
+    bootstrap: &str,
+    topic: &str,
+    count: usize,
+    properties: &str,
+    dir: &std::path::Path,
+) -> usize {
+    let config = dir.join(format!("{topic}.properties"));
+    std::fs::write(&config, properties).unwrap();
+    let config = config.display().to_string();
+    let count = count.to_string();
+    let produced = super::run_tool(
+        "org.apache.kafka.tools.VerifiableProducer",
+        &[
+            "--bootstrap-server",
+            bootstrap,
+            "--topic",
+            topic,
+            "--max-messages",
+            &count,
+            "--acks",
+            "-1",
+            "--command-config",
+            &config,
+        ],
+    );
+    String::from_utf8_lossy(&produced.stdout)
+        .matches("producer_send_success")
+        .count()
+}

@@ -41,6 +41,39 @@ pub fn kafka() -> &'static str {
     BOOTSTRAP.get_or_init(|| last_line_of("kafka-cluster.sh", &["up"]))
 }
 
+/// The local cluster's TLS listeners: SASL_SSL (users flotilla, alice and bob, each with
+/// the password `<name>-secret`, PLAIN and SCRAM) and SSL, and the CA of their certificates.
+pub struct SecureKafka {
+    pub sasl_ssl: String,
+    pub ssl: String,
+    pub ca: PathBuf,
+}
+
+pub fn secure_kafka() -> &'static SecureKafka {
+    static LISTENERS: OnceLock<SecureKafka> = OnceLock::new();
+    LISTENERS.get_or_init(|| {
+        kafka();
+        let status = Command::new(repo_root().join("scripts/kafka-cluster.sh"))
+            .arg("status")
+            .output()
+            .unwrap();
+        let listing = String::from_utf8(status.stdout).unwrap();
+        let list = |label: &str| {
+            listing
+                .lines()
+                .find_map(|l| l.strip_prefix(label))
+                .unwrap_or_else(|| panic!("no {label}listener in:\n{listing}"))
+                .trim()
+                .to_string()
+        };
+        SecureKafka {
+            sasl_ssl: list("SASL_SSL "),
+            ssl: list("SSL "),
+            ca: PathBuf::from(last_line_of("kafka-cluster.sh", &["tls-dir"])).join("ca.pem"),
+        }
+    })
+}
+
 /// Runs `scripts/SCRIPT ARGS`, failing the test if it fails, and returns the last line it
 /// printed (where the project's scripts put their answer).
 fn last_line_of(script: &str, args: &[&str]) -> String {

@@ -6,6 +6,7 @@
 //! carry none pass through as the broker's bytes. Governance features add their filters
 //! to [`built_in`] as they arrive.
 
+mod acl;
 mod api_versions;
 mod describe_cluster;
 mod find_coordinator;
@@ -18,21 +19,32 @@ use std::sync::Arc;
 
 use kafka_protocol::protocol::StrBytes;
 
+use flotilla_config::Config;
+
 use super::filter::{Env, Filter, Transport};
 use crate::directory::{Broker, Directory};
+use crate::metrics::Metrics;
 
 pub use api_versions::intersect_api_versions;
 
-/// The chain of filters a node runs, in order.
-pub fn built_in(directory: &Arc<Directory>) -> Vec<Box<dyn Filter>> {
-    #[allow(unused_mut)] // only the test hooks add to it, for now
-    let mut filters: Vec<Box<dyn Filter>> = vec![
+/// The chain of filters a node runs, in order: authorization first, so a refused
+/// request meets no other filter.
+pub fn built_in(
+    directory: &Arc<Directory>,
+    config: &Config,
+    metrics: &Arc<Metrics>,
+) -> Vec<Box<dyn Filter>> {
+    let mut filters: Vec<Box<dyn Filter>> = Vec::new();
+    if let Some(acl) = &config.acl {
+        filters.push(Box::new(acl::Authorization::new(acl, metrics)));
+    }
+    filters.extend::<[Box<dyn Filter>; 5]>([
         Box::new(api_versions::ApiVersionsNarrowing),
         Box::new(metadata::MetadataAddresses::new(directory)),
         Box::new(find_coordinator::CoordinatorAddresses::new(directory)),
         Box::new(describe_cluster::DescribeClusterAddresses::new(directory)),
         Box::new(node_endpoints::NodeEndpointAddresses::new(directory)),
-    ];
+    ]);
     #[cfg(feature = "test-hooks")]
     filters.extend(test_filter::from_env());
     filters
