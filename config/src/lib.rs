@@ -16,8 +16,7 @@ mod security;
 
 pub use security::{
     AclConfig, ClusterTls, ListenerKind, ListenerTls, SaslMechanism, SaslTermination,
-    ServiceCredentials,
-    UpstreamTls,
+    ServiceCredentials, UpstreamTls,
 };
 
 /// The whole configuration of one node.
