@@ -83,6 +83,7 @@ binary() {
 # proxyctl from the same build as the node binary, else the release build.
 proxyctl() {
   local bin
+  [[ $(mode) != secure ]] || export FLOTILLA_TOKEN="${FLOTILLA_TOKEN:-$(cat "$(token_file)")}"
   bin="$(dirname "$(binary)")/proxyctl"
   if [[ ! -x $bin ]]; then
     (cd "$root" && cargo build --release --quiet --bin proxyctl >&2) || die "building proxyctl failed"
@@ -101,8 +102,41 @@ write_config() {
   servers=$(echo "$backend" | sed 's/[^,]*/"&"/g; s/,/, /g')
   write_node_config "$id" "$dir" "$host" "$servers" >"$dir/node.toml"
   [[ $(mode) == plain ]] || write_tls_config "$id" "$host" >>"$dir/node.toml"
-  ((count > 1)) && write_cluster_config "$id" "$dir" "$host" "$count" >>"$dir/node.toml"
+  [[ $(mode) != secure ]] || write_secure_config "$id" >>"$dir/node.toml"
+  if ((count > 1)) || [[ $(mode) == secure ]]; then
+    write_cluster_config "$id" "$dir" "$host" "$count" >>"$dir/node.toml"
+  fi
   return 0
+}
+
+# --secure: SASL terminated by the fleet, Kafka reached as the service account over
+# SASL_SSL, an admin token, mutual TLS between the Raft listeners (the same certificate).
+write_secure_config() {
+  local id=$1 tls host
+  tls=$("$here/kafka-cluster.sh" tls-dir)
+  host=$(node_host "$id")
+  cat <<TOML
+
+[backend.sasl]
+mechanism = "SCRAM-SHA-512"
+username = "flotilla"
+password = "flotilla-secret"
+
+[sasl]
+listeners = ["tls"]
+
+[admin]
+tokens = [{ name = "fleet-admin", scope = "admin", sha256 = "$(token_hash)" }]
+TOML
+  # [cluster.tls] goes with the [cluster] table, after it.
+  echo "$tls" >"$state/tls-dir"
+}
+
+# The fleet's admin token (made once per `up`) and its SHA-256, which is all a node keeps.
+token_file() { echo "$state/admin-token"; }
+token_hash() {
+  [[ -s $(token_file) ]] || (umask 077; openssl rand -hex 32 >"$(token_file)")
+  printf %s "$(cat "$(token_file)")" | sha256sum | cut -d' ' -f1
 }
 
 # TLS for clients (a certificate for the node's host from scripts/lib/tls.sh's CA, the
@@ -110,7 +144,8 @@ write_config() {
 write_tls_config() {
   local id=$1 host=$2 tls
   tls=$("$here/kafka-cluster.sh" tls-dir)
-  "$here/lib/tls.sh" server "$tls" "node-$host" "IP:$host" >&2
+  # DNS:node-ID names the node to its Raft peers (cluster.tls) as well.
+  "$here/lib/tls.sh" server "$tls" "node-$host" "IP:$host,DNS:node-$id" >&2
   cat <<TOML
 
 [tls]
@@ -142,6 +177,12 @@ data_dir = "$dir/data"
 initial_members = [$(IFS=,; echo "${members[*]}")]
 takeover_after = "${FLOTILLA_TAKEOVER_AFTER:-2s}"
 TOML
+  if [[ $(mode) == secure ]]; then
+    local tls
+    tls=$(cat "$state/tls-dir")
+    printf '\n[cluster.tls]\nca = "%s"\ncert = "%s"\nkey = "%s"\n' \
+      "$tls/ca.pem" "$tls/node-$host.pem" "$tls/node-$host.key"
+  fi
 }
 
 write_node_config() {
@@ -153,6 +194,7 @@ advertised_host = "$host"
 bootstrap_port = $bootstrap_port
 identity_port_base = $identity_port_base
 admin_listen = "$host:$admin_port"
+plaintext = $([[ $(mode) == secure ]] && echo false || echo true)
 
 [backend]
 bootstrap_servers = [$servers]
@@ -276,7 +318,32 @@ up() {
     launch "$id" "$bin"
   done
   for ((id = 1; id <= count; id++)); do wait_ready "$id" "$state/node-$id"; done
+  [[ $mode != secure ]] || add_client_user
   print_status
+}
+
+# A SASL user for clients of a --secure fleet, made once, and how to connect as it.
+add_client_user() {
+  local password_file="$state/client-password" endpoint deadline=$((SECONDS + 60))
+  [[ -s $password_file ]] || (umask 077; openssl rand -hex 16 >"$password_file")
+  endpoint="http://$(node_host 1):$admin_port"
+  # Users need the fleet's feature level 2, which the leader raises shortly after start.
+  until proxyctl --endpoint "$endpoint" user add client --mechanism SCRAM-SHA-512 \
+    --password-stdin <"$password_file" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || die "could not add the client user"
+    sleep 0.5
+  done
+  proxyctl --endpoint "$endpoint" user add client --mechanism SCRAM-SHA-256 \
+    --password-stdin <"$password_file" >/dev/null
+  cat >&2 <<TEXT
+secure fleet: clients connect over SASL_SSL as user 'client', for example
+  kcat -b $(node_host 1):$tls_bootstrap_port -X security.protocol=SASL_SSL \\
+    -X ssl.ca.location=$(cat "$state/tls-dir")/ca.pem -X sasl.mechanisms=PLAIN \\
+    -X sasl.username=client -X sasl.password=$(cat "$password_file") -L
+  (SCRAM-SHA-256 and SCRAM-SHA-512 work too; the password is in $password_file)
+admin token (scope admin) in $(token_file):
+  FLOTILLA_TOKEN=\$(cat $(token_file)) proxyctl --endpoint $endpoint cluster status
+TEXT
 }
 
 start() {

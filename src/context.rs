@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use flotilla_config::{AdminConfig, Config, Limits, ListenerKind, SaslTermination};
-use flotilla_raft::ControlState;
+use flotilla_raft::{ControlState, RaftTls};
 
 use crate::api::{ClusterStatus, Mode, NodeState, NodeSummary, RaftRole};
 use crate::backend;
@@ -22,13 +22,15 @@ use crate::proxy::filters;
 use crate::stream::Transport;
 use crate::tls::{ServerFiles, ServerTls};
 
-/// What a node reads from disk at start to open connections: its TLS certificate and the
-/// TLS material for the brokers. Loaded before anything else starts, so a bad file stops
-/// the node at once with the field named.
+/// What a node reads from disk at start to open connections: its TLS certificate, the
+/// TLS material for the brokers and for Raft RPC between nodes. Loaded before anything
+/// else starts, so a bad file stops the node at once with the field named.
 pub struct Transports {
     pub backend: backend::Link,
     pub tls: Option<Arc<ServerTls>>,
     pub admin_tls: Option<Arc<ServerTls>>,
+    /// With `[cluster.tls]`: mutual TLS for Raft RPC.
+    pub raft: Option<RaftTls>,
 }
 
 impl Transports {
@@ -42,10 +44,15 @@ impl Transports {
             None => None,
         };
         let backend = backend::Link::new(&config.backend, config.limits.connect_timeout)?;
+        let cluster_tls = config.cluster.as_ref().and_then(|c| c.tls.as_ref());
+        let raft = cluster_tls
+            .map(|tls| crate::tls::raft_tls(tls, config.node.id))
+            .transpose()?;
         Ok(Transports {
             backend,
             tls,
             admin_tls,
+            raft,
         })
     }
 }

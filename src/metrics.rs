@@ -86,6 +86,11 @@ pub struct FleetMetrics {
     pub assignment_epoch: IntGauge,
     pub takeovers: IntCounter,
     pub degraded: IntGauge,
+    /// Gossip incarnations now ignored because their Raft address is not the recorded one.
+    pub gossip_impostors: IntGauge,
+    pub gossip_impostors_detected: IntCounter,
+    /// Peers the Raft RPC listener refused over TLS, by reason (handshake, identity).
+    pub raft_rpc_tls_refusals: IntCounterVec,
 }
 
 impl FleetMetrics {
@@ -115,6 +120,22 @@ impl FleetMetrics {
                 r,
                 "flotilla_degraded",
                 "1 while the Raft group has no live leader",
+            ),
+            gossip_impostors: gauge(
+                r,
+                "flotilla_gossip_impostors",
+                "Gossip members now ignored: their Raft address is not the one Raft recorded",
+            ),
+            gossip_impostors_detected: counter(
+                r,
+                "flotilla_gossip_impostors_total",
+                "Gossip incarnations found claiming a Raft member's id from another Raft address",
+            ),
+            raft_rpc_tls_refusals: counter_vec(
+                r,
+                "flotilla_raft_rpc_tls_refusals_total",
+                "Raft RPC peers refused: failed TLS handshakes, and requests whose sender's certificate does not name it",
+                &["reason"],
             ),
         }
     }

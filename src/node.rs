@@ -33,6 +33,7 @@ pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    crate::tls::install_default_provider();
     // Certificates and keys first: a bad file must stop the node before anything starts.
     let transports = Transports::load(&config)?;
     // Bind next: a second copy of a node fails here, before it touches gossip or Raft.
@@ -42,7 +43,7 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on {} (node.admin_listen)", node.admin_listen))?;
     let fleet = match config.cluster {
-        Some(_) => Some(Fleet::start(&config).await?),
+        Some(_) => Some(Fleet::start(&config, transports.raft.clone()).await?),
         None => None,
     };
     let ctx = Arc::new(Context::new(config, fleet, transports));

@@ -1,6 +1,7 @@
 //! TLS with rustls: the server side of the client listeners (reloaded from disk while the
-//! node runs), the client side towards the brokers, and the principal of a client
-//! certificate.
+//! node runs), the client side towards the brokers, mutual TLS for Raft RPC between nodes
+//! (handed to the raft crate as ready configurations, so the file handling stays here),
+//! and the principal of a client certificate.
 //!
 //! Certificates are checked at start as an operator would want them checked: a chain
 //! whose leaf has expired (or is not valid yet), a key that does not belong to the leaf,
@@ -16,10 +17,14 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{anyhow, bail, Context as _};
 use arc_swap::ArcSwap;
-use flotilla_config::{AdminTls, ListenerTls, UpstreamTls};
+use flotilla_config::{AdminTls, ClusterTls, ListenerTls, UpstreamTls};
+use flotilla_raft::tls::{names_node, node_name};
+use flotilla_raft::RaftTls;
+use rustls::client::danger::ServerCertVerifier as _;
+use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
@@ -28,6 +33,15 @@ use crate::metrics::Metrics;
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Makes ring the process-wide provider too. reqwest is built with rustls (Raft RPC hands
+/// it ready configurations), and a reqwest client given none builds one from the
+/// process-wide provider even for plain HTTP, and panics if there is none. Everything in
+/// this module still names its provider.
+pub fn install_default_provider() {
+    // Err only if a provider is installed already, which is as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// Reads every certificate of a PEM file; `field` names the config field in errors.
@@ -275,6 +289,82 @@ pub fn connector(tls: &UpstreamTls) -> anyhow::Result<TlsConnector> {
         _ => builder.with_no_client_auth(),
     };
     Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// Mutual TLS for Raft RPC. The node's certificate is checked as its peers will check it
+/// (signed by the fleet CA, naming `node-<id>`, valid now, usable to serve and to
+/// connect), so a fleet that cannot work stops at start with the field named.
+pub fn raft_tls(tls: &ClusterTls, node_id: u64) -> anyhow::Result<RaftTls> {
+    let chain = read_certs(&tls.cert, "cluster.tls.cert")?;
+    check_validity(&chain[0], &tls.cert, "cluster.tls.cert")?;
+    let key = read_key(&tls.key, "cluster.tls.key")?;
+    let roots = Arc::new(root_store(&tls.ca, "cluster.tls.ca")?);
+    check_fleet_cert(&chain, &roots, node_id, &tls.cert)?;
+    let clients = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider())
+        .build()
+        .map_err(|e| anyhow!("cluster.tls.ca: {e}"))?;
+    clients
+        .verify_client_cert(&chain[0], &chain[1..], UnixTime::now())
+        .map_err(|e| {
+            anyhow!(
+                "cluster.tls.cert: {} cannot serve as a client certificate: {e}",
+                tls.cert.display()
+            )
+        })?;
+    let mismatch = |e: rustls::Error| {
+        anyhow!(
+            "cluster.tls.key: {} does not fit the certificate in {}: {e}",
+            tls.key.display(),
+            tls.cert.display()
+        )
+    };
+    let server = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .context("cluster.tls: no protocol version")?
+        .with_client_cert_verifier(clients)
+        .with_single_cert(chain.clone(), key.clone_key())
+        .map_err(mismatch)?;
+    let client = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .context("cluster.tls: no protocol version")?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(mismatch)?;
+    Ok(RaftTls {
+        server: Arc::new(server),
+        client,
+    })
+}
+
+/// Refuses a certificate that does not name the node or that the fleet CA did not sign.
+fn check_fleet_cert(
+    chain: &[CertificateDer<'static>],
+    roots: &Arc<RootCertStore>,
+    node_id: u64,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let name = node_name(node_id);
+    if !names_node(&chain[0], node_id) {
+        bail!(
+            "cluster.tls.cert: the certificate in {} does not name {name} \
+             (a DNS subject alternative name is needed)",
+            path.display()
+        );
+    }
+    let server_name = ServerName::try_from(name.clone())?;
+    let servers = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider())
+        .build()
+        .map_err(|e| anyhow!("cluster.tls.ca: {e}"))?;
+    servers
+        .verify_server_cert(&chain[0], &chain[1..], &server_name, &[], UnixTime::now())
+        .map_err(|e| {
+            anyhow!(
+                "cluster.tls.cert: the certificate in {} is not usable as {name} of the \
+                 fleet whose CA is cluster.tls.ca: {e}",
+                path.display()
+            )
+        })?;
+    Ok(())
 }
 
 fn system_roots(field: &str) -> anyhow::Result<RootCertStore> {

@@ -84,7 +84,7 @@ fn leader_and_follower(fleet: &Fleet) -> (u64, u64) {
 #[test]
 fn config_tokens_guard_the_api_and_travel_with_forwarded_writes() {
     let admin = AdminAccess::token(ADMIN_TOKEN);
-    let section = |_: &str| admin_section("");
+    let section = |_: u64, _: &str| admin_section("");
     let fleet = Fleet::start_secured(3, kafka(), "2s", Launch::default(), &section, admin.clone());
     let (leader, follower) = leader_and_follower(&fleet);
     let node = &fleet.nodes[follower as usize - 1];
@@ -422,7 +422,7 @@ fn the_admin_api_over_https_with_client_certificates() {
     let dir = tempfile::tempdir().unwrap();
     let ca = Ca::new(dir.path(), "admin-ca");
     let operator = ca.client("operator");
-    let section = |host: &str| {
+    let section = |_: u64, host: &str| {
         let leaf = ca.server(host, &[host], 30);
         admin_section(&format!(
             "[admin.tls]\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\n",
@@ -499,7 +499,7 @@ fn the_admin_api_over_https_with_client_certificates() {
 #[test]
 fn a_wiped_node_of_a_secured_fleet_is_still_refused_its_old_seat() {
     // A starting node has no token; it reads the Raft group from its peers' Raft listeners.
-    let section = |_: &str| admin_section("");
+    let section = |_: u64, _: &str| admin_section("");
     let admin = AdminAccess::token(ADMIN_TOKEN);
     let mut fleet = Fleet::start_secured(3, kafka(), "1s", Launch::default(), &section, admin);
     fleet.node(3).kill();

@@ -17,8 +17,8 @@ mod security;
 
 pub use admin::{AdminConfig, AdminScope, AdminTls, StaticToken};
 pub use security::{
-    AclConfig, ListenerKind, ListenerTls, SaslMechanism, SaslTermination, ServiceCredentials,
-    UpstreamTls,
+    AclConfig, ClusterTls, ListenerKind, ListenerTls, SaslMechanism, SaslTermination,
+    ServiceCredentials, UpstreamTls,
 };
 
 /// The whole configuration of one node.
@@ -129,6 +129,10 @@ pub struct ClusterConfig {
     /// Gossip round interval; failure detection takes a few dozen rounds.
     #[serde(default = "default_gossip_interval", with = "humantime_serde")]
     pub gossip_interval: Duration,
+    /// Mutual TLS for Raft RPC between nodes; plain HTTP without it. Gossip is not
+    /// covered: it is unauthenticated UDP, so bind `gossip_listen` privately too.
+    #[serde(default)]
+    pub tls: Option<ClusterTls>,
 }
 
 /// Protective limits on client and broker connections.
@@ -596,7 +600,10 @@ impl ClusterConfig {
                 "must differ from cluster.gossip_listen",
             ));
         }
-        Ok(())
+        match &self.tls {
+            Some(tls) => tls.validate(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -789,12 +796,40 @@ mod tests {
             ("seeds = [\"nope\"]", "cluster.seeds"),
             ("takeover_after = \"100ms\"", "cluster.takeover_after"),
             ("initial_members = [0]", "cluster.initial_members"),
+            (
+                "[cluster.tls]\nca = \"\"\ncert = \"c\"\nkey = \"k\"",
+                "cluster.tls.ca",
+            ),
+            (
+                "[cluster.tls]\nca = \"ca\"\ncert = \"\"\nkey = \"k\"",
+                "cluster.tls.cert",
+            ),
+            (
+                "[cluster.tls]\nca = \"ca\"\ncert = \"c\"\nkey = \"\"",
+                "cluster.tls.key",
+            ),
         ];
         for (line, field) in cases {
             let config = parsed("", &format!("{CLUSTER}{line}\n")).unwrap();
             assert_eq!(field_of(config.validate()), field, "{line}");
         }
         assert!(parsed("", "").unwrap().cluster.is_none());
+        assert!(cluster.tls.is_none(), "plain Raft RPC unless asked");
+    }
+
+    #[test]
+    fn cluster_tls_needs_all_three_files_and_no_others() {
+        let tls = "[cluster.tls]\nca = \"ca.pem\"\ncert = \"n.pem\"\nkey = \"n.key\"\n";
+        let config = parsed("", &format!("{CLUSTER}{tls}")).unwrap();
+        config.validate().unwrap();
+        let got = config.cluster.unwrap().tls.unwrap();
+        assert_eq!(got.ca, PathBuf::from("ca.pem"));
+        let missing_key = "[cluster.tls]\nca = \"ca.pem\"\ncert = \"n.pem\"\n";
+        let err = parsed("", &format!("{CLUSTER}{missing_key}")).unwrap_err();
+        assert!(err.contains("key"), "{err}");
+        let typo = format!("{CLUSTER}{tls}client_ca = \"x\"\n");
+        let err = parsed("", &typo).unwrap_err();
+        assert!(err.contains("client_ca"), "{err}");
     }
 
     #[test]

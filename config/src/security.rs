@@ -52,6 +52,20 @@ pub struct UpstreamTls {
     pub key: Option<PathBuf>,
 }
 
+/// Mutual TLS between the fleet's nodes for Raft RPC. Every node presents a certificate
+/// signed by the fleet's CA that names it as `node-<id>` (a SAN DNS name), and accepts
+/// only peers that do the same; see `config/examples/fleet-node.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterTls {
+    /// PEM certificate of the fleet CA: peers' certificates must chain to it.
+    pub ca: PathBuf,
+    /// PEM certificate chain of this node, leaf first; the leaf must name `node-<id>`.
+    pub cert: PathBuf,
+    /// PEM private key of the leaf certificate (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
 /// A SASL mechanism, named as Kafka names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 pub enum SaslMechanism {
@@ -197,6 +211,14 @@ impl ListenerTls {
             return Err(invalid("tls.handshake_timeout", "must be greater than 0"));
         }
         Ok(())
+    }
+}
+
+impl ClusterTls {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        path_set("cluster.tls.ca", &self.ca)?;
+        path_set("cluster.tls.cert", &self.cert)?;
+        path_set("cluster.tls.key", &self.key)
     }
 }
 

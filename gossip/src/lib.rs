@@ -18,6 +18,20 @@
 //! other cluster's id, so the error can name the seed but not its cluster, and only seeds
 //! that answer within the start-up wait are checked; a mismatch that appears later (a seed
 //! re-pointed at another fleet) is only in chitchat's warning log.
+//!
+//! # What gossip exposes
+//!
+//! Gossip runs over UDP with no authentication and no encryption. Anyone who can reach a
+//! node's gossip address can read what every node publishes (its id, advertised host and
+//! ports, zone, Raft and admin addresses, lifecycle, load and feature level) and can
+//! publish states of its own under any node id. The cluster id only keeps honest fleets
+//! apart; it is sent in clear and is no secret. So bind `cluster.gossip_listen` to a
+//! private network, as the Raft listener. Within those limits the crate refuses what it
+//! can tell is wrong: a seed of another cluster and a duplicate node id at start (see
+//! `admission`), and, once the node has told it the Raft membership
+//! ([`Gossip::set_raft_addrs`]), members whose Raft address is not the recorded one (see
+//! `vetting`): an impostor claiming a member's id can neither make it look alive nor take
+//! its place.
 
 mod admission;
 pub mod config;
@@ -25,10 +39,12 @@ mod error;
 mod member;
 mod node_state;
 mod transport;
+mod vetting;
 mod watcher;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chitchat::transport::Transport;
@@ -40,8 +56,10 @@ pub use config::GossipConfig;
 pub use error::GossipError;
 pub use member::Member;
 pub use node_state::{DecodeError, Lifecycle, NodeState};
+pub use vetting::{impostor_of, Impostor};
 
 use transport::BoundTransport;
+use vetting::Vetting;
 use watcher::AbortOnDrop;
 
 /// How many gossip rounds pass between reconciliations that catch forgotten dead nodes.
@@ -55,6 +73,7 @@ pub struct Gossip {
     handle: ChitchatHandle,
     chitchat: Arc<Mutex<Chitchat>>,
     members: Arc<watch::Sender<Vec<Member>>>,
+    vetting: Arc<StdMutex<Vetting>>,
     _watcher: AbortOnDrop,
 }
 
@@ -83,9 +102,15 @@ impl Gossip {
     ) -> Gossip {
         let chitchat = handle.chitchat();
         let members = Arc::new(watch::Sender::new(Vec::new()));
-        watcher::refresh(&chitchat, &members).await;
+        let vetting = Arc::new(StdMutex::new(Vetting::default()));
+        watcher::refresh(&chitchat, &members, &vetting).await;
         let reconcile = config.interval * RECONCILE_ROUNDS;
-        let task = watcher::spawn(chitchat.clone(), members.clone(), reconcile);
+        let task = watcher::spawn(
+            chitchat.clone(),
+            members.clone(),
+            vetting.clone(),
+            reconcile,
+        );
         Gossip {
             self_id,
             gossip_addr: id.gossip_advertise_addr,
@@ -93,6 +118,7 @@ impl Gossip {
             handle,
             chitchat,
             members,
+            vetting,
             _watcher: AbortOnDrop(task),
         }
     }
@@ -137,7 +163,35 @@ impl Gossip {
 
     async fn publish(&self, key: &str, value: &str) {
         self.chitchat.lock().await.self_node_state().set(key, value);
-        watcher::refresh(&self.chitchat, &self.members).await;
+        self.refresh().await;
+    }
+
+    async fn refresh(&self) {
+        watcher::refresh(&self.chitchat, &self.members, &self.vetting).await;
+    }
+
+    /// Tells gossip the Raft address the Raft membership records for each member; from
+    /// then on a gossip incarnation of one of them that publishes another address is an
+    /// impostor (see `vetting`): shown dead, never speaking for its node id.
+    pub async fn set_raft_addrs(&self, recorded: BTreeMap<u64, String>) {
+        let changed = self.lock_vetting().set_recorded(recorded);
+        if changed {
+            self.refresh().await;
+        }
+    }
+
+    /// The gossip incarnations currently ignored as impostors.
+    pub fn impostors(&self) -> Vec<Impostor> {
+        self.lock_vetting().current()
+    }
+
+    /// How many impostor incarnations were seen since start (each counted once).
+    pub fn impostors_detected(&self) -> u64 {
+        self.lock_vetting().detected()
+    }
+
+    fn lock_vetting(&self) -> std::sync::MutexGuard<'_, Vetting> {
+        self.vetting.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Members currently seen live, ourselves included.

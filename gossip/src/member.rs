@@ -5,7 +5,9 @@
 //! a taken id shows up next to the real one. Callers think in node ids, so each id is
 //! folded to the one incarnation that speaks for it: ourselves first, then a live one over
 //! a dead one; of two live ones the older (the incumbent, which a late duplicate must not
-//! displace) and of two dead ones the newer (its last known state).
+//! displace) and of two dead ones the newer (its last known state). An impostor (see
+//! `vetting`) is shown dead and speaks for its id only when nothing else does: an
+//! impostor cannot outrank the real node by claiming an older generation.
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashSet};
@@ -15,6 +17,10 @@ use chitchat::{Chitchat, ChitchatId};
 use tracing::debug;
 
 use crate::node_state::NodeState;
+use crate::vetting::{impostor_of, Impostor};
+
+/// A member list, and the impostors left out of it.
+pub(crate) type Snapshot = (Vec<Member>, Vec<(ChitchatId, Impostor)>);
 
 /// A node of the fleet as this node sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,34 +35,50 @@ pub struct Member {
     pub gossip_addr: SocketAddr,
 }
 
-/// Every member known to `chitchat`, sorted by node id.
-pub(crate) fn snapshot(chitchat: &Chitchat) -> Vec<Member> {
+/// Every member known to `chitchat`, sorted by node id, vetted against the `recorded`
+/// Raft addresses.
+pub(crate) fn snapshot(chitchat: &Chitchat, recorded: &BTreeMap<u64, String>) -> Snapshot {
     let self_id = chitchat.self_chitchat_id();
     let live: HashSet<&ChitchatId> = chitchat.live_nodes().collect();
-    let mut members: BTreeMap<u64, Member> = BTreeMap::new();
+    let mut members: BTreeMap<u64, Vetted> = BTreeMap::new();
+    let mut impostors = Vec::new();
     for (id, node) in chitchat.node_states() {
         let Some(state) = decode(id, node) else {
             continue;
         };
-        let member = Member {
+        let mut member = Member {
             state,
             alive: live.contains(id),
             is_self: id == self_id,
             generation: id.generation_id,
             gossip_addr: id.gossip_advertise_addr,
         };
-        match members.entry(member.state.node_id) {
+        let impostor = impostor_of(&member, recorded);
+        let genuine = impostor.is_none();
+        if let Some(impostor) = impostor {
+            member.alive = false;
+            impostors.push((id.clone(), impostor));
+        }
+        let vetted = Vetted { member, genuine };
+        match members.entry(vetted.member.state.node_id) {
             Entry::Vacant(slot) => {
-                slot.insert(member);
+                slot.insert(vetted);
             }
             Entry::Occupied(mut slot) => {
-                if speaks_before(&member, slot.get()) {
-                    slot.insert(member);
+                if speaks_before(&vetted, slot.get()) {
+                    slot.insert(vetted);
                 }
             }
         }
     }
-    members.into_values().collect()
+    let members = members.into_values().map(|v| v.member).collect();
+    (members, impostors)
+}
+
+/// A member, and whether its Raft address is the recorded one (or none is recorded).
+struct Vetted {
+    member: Member,
+    genuine: bool,
 }
 
 /// The typed state of a chitchat node, or `None` (logged) if it is partial or garbled.
@@ -76,12 +98,16 @@ pub(crate) fn decode(id: &ChitchatId, node: &chitchat::NodeState) -> Option<Node
 }
 
 /// Whether incarnation `a` should stand for its node id rather than `b`.
-fn speaks_before(a: &Member, b: &Member) -> bool {
-    let rank = |m: &Member| (m.is_self, m.alive);
-    match rank(a).cmp(&rank(b)) {
-        std::cmp::Ordering::Equal if a.alive => a.generation < b.generation,
-        std::cmp::Ordering::Equal => a.generation > b.generation,
-        order => order.is_gt(),
+fn speaks_before(a: &Vetted, b: &Vetted) -> bool {
+    let rank = |v: &Vetted| (v.member.is_self, v.genuine, v.member.alive);
+    let (a, b) = match rank(a).cmp(&rank(b)) {
+        std::cmp::Ordering::Equal => (&a.member, &b.member),
+        order => return order.is_gt(),
+    };
+    if a.alive {
+        a.generation < b.generation
+    } else {
+        a.generation > b.generation
     }
 }
 
@@ -90,7 +116,14 @@ mod tests {
     use super::*;
     use crate::node_state::Lifecycle;
 
-    fn member(generation: u64, alive: bool) -> Member {
+    fn member(generation: u64, alive: bool) -> Vetted {
+        Vetted {
+            member: raw_member(generation, alive),
+            genuine: true,
+        }
+    }
+
+    fn raw_member(generation: u64, alive: bool) -> Member {
         Member {
             state: NodeState {
                 node_id: 1,
@@ -165,7 +198,7 @@ mod tests {
     fn state_of(node_id: u64) -> NodeState {
         NodeState {
             node_id,
-            ..member(1, true).state
+            ..raw_member(1, true).state
         }
     }
 
@@ -189,7 +222,7 @@ mod tests {
         );
         add_peer(&mut chitchat, "6", 7006, state_of(7).to_key_values());
 
-        let members = snapshot(&chitchat);
+        let (members, _) = snapshot(&chitchat, &BTreeMap::new());
         let ids: Vec<(u64, bool, bool)> = members
             .iter()
             .map(|m| (m.state.node_id, m.alive, m.is_self))
@@ -199,11 +232,53 @@ mod tests {
 
     #[test]
     fn self_beats_everything() {
-        let me = Member {
-            is_self: true,
-            ..member(5, true)
+        let me = Vetted {
+            member: Member {
+                is_self: true,
+                ..raw_member(5, true)
+            },
+            genuine: true,
         };
         assert!(speaks_before(&me, &member(1, true)));
         assert!(!speaks_before(&member(1, true), &me));
+    }
+
+    #[test]
+    fn an_impostor_never_outranks_the_real_node() {
+        let impostor = Vetted {
+            genuine: false,
+            ..member(1, true)
+        };
+        assert!(speaks_before(&member(2, false), &impostor));
+        assert!(!speaks_before(&impostor, &member(9, false)));
+    }
+
+    #[test]
+    fn an_impostor_is_shown_dead_and_the_real_node_speaks() {
+        let mut chitchat = chitchat_with_self(&state_of(1));
+        let real = NodeState {
+            raft_addr: "127.0.0.2:7947".into(),
+            ..state_of(2)
+        };
+        let forged = NodeState {
+            raft_addr: "127.0.0.66:7947".into(),
+            ..state_of(2)
+        };
+        add_peer(&mut chitchat, "2", 7002, real.to_key_values());
+        add_peer(&mut chitchat, "2", 7066, forged.to_key_values());
+        let recorded = BTreeMap::from([(2, "127.0.0.2:7947".to_string())]);
+        let (members, impostors) = snapshot(&chitchat, &recorded);
+        assert_eq!(members[1].state.raft_addr, "127.0.0.2:7947");
+        assert_eq!(impostors.len(), 1);
+        assert_eq!(impostors[0].1.published, "127.0.0.66:7947");
+
+        let mut alone = chitchat_with_self(&state_of(1));
+        add_peer(&mut alone, "2", 7066, forged.to_key_values());
+        let (members, impostors) = snapshot(&alone, &recorded);
+        assert!(
+            !members[1].alive,
+            "an impostor never makes its node look alive"
+        );
+        assert_eq!(impostors.len(), 1);
     }
 }

@@ -6,7 +6,7 @@
 //! on a slow timer; either way a snapshot is only sent when it differs from the last one,
 //! so subscribers wake for real changes only.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use chitchat::Chitchat;
@@ -14,14 +14,22 @@ use tokio::sync::{watch, Mutex};
 use tokio::task::JoinHandle;
 
 use crate::member::{self, Member};
+use crate::vetting::Vetting;
 
 /// Recomputes the member list and publishes it if it changed.
 ///
 /// The send happens under the chitchat lock so that two refreshes racing cannot publish
 /// an older view after a newer one.
-pub(crate) async fn refresh(chitchat: &Mutex<Chitchat>, members: &watch::Sender<Vec<Member>>) {
+pub(crate) async fn refresh(
+    chitchat: &Mutex<Chitchat>,
+    members: &watch::Sender<Vec<Member>>,
+    vetting: &StdMutex<Vetting>,
+) {
     let chitchat = chitchat.lock().await;
-    let fresh = member::snapshot(&chitchat);
+    let mut vetting = vetting.lock().unwrap_or_else(|e| e.into_inner());
+    let (fresh, impostors) = member::snapshot(&chitchat, vetting.recorded());
+    vetting.found(impostors);
+    drop(vetting);
     members.send_if_modified(|current| {
         if *current == fresh {
             return false;
@@ -35,6 +43,7 @@ pub(crate) async fn refresh(chitchat: &Mutex<Chitchat>, members: &watch::Sender<
 pub(crate) fn spawn(
     chitchat: Arc<Mutex<Chitchat>>,
     members: Arc<watch::Sender<Vec<Member>>>,
+    vetting: Arc<StdMutex<Vetting>>,
     reconcile: Duration,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -50,7 +59,7 @@ pub(crate) fn spawn(
                 }
                 _ = timer.tick() => {}
             }
-            refresh(&chitchat, &members).await;
+            refresh(&chitchat, &members, &vetting).await;
         }
     })
 }

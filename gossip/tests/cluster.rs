@@ -239,3 +239,59 @@ async fn restarted_node_is_seen_alive_again() {
     b.shutdown().await;
     a.shutdown().await;
 }
+
+/// Polls `check` until it holds, failing with `what` after the deadline.
+async fn poll(what: &str, mut check: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "no {what} within {DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_impostor_of_a_raft_member_never_makes_it_look_alive() {
+    let a = node(1, &[]).await;
+    let b = node(2, &[&a]).await;
+    wait_for(&a, "node 2 live", |m| alive(m, 2)).await;
+    let recorded =
+        std::collections::BTreeMap::from([(1, state(1).raft_addr), (2, state(2).raft_addr)]);
+    a.set_raft_addrs(recorded.clone()).await;
+    b.shutdown().await;
+    wait_for(&a, "node 2 dead", |m| dead(m, 2)).await;
+
+    let forged = NodeState {
+        raft_addr: "127.0.0.66:9700".into(),
+        ..state(2)
+    };
+    let impostor = Gossip::start(config(CLUSTER, any_port(), &[&a]), forged)
+        .await
+        .unwrap();
+    poll("impostor found", || a.impostors().len() == 1).await;
+    let found = &a.impostors()[0];
+    assert_eq!(
+        (found.published.as_str(), found.recorded.as_str()),
+        ("127.0.0.66:9700", "127.0.0.2:9700")
+    );
+    wait_for(&impostor, "node 1 live at the impostor", |m| alive(m, 1)).await;
+    assert!(
+        dead(&a.members(), 2),
+        "the impostor makes node 2 look alive"
+    );
+    assert_eq!(
+        member(&a.members(), 2).unwrap().state.raft_addr,
+        "127.0.0.2:9700"
+    );
+
+    // The same gossip, unvetted, would have taken it for node 2.
+    a.set_raft_addrs(Default::default()).await;
+    wait_for(&a, "the unvetted impostor live", |m| alive(m, 2)).await;
+    a.set_raft_addrs(recorded).await;
+    assert!(dead(&a.members(), 2));
+    assert_eq!(a.impostors_detected(), 1, "one incarnation, counted once");
+    impostor.shutdown().await;
+    a.shutdown().await;
+}

@@ -20,10 +20,11 @@ use tokio::task::JoinHandle;
 use crate::error::{ProposeError, RaftError};
 use crate::log_store::{LogStore, StoreError};
 use crate::network::NetworkFactory;
-use crate::rpc_server::RpcServer;
+use crate::rpc_server::{RefusalCounts, Refusals, RpcServer};
 use crate::state::{Command, CommandResult, ControlState};
 use crate::state_machine::StateMachine;
 use crate::status::RaftStatus;
+use crate::tls::RaftTls;
 use crate::types::{Member, NodeId, Raft};
 
 /// Largest snapshot chunk sent in one RPC; well under the server's body limit.
@@ -48,6 +49,8 @@ pub struct RaftConfig {
     /// Entries kept in the log below the snapshot point (lets slow followers catch up
     /// from the log instead of a snapshot).
     pub keep_logs_after_snapshot: u64,
+    /// Mutual TLS for Raft RPC, both ways; plain HTTP when unset.
+    pub tls: Option<RaftTls>,
 }
 
 impl RaftConfig {
@@ -70,6 +73,7 @@ impl RaftConfig {
             election_timeout: (Duration::from_millis(300), Duration::from_millis(600)),
             snapshot_every: 1000,
             keep_logs_after_snapshot: 1000,
+            tls: None,
         }
     }
 
@@ -101,9 +105,11 @@ pub struct ControlPlane {
     raft: Raft,
     confirm_timeout: Duration,
     state_rx: watch::Receiver<Arc<ControlState>>,
+    members_rx: watch::Receiver<BTreeMap<NodeId, Member>>,
     status_rx: watch::Receiver<RaftStatus>,
     status_task: JoinHandle<()>,
     server: RpcServer,
+    refusals: Arc<Refusals>,
 }
 
 impl ControlPlane {
@@ -114,8 +120,10 @@ impl ControlPlane {
         let raft_config = Arc::new(config.openraft_config()?);
         let (log_store, state_machine) = open_storage(&config.data_dir, config.node_id).await?;
         let state_rx = state_machine.subscribe();
+        let members_rx = state_machine.subscribe_members();
         let listener = bind(config.listen).await?;
-        let network = NetworkFactory::new(config.election_timeout.0)?;
+        let client_tls = config.tls.as_ref().map(|t| t.client.clone());
+        let network = NetworkFactory::new(config.node_id, config.election_timeout.0, client_tls)?;
         let raft = Raft::new(
             config.node_id,
             raft_config,
@@ -124,8 +132,19 @@ impl ControlPlane {
             state_machine,
         )
         .await?;
-        let server = RpcServer::spawn(listener, raft.clone(), config.node_id)
-            .map_err(|source| bind_error(config.listen, source))?;
+        let refusals = Arc::new(Refusals::default());
+        let acceptor = config
+            .tls
+            .as_ref()
+            .map(|t| tokio_rustls::TlsAcceptor::from(t.server.clone()));
+        let server = RpcServer::spawn(
+            listener,
+            raft.clone(),
+            config.node_id,
+            acceptor,
+            refusals.clone(),
+        )
+        .map_err(|source| bind_error(config.listen, source))?;
         let (status_rx, status_task) = watch_status(&raft);
         tracing::info!(node_id = config.node_id, rpc = %server.local_addr(), "raft started");
         Ok(ControlPlane {
@@ -133,9 +152,11 @@ impl ControlPlane {
             raft,
             confirm_timeout: config.election_timeout.1 * 2,
             state_rx,
+            members_rx,
             status_rx,
             status_task,
             server,
+            refusals,
         })
     }
 
@@ -219,6 +240,12 @@ impl ControlPlane {
         self.state_rx.clone()
     }
 
+    /// The members of the last committed membership, with the addresses it recorded;
+    /// unlike [`status`](Self::status), never a change still being replicated.
+    pub fn committed_members(&self) -> watch::Receiver<BTreeMap<NodeId, Member>> {
+        self.members_rx.clone()
+    }
+
     pub fn status(&self) -> RaftStatus {
         RaftStatus::from_metrics(&self.raft.metrics().borrow())
     }
@@ -240,6 +267,11 @@ impl ControlPlane {
 
     pub fn node_id(&self) -> NodeId {
         self.node_id
+    }
+
+    /// Peers the RPC listener refused so far (always zero without TLS).
+    pub fn rpc_refusals(&self) -> RefusalCounts {
+        self.refusals.counts()
     }
 
     /// Address the RPC listener is bound to.

@@ -34,6 +34,8 @@ pub enum RaftError {
     Config(Box<openraft::ConfigError>),
     #[error("cannot build raft rpc client: {0}")]
     Client(#[from] reqwest::Error),
+    #[error("cannot build raft rpc client's TLS configuration: {0}")]
+    ClientTls(#[from] rustls::Error),
     #[error("node {node_id} is not among the initial members it was asked to bootstrap")]
     NotInitialMember { node_id: NodeId },
     #[error("not the raft leader (leader: {leader:?})")]

@@ -21,15 +21,18 @@ pub mod security;
 pub mod state;
 pub mod state_machine;
 pub mod status;
+pub mod tls;
 pub mod types;
 
 pub use control_plane::{ControlPlane, RaftConfig};
 pub use error::{ProposeError, RaftError};
 pub use incarnation::data_incarnation;
+pub use rpc_server::RefusalCounts;
 pub use security::{
     AclBinding, AclFilter, AclOperation, AclPermission, AdminToken, Decision, PatternType,
     ResourceType, ScramCredential, ScramMechanism, TokenScope,
 };
 pub use state::{BrokerAddr, Command, CommandResult, ControlState, Identity, FEATURE_LEVEL};
 pub use status::{RaftStatus, Role};
+pub use tls::RaftTls;
 pub use types::{Member, NodeId, TypeConfig};

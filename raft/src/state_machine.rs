@@ -25,7 +25,8 @@ use crate::codec;
 use crate::log_store::StoreError;
 use crate::state::{CommandResult, ControlState, Identity};
 use crate::types::{
-    Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+    Entry, LogId, Member, NodeId, Snapshot, SnapshotMeta, StorageError, StoredMembership,
+    TypeConfig,
 };
 
 /// File name of the latest snapshot inside the data dir.
@@ -186,7 +187,14 @@ pub struct StateMachine {
     membership: StoredMembership,
     state: ControlState,
     published: watch::Sender<Arc<ControlState>>,
+    /// The members of the last applied (so committed) membership.
+    members: watch::Sender<BTreeMap<NodeId, Member>>,
     snapshots: Arc<SnapshotStore>,
+}
+
+fn members_of(membership: &StoredMembership) -> BTreeMap<NodeId, Member> {
+    let nodes = membership.membership().nodes();
+    nodes.map(|(id, m)| (*id, m.clone())).collect()
 }
 
 impl StateMachine {
@@ -203,6 +211,7 @@ impl StateMachine {
             None => (None, StoredMembership::default(), ControlState::default()),
         };
         let (published, _) = watch::channel(Arc::new(state.clone()));
+        let (members, _) = watch::channel(members_of(&membership));
         let snapshots = Arc::new(SnapshotStore {
             path,
             current: Mutex::new(stored),
@@ -212,8 +221,26 @@ impl StateMachine {
             membership,
             state,
             published,
+            members,
             snapshots,
         })
+    }
+
+    /// Subscribes to the members of the last committed membership.
+    pub fn subscribe_members(&self) -> watch::Receiver<BTreeMap<NodeId, Member>> {
+        self.members.subscribe()
+    }
+
+    fn set_membership(&mut self, membership: StoredMembership) {
+        let fresh = members_of(&membership);
+        self.membership = membership;
+        self.members.send_if_modified(|current| {
+            let changed = *current != fresh;
+            if changed {
+                *current = fresh;
+            }
+            changed
+        });
     }
 
     /// Subscribes to the last applied state.
@@ -227,7 +254,7 @@ impl StateMachine {
             EntryPayload::Blank => CommandResult::Ok,
             EntryPayload::Normal(command) => self.state.apply(&command),
             EntryPayload::Membership(m) => {
-                self.membership = StoredMembership::new(Some(entry.log_id), m);
+                self.set_membership(StoredMembership::new(Some(entry.log_id), m));
                 CommandResult::Ok
             }
         }
@@ -327,7 +354,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .await
             .map_err(|e| StorageIOError::write_snapshot(signature, &e))?;
         self.applied = meta.last_log_id;
-        self.membership = meta.last_membership.clone();
+        self.set_membership(meta.last_membership.clone());
         self.state = state;
         self.publish();
         Ok(())

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use flotilla_raft::network::{peer_members, NetworkFactory, PeerMembers};
+use flotilla_raft::network::{NetworkFactory, PeerMembers};
 use flotilla_raft::{ControlPlane, Member};
 use openraft::error::RPCError;
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
@@ -12,8 +12,10 @@ use openraft::raft::VoteRequest;
 use openraft::Vote;
 use std::time::Duration;
 
+const WAIT: Duration = Duration::from_secs(10);
+
 async fn vote(target: u64, raft_addr: &str) -> Result<(), String> {
-    let mut factory = NetworkFactory::new(Duration::from_millis(300)).unwrap();
+    let mut factory = NetworkFactory::new(9, Duration::from_millis(300), None).unwrap();
     let mut client = factory
         .new_client(target, &Member::new(raft_addr, ""))
         .await;
@@ -48,28 +50,28 @@ async fn rpc_errors_are_classified_for_backoff() {
 
 #[tokio::test]
 async fn a_starting_node_reads_the_groups_members_from_a_peers_raft_listener() {
-    let closed = format!("127.0.0.1:{}", free_port());
+    let factory = NetworkFactory::new(9, Duration::from_millis(300), None).unwrap();
     let wait = Duration::from_secs(2);
-    assert_eq!(peer_members(&closed, wait).await, PeerMembers::Unreachable);
+    let closed = format!("127.0.0.1:{}", free_port());
+    let unreachable = factory.members_of(1, &closed, wait).await;
+    assert_eq!(unreachable, PeerMembers::Unreachable);
 
     let root = tempfile::tempdir().unwrap();
     let config = node_config(7, root.path());
     let node = ControlPlane::start(config.clone()).await.unwrap();
     let addr = &config.advertise_raft_addr;
+    let before = factory.members_of(7, addr, wait).await;
     assert_eq!(
-        peer_members(addr, wait).await,
+        before,
         PeerMembers::Known(Default::default()),
         "no group yet"
     );
     let members = members(std::slice::from_ref(&config));
     node.initialize(members.clone()).await.unwrap();
-    eventually_async(
-        "the group to show its member",
-        Duration::from_secs(10),
-        || async {
-            (peer_members(addr, wait).await == PeerMembers::Known(members.clone())).then_some(())
-        },
-    )
+    let known = PeerMembers::Known(members);
+    eventually_async("the group to show its member", WAIT, || async {
+        (factory.members_of(7, addr, wait).await == known).then_some(())
+    })
     .await;
     node.shutdown().await;
 }

@@ -10,7 +10,10 @@
 //! - lifecycle: publishes serving/draining (or backend-unreachable, see `backend_reach`)
 //!   and the connection count in gossip;
 //! - stopping: a node on its way out publishes draining, waits until the controller has
-//!   committed other owners for its identities, and leaves Raft.
+//!   committed other owners for its identities, and leaves Raft;
+//! - vetting: gossip is told the Raft addresses the committed membership records, so a
+//!   gossip member claiming a Raft member's id from elsewhere counts for nothing (see
+//!   `flotilla_gossip`'s vetting).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +26,7 @@ use flotilla_config::{ClusterConfig, Config};
 use flotilla_gossip::{Gossip, GossipConfig, Lifecycle, Member, NodeState};
 use flotilla_raft::{
     Command, CommandResult, ControlPlane, ControlState, Member as RaftMember, ProposeError,
-    RaftConfig, RaftStatus,
+    RaftConfig, RaftStatus, RaftTls,
 };
 
 use super::backend_reach::{self, ReachWatch};
@@ -57,8 +60,9 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// Joins gossip and starts Raft; errors name what could not be bound or opened.
-    pub async fn start(config: &Config) -> anyhow::Result<Arc<Fleet>> {
+    /// Joins gossip and starts Raft (its RPC over mutual TLS with `raft_tls`); errors name
+    /// what could not be bound or opened.
+    pub async fn start(config: &Config, raft_tls: Option<RaftTls>) -> anyhow::Result<Arc<Fleet>> {
         let cluster = config.cluster.clone().context("no [cluster] table")?;
         let node = &config.node;
         let incarnation =
@@ -93,16 +97,27 @@ impl Fleet {
             .context("cannot join the fleet's gossip")?;
         let has_seeds = !cluster.seeds.is_empty();
         let peers = PeerApi::new(config)?;
-        let seat = seat::find(&gossip, &peers, has_seeds, node.id, &incarnation).await?;
-        let raft = ControlPlane::start(RaftConfig::new(
+        let raft_client = raft_tls.as_ref().map(|tls| tls.client.clone());
+        let seat = seat::find(
+            &gossip,
+            &peers,
+            raft_client,
+            has_seeds,
+            node.id,
+            &incarnation,
+        )
+        .await?;
+        let mut raft_config = RaftConfig::new(
             node.id,
             cluster.raft_listen,
             cluster.raft_listen.to_string(),
             node.admin_listen.to_string(),
             cluster.data_dir.clone(),
-        ))
-        .await
-        .context("cannot start Raft")?;
+        );
+        raft_config.tls = raft_tls;
+        let raft = ControlPlane::start(raft_config)
+            .await
+            .context("cannot start Raft")?;
         Ok(Arc::new(Fleet {
             gossip,
             raft,
@@ -124,6 +139,7 @@ impl Fleet {
         metrics: Arc<Metrics>,
     ) {
         tokio::join!(
+            self.vet_gossip(),
             self.bootstrap(),
             self.keep_routes(&directory, &control),
             self.control(&directory, &metrics),
@@ -218,6 +234,22 @@ impl Fleet {
 
     pub fn status(&self) -> RaftStatus {
         self.raft.status()
+    }
+
+    /// Keeps gossip told of the Raft addresses the committed membership records.
+    async fn vet_gossip(&self) {
+        let mut committed = self.raft.committed_members();
+        loop {
+            let recorded = committed
+                .borrow_and_update()
+                .iter()
+                .map(|(id, m)| (*id, m.raft_addr.clone()))
+                .collect();
+            self.gossip.set_raft_addrs(recorded).await;
+            if committed.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     async fn bootstrap(&self) {
@@ -337,6 +369,20 @@ impl Fleet {
                 .assignment_epoch
                 .set(self.raft.state().borrow().assignment_epoch as i64);
             fleet.degraded.set(i64::from(self.degraded()));
+            fleet
+                .gossip_impostors
+                .set(self.gossip.impostors().len() as i64);
+            catch_up(
+                &fleet.gossip_impostors_detected,
+                self.gossip.impostors_detected(),
+            );
+            let refusals = self.raft.rpc_refusals();
+            let refused = &fleet.raft_rpc_tls_refusals;
+            catch_up(
+                &refused.with_label_values(&["handshake"]),
+                refusals.handshake,
+            );
+            catch_up(&refused.with_label_values(&["identity"]), refusals.identity);
         }
     }
 
@@ -421,6 +467,11 @@ impl Fleet {
             self.gossip.set_load(metrics.active_connections()).await;
         }
     }
+}
+
+/// Raises `counter` to `total`, a count kept elsewhere that only grows.
+fn catch_up(counter: &prometheus::IntCounter, total: u64) {
+    counter.inc_by(total.saturating_sub(counter.get()));
 }
 
 /// How a member that gossip shows is reached over Raft, and which data directory it holds.

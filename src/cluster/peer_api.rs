@@ -8,9 +8,8 @@
 //! with a client certificate (and so has no header to pass on) be forwarded too.
 //!
 //! Each call is one HTTP/1 exchange on a connection of its own (hyper over TCP or
-//! tokio-rustls with the ring provider): admin writes are rare, and reqwest's TLS would
-//! need a process-wide rustls provider installed before any client is built, the Raft
-//! RPC client included.
+//! tokio-rustls with the ring provider): admin writes are rare, and the TLS set-up (which
+//! CA to trust, which certificate to show) stays the node's, named in `tls`.
 
 use std::time::Duration;
 

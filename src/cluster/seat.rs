@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use flotilla_gossip::{Gossip, Member};
-use flotilla_raft::network::{peer_members, PeerMembers};
+use flotilla_raft::network::{NetworkFactory, PeerMembers};
 
 use super::peer_api::PeerApi;
 use crate::api::{ClusterStatus, RaftMemberSummary};
@@ -40,10 +40,12 @@ pub enum Seat {
 pub async fn find(
     gossip: &Gossip,
     peers: &PeerApi,
+    raft_tls: Option<rustls::ClientConfig>,
     has_seeds: bool,
     id: u64,
     incarnation: &str,
 ) -> anyhow::Result<Seat> {
+    let raft = NetworkFactory::new(id, PEER_TIMEOUT, raft_tls)?;
     if has_seeds {
         let mut members = gossip.watch();
         let any_peer = |m: &Vec<Member>| m.iter().any(|m| m.alive && !m.is_self);
@@ -52,7 +54,7 @@ pub async fn find(
     }
     let mut seat = Seat::NewGroup;
     for peer in gossip.members().iter().filter(|m| m.alive && !m.is_self) {
-        let Some(group) = group_seen_by(peer, peers).await else {
+        let Some(group) = group_seen_by(peer, &raft, peers).await else {
             continue;
         };
         if let Some(old) = group
@@ -84,11 +86,13 @@ struct GroupView {
     members: Vec<RaftMemberSummary>,
 }
 
-/// Asks `peer`'s Raft listener, which needs no credentials; a peer of an older release
-/// has no such endpoint, so its admin API is asked instead (open in those releases).
-async fn group_seen_by(peer: &Member, peers: &PeerApi) -> Option<GroupView> {
+/// Asks `peer`'s Raft listener, which needs no admin credentials (with `[cluster.tls]`,
+/// this node's fleet certificate); a peer of an older release has no such endpoint, so
+/// its admin API is asked instead (open in those releases).
+async fn group_seen_by(peer: &Member, raft: &NetworkFactory, peers: &PeerApi) -> Option<GroupView> {
     let seen_by = peer.state.node_id;
-    match peer_members(&peer.state.raft_addr, PEER_TIMEOUT).await {
+    let raft_addr = &peer.state.raft_addr;
+    match raft.members_of(seen_by, raft_addr, PEER_TIMEOUT).await {
         PeerMembers::Known(members) => Some(GroupView {
             seen_by,
             members: members

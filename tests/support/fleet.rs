@@ -32,18 +32,32 @@ impl Fleet {
         launch: Launch,
         extra_toml: impl Fn(&str) -> String,
     ) -> Fleet {
+        Self::start_each(count, backend, takeover_after, launch, |_, host| {
+            extra_toml(host)
+        })
+    }
+
+    /// Like [`Fleet::start_configured`], with extra TOML made from each node's id and host
+    /// (for example a `[cluster.tls]` table with the certificate naming `node-<id>`).
+    pub fn start_each(
+        count: usize,
+        backend: &str,
+        takeover_after: &str,
+        launch: Launch,
+        extra_toml: impl Fn(u64, &str) -> String,
+    ) -> Fleet {
         let access = AdminAccess::default();
         Self::start_secured(count, backend, takeover_after, launch, &extra_toml, access)
     }
 
-    /// Like [`Fleet::start_configured`], with admin APIs reached as `access` says (a
-    /// token, HTTPS with the test's CA), for nodes whose `[admin]` section asks for it.
+    /// Like [`Fleet::start_each`], with admin APIs reached as `access` says (a token,
+    /// HTTPS with the test's CA), for nodes whose `[admin]` section asks for it.
     pub fn start_secured(
         count: usize,
         backend: &str,
         takeover_after: &str,
         launch: Launch,
-        node_toml: &dyn Fn(&str) -> String,
+        extra_toml: &dyn Fn(u64, &str) -> String,
         access: AdminAccess,
     ) -> Fleet {
         let hosts: Vec<String> = (0..count).map(|_| next_host()).collect();
@@ -58,7 +72,7 @@ impl Fleet {
                      initial_members = [{}]\ntakeover_after = \"{takeover_after}\"\n{}",
                     seeds.join(", "),
                     members.join(", "),
-                    node_toml(&hosts[i])
+                    extra_toml(i as u64 + 1, &hosts[i])
                 );
                 let id = i as u64 + 1;
                 Node::spawn_secured(id, &hosts[i], backend, &cluster, launch.clone(), access.clone())
