@@ -94,8 +94,13 @@ fn random_bytes(len: usize) -> Vec<u8> {
     bytes
 }
 
+/// Letters and digits only, as Kafka's own nonces: some clients (librdkafka before 2.6)
+/// mishandle a server nonce with `+`, `/` or `=` in it.
 fn nonce() -> String {
-    BASE64.encode(random_bytes(24))
+    random_bytes(24)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The verifiers of `password` with a fresh random salt: what Raft stores, never the
@@ -195,6 +200,8 @@ pub enum ScramServer {
         /// client cannot tell unknown users from wrong passwords.
         credential: Option<ScramCredential>,
         nonce: String,
+        /// The client's part, at the start of `nonce`.
+        client_nonce_len: usize,
         auth_message_prefix: String,
     },
 }
@@ -227,12 +234,14 @@ impl ScramServer {
                 user,
                 credential,
                 nonce,
+                client_nonce_len,
                 auth_message_prefix,
             } => {
                 let server_final = client_final(
                     mechanism,
                     credential.as_ref(),
                     &nonce,
+                    client_nonce_len,
                     &auth_message_prefix,
                     message,
                 )?;
@@ -278,15 +287,26 @@ fn client_first(
             user,
             credential,
             nonce,
+            client_nonce_len: client_nonce.len(),
             auth_message_prefix,
         },
     ))
+}
+
+/// librdkafka before 2.6 echoes its own nonce in front of the whole nonce (client's and
+/// server's); Kafka before 4.0 accepted that (it checked only the end), so the clients
+/// Debian ships (kcat on librdkafka 2.0) depend on it. The server's random part is still
+/// there, so the exchange stays fresh.
+fn is_doubled_client_nonce(echoed: &str, nonce: &str, client_nonce_len: usize) -> bool {
+    let client_nonce = &nonce[..client_nonce_len.min(nonce.len())];
+    echoed.strip_prefix(client_nonce) == Some(nonce)
 }
 
 fn client_final(
     mechanism: ScramMechanism,
     credential: Option<&ScramCredential>,
     nonce: &str,
+    client_nonce_len: usize,
     auth_message_prefix: &str,
     message: &str,
 ) -> Result<Vec<u8>, ScramError> {
@@ -299,7 +319,8 @@ fn client_final(
             "channel binding must be `biws` (none)",
         ));
     }
-    if attribute(&attrs, 'r', "client-final has no nonce")? != nonce {
+    let echoed = attribute(&attrs, 'r', "client-final has no nonce")?;
+    if echoed != nonce && !is_doubled_client_nonce(echoed, nonce, client_nonce_len) {
         return Err(ScramError::Malformed("nonce does not match"));
     }
     let proof = BASE64
@@ -468,6 +489,34 @@ mod tests {
             server.step(&client_final, |_| None),
             Err(ScramError::InvalidCredentials)
         ));
+    }
+
+    /// librdkafka before 2.6 puts its own nonce in front of the whole nonce again.
+    #[test]
+    fn old_librdkafkas_doubled_nonce_is_accepted_and_nothing_else() {
+        let mechanism = ScramMechanism::Sha256;
+        let stored = derive_credential(mechanism, "pw", DEFAULT_ITERATIONS);
+        for (doubled, accepted) in [(true, true), (false, false)] {
+            let (client, first) = ScramClient::start(mechanism, "u", "pw");
+            let Ok(ServerStep::Challenge(server_first, server)) =
+                ScramServer::new(mechanism).step(&first, |_| Some(stored.clone()))
+            else {
+                panic!("challenged");
+            };
+            let (last, _) = client.respond(&server_first).unwrap();
+            let last = String::from_utf8(last).unwrap();
+            let prefix = if doubled {
+                client.nonce.clone()
+            } else {
+                "x".to_string()
+            };
+            // The proof no longer matches the message, so only the nonce check is tested.
+            let tampered = last.replacen("r=", &format!("r={prefix}"), 1);
+            let result = server.step(tampered.as_bytes(), |_| None);
+            let nonce_refused =
+                matches!(result, Err(ScramError::Malformed("nonce does not match")));
+            assert_eq!(!nonce_refused, accepted, "doubled: {doubled}");
+        }
     }
 
     #[test]
