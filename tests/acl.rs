@@ -4,34 +4,20 @@
 
 mod support;
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
+use support::admin::AdminAccess;
 use support::fleet::Fleet;
 use support::java::produce_with_properties;
 use support::{kafka, unique_topic, wait_for, Launch};
 
 fn proxyctl(fleet: &Fleet, args: &[&str], stdin: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_proxyctl"))
-        .args(["--endpoint", &fleet.nodes[0].admin])
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    AdminAccess::default().proxyctl(&fleet.nodes[0], args, stdin)
 }
 
 /// A one-node fleet terminating SASL, enforcing ACLs, with users alice and admin.

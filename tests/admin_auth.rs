@@ -5,8 +5,7 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use flotilla::api::{
@@ -37,23 +36,7 @@ fn admin_section(extra: &str) -> String {
 
 /// `proxyctl` against `node` with `access`'s credentials, `stdin` fed to it.
 fn proxyctl(node: &Node, access: &AdminAccess, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_proxyctl"))
-        .args(["--endpoint", &node.admin])
-        .args(access.proxyctl_args())
-        .args(args)
-        .env_remove("FLOTILLA_TOKEN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    access.proxyctl(node, args, stdin)
 }
 
 /// The JSON `proxyctl` printed, failing the test with its error if it failed.

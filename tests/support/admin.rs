@@ -71,6 +71,30 @@ impl AdminAccess {
         args
     }
 
+    /// Runs this build's `proxyctl` against `node` with these credentials (and nothing
+    /// from the environment), feeding it `stdin`.
+    pub fn proxyctl(&self, node: &super::Node, args: &[&str], stdin: &str) -> std::process::Output {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_proxyctl"))
+            .args(["--endpoint", &node.admin])
+            .args(self.proxyctl_args())
+            .args(args)
+            .env_remove("FLOTILLA_TOKEN")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
     /// `method url` with these credentials, whatever the status.
     pub fn call(&self, method: &str, url: &str) -> Result<Answer, String> {
         let agent = self.agent();
