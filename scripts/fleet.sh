@@ -194,7 +194,7 @@ advertised_host = "$host"
 bootstrap_port = $bootstrap_port
 identity_port_base = $identity_port_base
 admin_listen = "$host:$admin_port"
-plaintext = $([[ $(mode) == secure ]] && echo false || echo true)
+$([[ $(mode) != secure ]] || echo "plaintext = false")
 
 [backend]
 bootstrap_servers = [$servers]
