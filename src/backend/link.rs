@@ -74,7 +74,8 @@ impl Link {
                 Stream::Tls(tls) => login.run(&mut Direct(tls.as_mut())).await,
             }
         };
-        let session = tokio::time::timeout(self.timeout, logging_in)
+        // Boxed: a login's future is large, and a connection without one need not carry it.
+        let session = tokio::time::timeout(self.timeout, Box::pin(logging_in))
             .await
             .with_context(|| format!("no SASL login within {:?}", self.timeout))?
             .context("SASL login (backend.sasl)")?;

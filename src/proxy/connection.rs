@@ -206,8 +206,9 @@ struct Shared<'a> {
     /// SASL between the client and its broker, as far as the proxy follows it; touched
     /// only by SASL messages.
     passthrough: Mutex<Passthrough>,
-    /// The broker's answers to the proxy's own login renewals, for the request side.
-    login_answers: mpsc::UnboundedSender<Bytes>,
+    /// The broker's answers to the proxy's own login renewals, for the request side;
+    /// only where the proxy renews a login.
+    login_answers: Option<mpsc::UnboundedSender<Bytes>>,
 }
 
 impl Shared<'_> {
@@ -257,7 +258,9 @@ async fn secure(ctx: &Context, client: TcpStream, session: &mut Session) -> Resu
         }
         tls.acceptor().accept(client).await
     };
-    let stream = match tokio::time::timeout(deadline, handshake).await {
+    // Boxed: a TLS session is large, and a plaintext connection's future need not carry
+    // room for one.
+    let stream = match tokio::time::timeout(deadline, Box::pin(handshake)).await {
         Err(_) => return Err(failed(format!("not done within {deadline:?}"))),
         Ok(Err(e)) => return Err(failed(e.to_string())),
         Ok(Ok(stream)) => stream,
@@ -283,11 +286,15 @@ async fn run(
         Ok(connected) => connected,
         Err(e) => return Close::NoUpstream(e),
     };
-    let (login_answers, answers) = mpsc::unbounded_channel();
-    let renewal = login.and_then(|session| {
-        let login = ctx.backend.login_for(Purpose::ProxyAuthenticates)?;
-        Renewal::new(login, session, answers)
-    });
+    let (renewal, login_answers) = match login.and_then(|session| session.renew_after()) {
+        Some(renew_after) => {
+            let login = ctx.backend.login_for(Purpose::ProxyAuthenticates);
+            let (sender, answers) = mpsc::unbounded_channel();
+            let renewal = login.map(|login| Renewal::new(login, renew_after, answers));
+            (renewal, Some(sender))
+        }
+        None => (None, None),
+    };
     let (client_read, client_write) = client.split();
     let (upstream_read, upstream_write) = upstream.split();
     let shared = Shared {
@@ -487,7 +494,8 @@ async fn forward_requests(
             Outcome::Close { filter, reason } => return Close::Filter { filter, reason },
         };
         if let Some(renewal) = renewal.as_mut().filter(|r| r.is_due()) {
-            if let Err(e) = renewal.renew(shared, &mut upstream).await {
+            // Boxed: a rare, large future the connection's own need not carry.
+            if let Err(e) = Box::pin(renewal.renew(shared, &mut upstream)).await {
                 return Close::UpstreamLogin(format!("{e:#}"));
             }
         }
@@ -512,16 +520,15 @@ struct Renewal<'a> {
 impl<'a> Renewal<'a> {
     fn new(
         login: &'a Login,
-        session: LoginSession,
+        renew_after: Duration,
         answers: mpsc::UnboundedReceiver<Bytes>,
-    ) -> Option<Renewal<'a>> {
-        let renew_after = session.renew_after()?;
-        Some(Renewal {
+    ) -> Renewal<'a> {
+        Renewal {
             login,
             due: Instant::now() + renew_after,
             renew_after,
             answers,
-        })
+        }
     }
 
     fn is_due(&self) -> bool {
@@ -570,7 +577,11 @@ async fn authenticate(
     awaiting_raw: &mut bool,
 ) -> Gate {
     if let Some(terminator) = terminator {
-        let (gate, principal) = terminator.gate(request, frame).await;
+        if let Some(gate) = terminator.admits(request.api_key) {
+            return gate;
+        }
+        // Boxed: logins are rare and their future is large.
+        let (gate, principal) = Box::pin(terminator.gate(request, frame)).await;
         if let Some(principal) = principal {
             shared.authenticated(principal);
         }
@@ -638,7 +649,9 @@ async fn forward_responses(
                 };
                 shared.in_flight.pop();
                 // The request side waits for it; if it has gone, so has the connection.
-                let _ = shared.login_answers.send(frame);
+                if let Some(answers) = &shared.login_answers {
+                    let _ = answers.send(frame);
+                }
                 continue;
             }
             Some(Owed::Raw) => {

@@ -73,6 +73,16 @@ impl<'a> Terminator<'a> {
         }
     }
 
+    /// Decides a request that is not part of a login, at once; `None` for SaslHandshake
+    /// and SaslAuthenticate, which [`Terminator::gate`] answers.
+    pub fn admits(&self, api_key: ApiKey) -> Option<Gate> {
+        match api_key {
+            ApiKey::SaslHandshake | ApiKey::SaslAuthenticate => None,
+            ApiKey::ApiVersions => Some(Gate::Pass),
+            api_key => Some(self.admit(api_key)),
+        }
+    }
+
     /// Decides one request; a successful login's principal is returned beside the gate.
     pub async fn gate(&mut self, meta: &RequestMeta, frame: &Bytes) -> (Gate, Option<String>) {
         match meta.api_key {
