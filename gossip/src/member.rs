@@ -111,10 +111,35 @@ fn speaks_before(a: &Vetted, b: &Vetted) -> bool {
     }
 }
 
+/// A live member of node `node_id` at Raft address `raft_addr`, for tests.
+#[cfg(test)]
+pub(crate) fn test_member(node_id: u64, raft_addr: &str) -> Member {
+    use crate::node_state::{Lifecycle, NodeState};
+    Member {
+        state: NodeState {
+            node_id,
+            advertised_host: "h".into(),
+            bootstrap_port: 1,
+            identity_port_base: 2,
+            zone: None,
+            raft_addr: raft_addr.into(),
+            admin_addr: "h:4".into(),
+            incarnation: "i".into(),
+            lifecycle: Lifecycle::Serving,
+            load: 0,
+            feature_level: 0,
+            tls_identity_port_base: None,
+        },
+        alive: true,
+        is_self: false,
+        generation: 1,
+        gossip_addr: "127.0.0.9:7946".parse().unwrap(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node_state::Lifecycle;
 
     fn member(generation: u64, alive: bool) -> Vetted {
         Vetted {
@@ -125,24 +150,9 @@ mod tests {
 
     fn raw_member(generation: u64, alive: bool) -> Member {
         Member {
-            state: NodeState {
-                node_id: 1,
-                advertised_host: "h".into(),
-                bootstrap_port: 1,
-                identity_port_base: 2,
-                zone: None,
-                raft_addr: "h:3".into(),
-                admin_addr: "h:4".into(),
-                incarnation: "i".into(),
-                lifecycle: Lifecycle::Serving,
-                load: 0,
-                feature_level: 0,
-                tls_identity_port_base: None,
-            },
             alive,
-            is_self: false,
             generation,
-            gossip_addr: "127.0.0.1:1".parse().unwrap(),
+            ..test_member(1, "h:3")
         }
     }
 

@@ -100,29 +100,9 @@ impl Vetting {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node_state::{Lifecycle, NodeState};
 
     fn member(node_id: u64, raft_addr: &str) -> Member {
-        Member {
-            state: NodeState {
-                node_id,
-                advertised_host: "h".into(),
-                bootstrap_port: 1,
-                identity_port_base: 2,
-                zone: None,
-                raft_addr: raft_addr.into(),
-                admin_addr: "h:4".into(),
-                incarnation: "i".into(),
-                lifecycle: Lifecycle::Serving,
-                load: 0,
-                feature_level: 0,
-                tls_identity_port_base: None,
-            },
-            alive: true,
-            is_self: false,
-            generation: 1,
-            gossip_addr: "127.0.0.9:7946".parse().unwrap(),
-        }
+        crate::member::test_member(node_id, raft_addr)
     }
 
     fn recorded() -> BTreeMap<u64, String> {
