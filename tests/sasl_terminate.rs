@@ -250,3 +250,51 @@ fn nothing_but_api_versions_before_a_login() {
         );
     }
 }
+
+/// Users live in Raft: killing the leader (kill -9) loses none, survivors keep logging
+/// clients in, and a user added after the kill, through a survivor, works at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_outlive_a_killed_raft_leader() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut fleet, ca) = secure_fleet(3, dir.path());
+    add_user(
+        &fleet.nodes[0].admin,
+        "alice",
+        "SCRAM-SHA-512",
+        "alice-secret",
+    );
+    let leader = fleet.status(1).and_then(|s| s.leader).expect("a leader");
+    let survivor = if leader == 1 { 2 } else { 1 };
+    wait_for(
+        "alice replicated to every node",
+        Duration::from_secs(10),
+        || {
+            let listed =
+                support::http_get(&format!("{}/api/v1/users", fleet.node(survivor).admin)).ok()?;
+            listed.contains("alice").then_some(())
+        },
+    );
+    fleet.node(leader).kill();
+    fleet.wait_for_status(survivor, "a new leader", |s| {
+        s.leader.is_some_and(|l| l != leader)
+    });
+
+    let topic = unique_topic("sasl-leader-kill");
+    support::rdkafka::create_topic(support::kafka(), &topic, 3).await;
+    let at_survivor = format!("{}:{TLS_PORT}", fleet.node(survivor).host);
+    let alice: FutureProducer = client(&at_survivor, &ca, "SCRAM-SHA-512", "alice", "alice-secret")
+        .create()
+        .unwrap();
+    produce(&alice, &topic, 10).await;
+
+    add_user(
+        &fleet.node(survivor).admin,
+        "carol",
+        "SCRAM-SHA-512",
+        "carol-secret",
+    );
+    let carol: FutureProducer = client(&at_survivor, &ca, "SCRAM-SHA-512", "carol", "carol-secret")
+        .create()
+        .unwrap();
+    produce(&carol, &topic, 10).await;
+}
