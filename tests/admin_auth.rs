@@ -57,6 +57,21 @@ fn error_of(output: Output) -> String {
     message
 }
 
+/// Drains the leader through `node` (a follower) with `access`, and waits until the
+/// follower sees it draining.
+fn drain_through(fleet: &Fleet, node: &Node, access: &AdminAccess, (leader, follower): (u64, u64)) {
+    let drained = proxyctl(node, access, &["node", "drain", &leader.to_string()], "");
+    assert!(
+        drained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&drained.stderr)
+    );
+    fleet.wait_for_status(follower, "the drained node draining", |s| {
+        s.node(leader)
+            .is_some_and(|n| n.state == NodeState::Draining)
+    });
+}
+
 fn leader_and_follower(fleet: &Fleet) -> (u64, u64) {
     let status = fleet.wait_for_status(1, "a leader", |s| s.leader.is_some());
     let leader = status.leader.unwrap();
@@ -106,16 +121,7 @@ fn config_tokens_guard_the_api_and_travel_with_forwarded_writes() {
     assert!(error.contains("read-only"), "{error}");
 
     // Sent to a follower: forwarded to the leader, which checks the same token.
-    let drained = proxyctl(node, &admin, &["node", "drain", &leader.to_string()], "");
-    assert!(
-        drained.status.success(),
-        "{}",
-        String::from_utf8_lossy(&drained.stderr)
-    );
-    fleet.wait_for_status(follower, "the drained node draining", |s| {
-        s.node(leader)
-            .is_some_and(|n| n.state == NodeState::Draining)
-    });
+    drain_through(&fleet, node, &admin, (leader, follower));
     let leader_log = fleet.nodes[leader as usize - 1].wait_for_log(&["admin write", "token ops"]);
     assert!(leader_log.contains("/drain"), "{leader_log}");
 
@@ -451,21 +457,7 @@ fn the_admin_api_over_https_with_client_certificates() {
         client: Some((operator.cert.clone(), operator.key.clone())),
         ..tls.clone()
     };
-    let drained = proxyctl(
-        node,
-        &certified,
-        &["node", "drain", &leader.to_string()],
-        "",
-    );
-    assert!(
-        drained.status.success(),
-        "{}",
-        String::from_utf8_lossy(&drained.stderr)
-    );
-    fleet.wait_for_status(follower, "the drained node draining", |s| {
-        s.node(leader)
-            .is_some_and(|n| n.state == NodeState::Draining)
-    });
+    drain_through(&fleet, node, &certified, (leader, follower));
     fleet.nodes[leader as usize - 1].wait_for_log(&["admin write", "certificate User:CN="]);
 
     let stranger_ca = Ca::new(dir.path(), "stranger-ca");
