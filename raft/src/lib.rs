@@ -1,6 +1,6 @@
 //! The fleet's replicated control state: which node serves which broker identity, at
 //! which assignment epoch, which nodes are draining, and the fleet's security (SCRAM
-//! users, ACLs, admin tokens).
+//! users, ACLs, admin tokens) and traffic governance (breakers, quotas).
 //!
 //! One typed [`Command`] enum applied by one deterministic state machine is the only way
 //! to change that state, so every node that has applied the same log index holds the
@@ -13,6 +13,7 @@
 pub mod codec;
 pub mod control_plane;
 pub mod error;
+pub mod governance;
 pub mod incarnation;
 pub mod log_store;
 pub mod network;
@@ -26,6 +27,10 @@ pub mod types;
 
 pub use control_plane::{ControlPlane, RaftConfig};
 pub use error::{ProposeError, RaftError};
+pub use governance::{
+    Breaker, BreakerMode, BreakerOrigin, BreakerRule, QuotaEntity, QuotaKey, QuotaKind,
+    QuotaLimits, ResolvedQuota, RuleMetric, TopicPattern,
+};
 pub use incarnation::data_incarnation;
 pub use rpc_server::RefusalCounts;
 pub use security::{

@@ -1,7 +1,8 @@
 //! The product's authoritative control state and the only way to change it: the broker
 //! identities the fleet impersonates and who serves them, drained nodes, the fleet
-//! feature level, and (level 2) the fleet's security: SCRAM users, ACLs and admin tokens
-//! (see [`crate::security`]).
+//! feature level, (level 2) the fleet's security: SCRAM users, ACLs and admin tokens
+//! (see [`crate::security`]), and (level 3) traffic governance: topic circuit breakers,
+//! their automatic rules and client quotas (see [`crate::governance`]).
 //!
 //! Every replica applies the same committed commands in the same order, so `apply` must
 //! be a pure function of (state, command): no clocks, no randomness, no iteration over
@@ -24,6 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::governance::{Breaker, BreakerRule, QuotaKey, QuotaLimits, TopicPattern};
 use crate::security::{AclBinding, AdminToken, ScramCredential, ScramMechanism};
 
 /// Address of a backend broker as seen in the backend cluster's metadata.
@@ -50,8 +52,9 @@ pub struct Identity {
 
 /// The highest fleet feature level this build understands. Level 1 introduced the level
 /// itself ([`Command::SetFeatureLevel`]) and the snapshot format that records it; level 2
-/// the security state (users, ACLs, admin tokens) and the snapshot format that holds it.
-pub const FEATURE_LEVEL: u16 = 2;
+/// the security state (users, ACLs, admin tokens) and the snapshot format that holds it;
+/// level 3 the governance state (breakers, breaker rules, quotas) and its snapshot format.
+pub const FEATURE_LEVEL: u16 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ControlState {
@@ -70,6 +73,12 @@ pub struct ControlState {
     pub acls: BTreeSet<AclBinding>,
     /// Admin API tokens by name. Empty below level 2.
     pub tokens: BTreeMap<String, AdminToken>,
+    /// Open circuit breakers by topic pattern. Empty below level 3.
+    pub breakers: BTreeMap<TopicPattern, Breaker>,
+    /// Automatic breaker rules by name. Empty below level 3.
+    pub breaker_rules: BTreeMap<String, BreakerRule>,
+    /// Client quotas by entity. Empty below level 3.
+    pub quotas: BTreeMap<QuotaKey, QuotaLimits>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +135,30 @@ pub enum Command {
     DeleteToken {
         name: String,
     },
+    /// Opens a breaker, replacing any open one on the same pattern. (Level 3.)
+    OpenBreaker {
+        breaker: Breaker,
+    },
+    /// Closes the breaker on `pattern`; with `opened_at_ms`, only if it is still that
+    /// opening. Absent breakers are ignored. (Level 3.)
+    CloseBreaker {
+        pattern: TopicPattern,
+        opened_at_ms: Option<u64>,
+    },
+    /// Adds or replaces the automatic breaker rule of the same name. (Level 3.)
+    PutBreakerRule {
+        rule: BreakerRule,
+    },
+    /// Removes the rule `name`, if any; breakers it opened stay until their cool-down
+    /// ends. (Level 3.)
+    DeleteBreakerRule {
+        name: String,
+    },
+    /// Sets the limits of a quota entity; empty limits remove it. (Level 3.)
+    SetQuota {
+        key: QuotaKey,
+        limits: QuotaLimits,
+    },
 }
 
 impl Command {
@@ -142,6 +175,11 @@ impl Command {
             | Command::RemoveAcls { .. }
             | Command::PutToken { .. }
             | Command::DeleteToken { .. } => 2,
+            Command::OpenBreaker { .. }
+            | Command::CloseBreaker { .. }
+            | Command::PutBreakerRule { .. }
+            | Command::DeleteBreakerRule { .. }
+            | Command::SetQuota { .. } => 3,
         }
     }
 }
@@ -194,6 +232,14 @@ impl ControlState {
             Command::RemoveAcls { bindings } => self.remove_acls(bindings),
             Command::PutToken { name, token } => self.put_token(name, token),
             Command::DeleteToken { name } => self.delete_token(name),
+            Command::OpenBreaker { breaker } => self.open_breaker(breaker),
+            Command::CloseBreaker {
+                pattern,
+                opened_at_ms,
+            } => self.close_breaker(pattern, *opened_at_ms),
+            Command::PutBreakerRule { rule } => self.put_breaker_rule(rule),
+            Command::DeleteBreakerRule { name } => self.delete_breaker_rule(name),
+            Command::SetQuota { key, limits } => self.set_quota(key, limits),
         }
     }
 

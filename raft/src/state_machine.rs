@@ -23,6 +23,7 @@ use tokio::sync::{watch, Mutex};
 
 use crate::codec;
 use crate::log_store::StoreError;
+use crate::security::{AclBinding, AdminToken, ScramCredential, ScramMechanism};
 use crate::state::{CommandResult, ControlState, Identity};
 use crate::types::{
     Entry, LogId, Member, NodeId, Snapshot, SnapshotMeta, StorageError, StoredMembership,
@@ -63,8 +64,10 @@ enum SnapshotPayload {
     V1(StateV1),
     /// Feature level 1.
     V2(StateV2),
-    /// Feature level 2 and later: the security state.
-    V3(ControlState),
+    /// Feature level 2: the security state.
+    V3(StateV3),
+    /// Feature level 3 and later: the governance state.
+    V4(ControlState),
 }
 
 /// The control state as releases before feature levels knew it.
@@ -84,6 +87,18 @@ struct StateV2 {
     feature_level: u16,
 }
 
+/// The control state as the release of feature level 2 knew it.
+#[derive(Serialize, Deserialize)]
+struct StateV3 {
+    identities: BTreeMap<i32, Identity>,
+    assignment_epoch: u64,
+    drained: BTreeSet<u64>,
+    feature_level: u16,
+    users: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
+    acls: BTreeSet<AclBinding>,
+    tokens: BTreeMap<String, AdminToken>,
+}
+
 /// Why a state was not written.
 #[derive(Debug, thiserror::Error)]
 enum EncodeStateError {
@@ -93,6 +108,11 @@ enum EncodeStateError {
     /// node restored from the snapshot, so the snapshot fails loudly: this is a bug.
     #[error("the control state holds security data at feature level {0}, which cannot record it")]
     SecurityBelowLevel(u16),
+    /// Likewise for governance data below level 3.
+    #[error(
+        "the control state holds governance data at feature level {0}, which cannot record it"
+    )]
+    GovernanceBelowLevel(u16),
     #[error(transparent)]
     Encode(#[from] codec::EncodeError),
 }
@@ -100,6 +120,9 @@ enum EncodeStateError {
 fn encode_state(state: &ControlState) -> Result<Vec<u8>, EncodeStateError> {
     if state.feature_level < 2 && state.has_security_data() {
         return Err(EncodeStateError::SecurityBelowLevel(state.feature_level));
+    }
+    if state.feature_level < 3 && state.has_governance_data() {
+        return Err(EncodeStateError::GovernanceBelowLevel(state.feature_level));
     }
     let payload = match state.feature_level {
         0 => SnapshotPayload::V1(StateV1 {
@@ -113,7 +136,16 @@ fn encode_state(state: &ControlState) -> Result<Vec<u8>, EncodeStateError> {
             drained: state.drained.clone(),
             feature_level: state.feature_level,
         }),
-        _ => SnapshotPayload::V3(state.clone()),
+        2 => SnapshotPayload::V3(StateV3 {
+            identities: state.identities.clone(),
+            assignment_epoch: state.assignment_epoch,
+            drained: state.drained.clone(),
+            feature_level: state.feature_level,
+            users: state.users.clone(),
+            acls: state.acls.clone(),
+            tokens: state.tokens.clone(),
+        }),
+        _ => SnapshotPayload::V4(state.clone()),
     };
     Ok(codec::encode(&payload)?)
 }
@@ -133,7 +165,17 @@ fn decode_state(data: &[u8]) -> Result<ControlState, codec::DecodeError> {
             feature_level: v2.feature_level,
             ..ControlState::default()
         }),
-        SnapshotPayload::V3(state) => Ok(state),
+        SnapshotPayload::V3(v3) => Ok(ControlState {
+            identities: v3.identities,
+            assignment_epoch: v3.assignment_epoch,
+            drained: v3.drained,
+            feature_level: v3.feature_level,
+            users: v3.users,
+            acls: v3.acls,
+            tokens: v3.tokens,
+            ..ControlState::default()
+        }),
+        SnapshotPayload::V4(state) => Ok(state),
     }
 }
 
@@ -369,10 +411,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::security::{
-        AclBinding, AclOperation, AclPermission, AdminToken, PatternType, ResourceType,
-        ScramCredential, ScramMechanism, TokenScope,
-    };
+    use crate::governance::{Breaker, BreakerMode, BreakerOrigin, QuotaKey, QuotaLimits};
+    use crate::security::{AclOperation, AclPermission, PatternType, ResourceType, TokenScope};
     use crate::state::{BrokerAddr, Command};
 
     /// The snapshot payload exactly as the release before feature levels declared it.
@@ -551,5 +591,91 @@ mod tests {
         let bytes = encode_state(&state).unwrap();
         assert_eq!(decode_state(&bytes).unwrap(), state);
         assert!(codec::decode::<PreviousPayload>(&bytes).is_err());
+    }
+
+    /// The snapshot payload exactly as the release of feature level 2 declared it (its
+    /// `V3` held that release's `ControlState`, which had these fields).
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    enum Level2Payload {
+        V1(PreviousState),
+        V2(Level1State),
+        V3(Level2State),
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Level2State {
+        identities: BTreeMap<i32, Identity>,
+        assignment_epoch: u64,
+        drained: BTreeSet<u64>,
+        feature_level: u16,
+        users: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
+        acls: BTreeSet<AclBinding>,
+        tokens: BTreeMap<String, AdminToken>,
+    }
+
+    fn level2_view(state: &ControlState) -> Level2State {
+        Level2State {
+            identities: state.identities.clone(),
+            assignment_epoch: state.assignment_epoch,
+            drained: state.drained.clone(),
+            feature_level: state.feature_level,
+            users: state.users.clone(),
+            acls: state.acls.clone(),
+            tokens: state.tokens.clone(),
+        }
+    }
+
+    fn governed() -> ControlState {
+        let mut state = secured();
+        state.apply(&Command::SetFeatureLevel { level: 3 });
+        state.apply(&Command::OpenBreaker {
+            breaker: Breaker {
+                pattern: "orders".parse().unwrap(),
+                produce: true,
+                fetch: true,
+                mode: BreakerMode::Hold,
+                reason: "overload".into(),
+                origin: BreakerOrigin::Manual,
+                opened_at_ms: 1,
+                until_ms: Some(2),
+            },
+        });
+        state.apply(&Command::SetQuota {
+            key: QuotaKey {
+                user: None,
+                client_id: Some(crate::governance::QuotaEntity::Default),
+            },
+            limits: QuotaLimits {
+                producer_byte_rate: Some(1024),
+                ..QuotaLimits::default()
+            },
+        });
+        state
+    }
+
+    #[test]
+    fn a_level_2_state_is_written_as_the_level_2_release_wrote_it() {
+        let state = secured();
+        let bytes = encode_state(&state).unwrap();
+        let expected = Level2Payload::V3(level2_view(&state));
+        assert_eq!(bytes, codec::encode(&expected).unwrap());
+        assert_eq!(decode_state(&bytes).unwrap(), state);
+    }
+
+    #[test]
+    fn the_governance_state_survives_a_snapshot_at_level_3() {
+        let state = governed();
+        assert!(state.has_governance_data());
+        let bytes = encode_state(&state).unwrap();
+        assert_eq!(decode_state(&bytes).unwrap(), state);
+        assert!(codec::decode::<Level2Payload>(&bytes).is_err());
+    }
+
+    #[test]
+    fn governance_data_below_level_3_is_not_written_without_it() {
+        let mut state = governed();
+        state.feature_level = 2;
+        let err = encode_state(&state).unwrap_err();
+        assert!(matches!(err, EncodeStateError::GovernanceBelowLevel(2)));
     }
 }
