@@ -534,5 +534,16 @@ fn command_label(command: &Command) -> String {
         Command::RemoveAcls { bindings } => format!("{} ACLs removed", bindings.len()),
         Command::PutToken { name, token } => format!("admin token {name} ({})", token.scope),
         Command::DeleteToken { name } => format!("removal of admin token {name}"),
+        Command::OpenBreaker { breaker } => format!(
+            "breaker on {} ({}, {})",
+            breaker.pattern, breaker.mode, breaker.reason
+        ),
+        Command::CloseBreaker { pattern, .. } => format!("close of the breaker on {pattern}"),
+        Command::PutBreakerRule { rule } => format!("breaker rule {}", rule.name),
+        Command::DeleteBreakerRule { name } => format!("removal of breaker rule {name}"),
+        Command::SetQuota { key, limits } if limits.is_empty() => {
+            format!("removal of the quota of {key}")
+        }
+        Command::SetQuota { key, limits } => format!("quota of {key}: {limits:?}"),
     }
 }
