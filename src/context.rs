@@ -14,6 +14,7 @@ use crate::api::{ClusterStatus, Mode, NodeState, NodeSummary, RaftRole};
 use crate::backend;
 use crate::cluster::fence::Fence;
 use crate::cluster::fleet::Fleet;
+use crate::cluster::usage::FleetUsage;
 use crate::directory::{AdvertisedNode, Directory};
 use crate::metrics::Metrics;
 use crate::proxy::chain::FilterChain;
@@ -67,6 +68,8 @@ pub struct Context {
     pub chain: FilterChain,
     pub clients: ClientConnections,
     pub metrics: Arc<Metrics>,
+    /// The other nodes' usage, for fleet-wide limits; empty on a standalone node.
+    pub usage: Arc<FleetUsage>,
     /// How to reach the brokers (TCP or TLS).
     pub backend: Arc<backend::Link>,
     /// Present with a `[tls]` section: the TLS listeners' certificate.
@@ -102,7 +105,8 @@ impl Context {
             .map(|c| Arc::new(Fence::new(c.takeover_after)));
         let metrics = Arc::new(Metrics::new());
         let control = Arc::new(ArcSwap::from_pointee(ControlState::default()));
-        let built_in = filters::built_in(&directory, &config, &metrics);
+        let usage = Arc::new(FleetUsage::default());
+        let built_in = filters::built_in(&directory, &config, &metrics, &usage);
         let chain = FilterChain::new(built_in, control.clone(), &metrics);
         Context {
             fleet,
@@ -117,6 +121,7 @@ impl Context {
             control,
             chain,
             metrics,
+            usage,
             listening_slots: AtomicUsize::new(0),
             next_bootstrap: AtomicUsize::new(0),
         }

@@ -101,6 +101,13 @@ fn start_tasks(
             Ok(())
         });
     }
+    if let Some(fleet) = ctx.fleet.clone() {
+        let usage = ctx.usage.clone();
+        tasks.spawn("fleet usage", async move {
+            usage.run(&fleet.gossip).await;
+            Ok(())
+        });
+    }
     let c = ctx.clone();
     tasks.spawn("backend refresh", async move {
         let backend = &c.config.backend;

@@ -39,6 +39,7 @@ mod error;
 mod member;
 mod node_state;
 mod transport;
+mod usage;
 mod vetting;
 mod watcher;
 
@@ -159,6 +160,18 @@ impl Gossip {
     /// sampled value (say once a second), not every connection opened or closed.
     pub async fn set_load(&self, load: u64) {
         self.publish(node_state::LOAD, &load.to_string()).await;
+    }
+
+    /// Publishes this node's usage report of `kind` (see [`usage`]); keep it small and
+    /// publish it at most about once a second, since every change is gossiped.
+    pub async fn publish_usage(&self, kind: &str, report: &str) {
+        usage::publish(&mut *self.chitchat.lock().await, kind, report);
+    }
+
+    /// The latest usage report of `kind` of every other live member, by node id.
+    pub async fn usage_reports(&self, kind: &str) -> Vec<(u64, String)> {
+        let members = self.members();
+        usage::reports(&*self.chitchat.lock().await, &members, kind)
     }
 
     async fn publish(&self, key: &str, value: &str) {

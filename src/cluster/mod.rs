@@ -14,4 +14,5 @@ pub mod routes;
 pub mod seat;
 pub mod security;
 pub mod status;
+pub mod usage;
 pub mod writes;

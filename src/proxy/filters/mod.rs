@@ -22,6 +22,7 @@ use kafka_protocol::protocol::StrBytes;
 use flotilla_config::Config;
 
 use super::filter::{Env, Filter, Transport};
+use crate::cluster::usage::FleetUsage;
 use crate::directory::{Broker, Directory};
 use crate::metrics::Metrics;
 
@@ -33,6 +34,7 @@ pub fn built_in(
     directory: &Arc<Directory>,
     config: &Config,
     metrics: &Arc<Metrics>,
+    _usage: &Arc<FleetUsage>,
 ) -> Vec<Box<dyn Filter>> {
     let mut filters: Vec<Box<dyn Filter>> = Vec::new();
     if let Some(acl) = &config.acl {
