@@ -104,6 +104,9 @@ impl Context {
             .as_ref()
             .map(|c| Arc::new(Fence::new(c.takeover_after)));
         let metrics = Arc::new(Metrics::new());
+        metrics
+            .connections_limit
+            .set(config.limits.max_connections as i64);
         let control = Arc::new(ArcSwap::from_pointee(ControlState::default()));
         let usage = Arc::new(FleetUsage::default());
         let built_in = filters::built_in(&directory, &config, &metrics, &usage);

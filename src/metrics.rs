@@ -1,13 +1,18 @@
 //! Prometheus metrics of one node. Everything a connection counts goes through here, so
 //! the names and labels are defined once.
 
+use std::sync::Mutex;
+
 use prometheus::core::Collector;
+use prometheus::proto::MetricType;
 use prometheus::{
     Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
     registry: Registry,
+    /// Every series name the node can export (see [`Families`]).
+    exported_names: Vec<String>,
     connections_opened: IntCounterVec,
     connections_active: IntGaugeVec,
     connections_closed: IntCounterVec,
@@ -19,6 +24,8 @@ pub struct Metrics {
     pub backend_refresh_failures: IntCounter,
     pub identities: IntGauge,
     pub identity_listeners: IntGauge,
+    /// `limits.max_connections`, so an alert can compare the open connections with it.
+    pub connections_limit: IntGauge,
     pub fleet: FleetMetrics,
     pub security: SecurityMetrics,
 }
@@ -39,7 +46,7 @@ pub struct SecurityMetrics {
 }
 
 impl SecurityMetrics {
-    fn new(r: &Registry) -> Self {
+    fn new(r: &Families) -> Self {
         SecurityMetrics {
             tls_reloads: counter_vec(
                 r,
@@ -86,6 +93,8 @@ pub struct FleetMetrics {
     pub assignment_epoch: IntGauge,
     pub takeovers: IntCounter,
     pub degraded: IntGauge,
+    /// 1 while this node reaches no broker (see `cluster::backend_reach`).
+    pub backend_cut_off: IntGauge,
     /// Gossip incarnations now ignored because their Raft address is not the recorded one.
     pub gossip_impostors: IntGauge,
     pub gossip_impostors_detected: IntCounter,
@@ -94,7 +103,7 @@ pub struct FleetMetrics {
 }
 
 impl FleetMetrics {
-    fn new(r: &Registry) -> Self {
+    fn new(r: &Families) -> Self {
         FleetMetrics {
             raft_is_leader: gauge(r, "flotilla_raft_is_leader", "1 on the Raft leader"),
             raft_term: gauge(r, "flotilla_raft_term", "Current Raft term"),
@@ -121,6 +130,12 @@ impl FleetMetrics {
                 "flotilla_degraded",
                 "1 while the Raft group has no live leader",
             ),
+            backend_cut_off: gauge(
+                r,
+                "flotilla_backend_cut_off",
+                "1 while this node has reached no broker for longer than the takeover \
+                 deadline, and so gives its identities up",
+            ),
             gossip_impostors: gauge(
                 r,
                 "flotilla_gossip_impostors",
@@ -141,40 +156,66 @@ impl FleetMetrics {
     }
 }
 
-fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-    registry
-        .register(Box::new(metric.clone()))
-        .expect("metric registered once");
-    metric
+/// The node's registry, remembering the name of every family registered in it. A labelled
+/// family shows in `Registry::gather()` only once it has a child, yet the shipped alert
+/// rules and dashboard must be checked against every name the node can export.
+struct Families {
+    registry: Registry,
+    names: Mutex<Vec<String>>,
 }
 
-fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
-    let metric = IntGauge::new(name, help).expect("valid metric");
-    registry
-        .register(Box::new(metric.clone()))
-        .expect("metric registered once");
-    metric
+impl Families {
+    fn new() -> Families {
+        Families {
+            registry: Registry::new(),
+            names: Mutex::default(),
+        }
+    }
+
+    fn register<C: Collector + Clone + 'static>(&self, metric: C) -> C {
+        let mut names = self.names.lock().expect("families lock");
+        for family in metric.collect() {
+            names.extend(series_names(family.name(), family.get_field_type()));
+        }
+        self.registry
+            .register(Box::new(metric.clone()))
+            .expect("metric registered once");
+        metric
+    }
 }
 
-fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
-    let metric = IntCounter::new(name, help).expect("valid metric");
-    registry
-        .register(Box::new(metric.clone()))
-        .expect("metric registered once");
-    metric
+/// The names a family's samples carry in the text exposition.
+fn series_names(family: &str, kind: MetricType) -> Vec<String> {
+    let suffixes: &[&str] = match kind {
+        MetricType::HISTOGRAM => &["_bucket", "_sum", "_count"],
+        MetricType::SUMMARY => &["", "_sum", "_count"],
+        _ => &[""],
+    };
+    suffixes.iter().map(|s| format!("{family}{s}")).collect()
+}
+
+fn counter_vec(registry: &Families, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    registry.register(IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"))
+}
+
+fn gauge(registry: &Families, name: &str, help: &str) -> IntGauge {
+    registry.register(IntGauge::new(name, help).expect("valid metric"))
+}
+
+fn counter(registry: &Families, name: &str, help: &str) -> IntCounter {
+    registry.register(IntCounter::new(name, help).expect("valid metric"))
 }
 
 impl Metrics {
     pub fn new() -> Self {
-        let r = Registry::new();
-        let connections_active = IntGaugeVec::new(
-            Opts::new("flotilla_connections_active", "Client connections open now"),
-            &["identity"],
-        )
-        .expect("valid metric");
-        r.register(Box::new(connections_active.clone()))
-            .expect("metric registered once");
+        let r = Families::new();
+        let connections_active = r.register(
+            IntGaugeVec::new(
+                Opts::new("flotilla_connections_active", "Client connections open now"),
+                &["identity"],
+            )
+            .expect("valid metric"),
+        );
         Metrics {
             connections_opened: counter_vec(
                 &r,
@@ -229,10 +270,23 @@ impl Metrics {
                 "flotilla_identity_listeners",
                 "Identity ports this node listens on",
             ),
+            connections_limit: gauge(
+                &r,
+                "flotilla_connections_limit",
+                "Client connections this node accepts at once (limits.max_connections)",
+            ),
             fleet: FleetMetrics::new(&r),
             security: SecurityMetrics::new(&r),
-            registry: r,
+            // Last: fields are built in the order written, so every family is in by now.
+            exported_names: r.names.into_inner().expect("families lock"),
+            registry: r.registry,
         }
+    }
+
+    /// Every series name this node can export, labelled families included before their
+    /// first sample, with a histogram's `_bucket`, `_sum` and `_count`.
+    pub fn exported_names(&self) -> &[String] {
+        &self.exported_names
     }
 
     /// Counters for one connection, resolved once so the hot path does no label lookups.

@@ -143,7 +143,7 @@ impl Fleet {
             self.bootstrap(),
             self.keep_routes(&directory, &control),
             self.control(&directory, &metrics),
-            self.watch_backend(&directory),
+            self.watch_backend(&directory, &metrics),
             self.publish_lifecycle(&directory, &metrics),
             self.publish_metrics(&metrics),
         );
@@ -418,7 +418,7 @@ impl Fleet {
     }
 
     /// Probes the brokers and keeps `cut_off` current (see `backend_reach`).
-    async fn watch_backend(&self, directory: &Directory) {
+    async fn watch_backend(&self, directory: &Directory, metrics: &Metrics) {
         let mut interval = tokio::time::interval(backend_reach::PROBE_EVERY);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut watch = ReachWatch::new(self.config.takeover_after);
@@ -431,6 +431,7 @@ impl Fleet {
             let reached =
                 crate::backend::reaches_any(&upstreams, backend_reach::PROBE_TIMEOUT).await;
             let cut_off = watch.observe(reached, Instant::now());
+            metrics.fleet.backend_cut_off.set(i64::from(cut_off));
             if self.cut_off.send_replace(cut_off) != cut_off {
                 if cut_off {
                     tracing::warn!(
