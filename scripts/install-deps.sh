@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what flotilla's scripts and tests need beyond a Rust toolchain: Java 17 and
-# Maven (to fetch and run Apache Kafka), kcat, iproute2, openssl (test certificates), and a C
-# toolchain for the bundled librdkafka with OpenSSL. Idempotent: installs only what is missing.
+# Maven (to fetch and run Apache Kafka), kcat, iproute2, openssl (test certificates), a C
+# toolchain for the bundled librdkafka with OpenSSL, and promtool (Debian's prometheus
+# package) to check and unit-test the shipped alert rules. Idempotent: installs only what is
+# missing.
 set -euo pipefail
 
 need=()
@@ -18,12 +20,22 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 [[ -e /usr/include/openssl/ssl.h ]] || need+=(libssl-dev)
 
-if ((${#need[@]})); then
-  echo "installing: ${need[*]}" >&2
+# Without its recommends: only promtool is wanted, not a node exporter.
+lean=()
+command -v promtool >/dev/null || lean+=(prometheus)
+
+if ((${#need[@]} + ${#lean[@]})); then
+  echo "installing: ${need[*]} ${lean[*]}" >&2
   sudo=""
   [[ $(id -u) -eq 0 ]] || sudo="sudo"
   $sudo apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >&2
+  if ((${#need[@]})); then
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >&2
+  fi
+  if ((${#lean[@]})); then
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+      "${lean[@]}" >&2
+  fi
 fi
 
 if ! command -v cargo >/dev/null; then

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every test, from a fresh machine: installs what is missing, checks formatting and lints,
+# Every test, from a fresh machine: installs what is missing, checks formatting, lints and
+# the alert rules (promtool),
 # starts the local Kafka cluster, then runs unit, property and integration tests and a
 # short chaos run (scripts/chaos.sh, which starts its own Kafka cluster).
 # The Kafka cluster is left running for the next run; stop it with
@@ -11,6 +12,8 @@ cd "$here/.."
 start=$SECONDS
 "$here/install-deps.sh"
 cargo fmt --all --check
+promtool check rules config/monitoring/alerts.yml
+promtool test rules config/monitoring/alerts_test.yml
 shellcheck -x scripts/*.sh scripts/lib/*.sh .ci/run
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
