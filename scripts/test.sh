@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test, from a fresh machine: installs what is missing, checks formatting, lints and
 # the alert rules (promtool), starts the local Kafka cluster, then runs unit, property and
-# integration tests and a short chaos run (scripts/chaos.sh, which starts its own Kafka cluster).
+# integration tests and a short chaos run (scripts/chaos.sh, which starts its own Kafka
+# cluster).
 # The Kafka cluster is left running for the next run; stop it with
 # scripts/kafka-cluster.sh down.
 set -euo pipefail
