@@ -91,6 +91,8 @@ pub struct FleetMetrics {
     pub gossip_live_nodes: IntGauge,
     pub gossip_dead_nodes: IntGauge,
     pub assignment_epoch: IntGauge,
+    /// Identities the committed table gives this node.
+    pub identities_owned: IntGauge,
     pub takeovers: IntCounter,
     pub degraded: IntGauge,
     /// 1 while this node reaches no broker (see `cluster::backend_reach`).
@@ -119,6 +121,11 @@ impl FleetMetrics {
                 r,
                 "flotilla_assignment_epoch",
                 "Epoch of the committed identity assignment",
+            ),
+            identities_owned: gauge(
+                r,
+                "flotilla_identities_owned",
+                "Identities the committed assignment gives this node to serve",
             ),
             takeovers: counter(
                 r,

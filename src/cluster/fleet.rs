@@ -365,9 +365,13 @@ impl Fleet {
             fleet.raft_voters.set(status.voters.len() as i64);
             fleet.gossip_live_nodes.set(self.gossip.live_count() as i64);
             fleet.gossip_dead_nodes.set(self.gossip.dead_count() as i64);
-            fleet
-                .assignment_epoch
-                .set(self.raft.state().borrow().assignment_epoch as i64);
+            let state = self.raft.state().borrow().clone();
+            fleet.assignment_epoch.set(state.assignment_epoch as i64);
+            let owned = state
+                .identities
+                .values()
+                .filter(|i| i.owner == Some(self.node_id));
+            fleet.identities_owned.set(owned.count() as i64);
             fleet.degraded.set(i64::from(self.degraded()));
             fleet
                 .gossip_impostors
