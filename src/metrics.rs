@@ -1,6 +1,7 @@
 //! Prometheus metrics of one node. Everything a connection counts goes through here, so
 //! the names and labels are defined once.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use prometheus::core::Collector;
@@ -11,8 +12,8 @@ use prometheus::{
 
 pub struct Metrics {
     registry: Registry,
-    /// Every series name the node can export (see [`Families`]).
-    exported_names: Vec<String>,
+    /// Every series the node can export (see [`Families`]).
+    exported: ExportedSeries,
     connections_opened: IntCounterVec,
     connections_active: IntGaugeVec,
     connections_closed: IntCounterVec,
@@ -163,26 +164,34 @@ impl FleetMetrics {
     }
 }
 
-/// The node's registry, remembering the name of every family registered in it. A labelled
-/// family shows in `Registry::gather()` only once it has a child, yet the shipped alert
-/// rules and dashboard must be checked against every name the node can export.
+/// The node's registry, remembering every family registered in it. A labelled family shows
+/// in `Registry::gather()` only once it has a child, yet the shipped alert rules and
+/// dashboard must be checked against every series the node can export.
 struct Families {
     registry: Registry,
-    names: Mutex<Vec<String>>,
+    series: Mutex<ExportedSeries>,
 }
+
+/// Series names as the text exposition writes them, each with its label names.
+pub type ExportedSeries = BTreeMap<String, Vec<String>>;
 
 impl Families {
     fn new() -> Families {
         Families {
             registry: Registry::new(),
-            names: Mutex::default(),
+            series: Mutex::default(),
         }
     }
 
     fn register<C: Collector + Clone + 'static>(&self, metric: C) -> C {
-        let mut names = self.names.lock().expect("families lock");
-        for family in metric.collect() {
-            names.extend(series_names(family.name(), family.get_field_type()));
+        let mut series = self.series.lock().expect("families lock");
+        for (desc, family) in metric.desc().into_iter().zip(metric.collect()) {
+            let labels = desc.const_label_pairs.iter().map(|l| l.name().to_string());
+            let labels: Vec<String> = labels.chain(desc.variable_labels.clone()).collect();
+            for (name, extra) in series_names(family.name(), family.get_field_type()) {
+                let extra = extra.map(str::to_string);
+                series.insert(name, labels.iter().cloned().chain(extra).collect());
+            }
         }
         self.registry
             .register(Box::new(metric.clone()))
@@ -191,14 +200,18 @@ impl Families {
     }
 }
 
-/// The names a family's samples carry in the text exposition.
-fn series_names(family: &str, kind: MetricType) -> Vec<String> {
-    let suffixes: &[&str] = match kind {
-        MetricType::HISTOGRAM => &["_bucket", "_sum", "_count"],
-        MetricType::SUMMARY => &["", "_sum", "_count"],
-        _ => &[""],
+/// The names a family's samples carry in the text exposition, each with the label the
+/// type adds to it (a histogram bucket's `le`, a summary's `quantile`).
+fn series_names(family: &str, kind: MetricType) -> Vec<(String, Option<&'static str>)> {
+    let suffixes: &[(&str, Option<&'static str>)] = match kind {
+        MetricType::HISTOGRAM => &[("_bucket", Some("le")), ("_sum", None), ("_count", None)],
+        MetricType::SUMMARY => &[("", Some("quantile")), ("_sum", None), ("_count", None)],
+        _ => &[("", None)],
     };
-    suffixes.iter().map(|s| format!("{family}{s}")).collect()
+    suffixes
+        .iter()
+        .map(|(suffix, extra)| (format!("{family}{suffix}"), *extra))
+        .collect()
 }
 
 fn counter_vec(registry: &Families, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -285,15 +298,15 @@ impl Metrics {
             fleet: FleetMetrics::new(&r),
             security: SecurityMetrics::new(&r),
             // Last: fields are built in the order written, so every family is in by now.
-            exported_names: r.names.into_inner().expect("families lock"),
+            exported: r.series.into_inner().expect("families lock"),
             registry: r.registry,
         }
     }
 
-    /// Every series name this node can export, labelled families included before their
-    /// first sample, with a histogram's `_bucket`, `_sum` and `_count`.
-    pub fn exported_names(&self) -> &[String] {
-        &self.exported_names
+    /// Every series name this node can export, with its label names: labelled families
+    /// before their first sample too, and a histogram's `_bucket`, `_sum` and `_count`.
+    pub fn exported(&self) -> &ExportedSeries {
+        &self.exported
     }
 
     /// Counters for one connection, resolved once so the hot path does no label lookups.
@@ -382,5 +395,45 @@ impl ConnectionMetrics {
 impl Drop for ConnectionMetrics {
     fn drop(&mut self) {
         self.active.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus::{HistogramOpts, HistogramVec};
+
+    #[test]
+    fn families_list_labelled_series_before_their_first_sample() {
+        let metrics = Metrics::new();
+        assert!(
+            !metrics.render().contains("flotilla_requests_total"),
+            "no request counted yet, so the exposition has no such series"
+        );
+        let labels = &metrics.exported()["flotilla_requests_total"];
+        assert_eq!(labels, &["api", "identity"]);
+        assert_eq!(
+            metrics.exported()["flotilla_identities"],
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_histogram_exports_bucket_sum_and_count() {
+        let families = Families::new();
+        let opts = HistogramOpts::new("flotilla_test_seconds", "a histogram");
+        families.register(HistogramVec::new(opts, &["api"]).expect("valid metric"));
+        let series = families.series.into_inner().expect("families lock");
+        let names: Vec<&str> = series.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "flotilla_test_seconds_bucket",
+                "flotilla_test_seconds_count",
+                "flotilla_test_seconds_sum"
+            ]
+        );
+        assert_eq!(series["flotilla_test_seconds_bucket"], ["api", "le"]);
+        assert_eq!(series["flotilla_test_seconds_sum"], ["api"]);
     }
 }
