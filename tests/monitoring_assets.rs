@@ -270,7 +270,7 @@ fn dashboard_queries_parse_as_promql() {
         let expr = expr
             .replace("$__rate_interval", "1m")
             .replace("$__range", "1h")
-            .replace(['$'], "");
+            .replace('$', "");
         let expr = serde_json::to_string(&expr).expect("a JSON string is a YAML string");
         rules.push_str(&format!(
             "      - record: dashboard:query_{i}\n        expr: {expr}\n"
