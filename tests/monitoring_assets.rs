@@ -2,13 +2,21 @@
 //! with labels those series carry. A renamed metric or label would otherwise leave an
 //! alert that never fires and an empty panel, and nothing would say so. The dashboard's
 //! queries must also parse as PromQL, and every alert must have a unit test that fires it.
+//! The series added for the alerts are checked on running nodes: they say what they claim.
+
+mod support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use flotilla::metrics::{ExportedSeries, Metrics};
 use serde_json::Value;
+use support::fake_broker::FakeBroker;
+use support::fleet::Fleet;
+use support::wire::RawClient;
+use support::{kafka, wait_for, Node};
 
 /// Contract series of issue 16 that other branches register (breakers, quotas, per-topic
 /// and per-client monitoring); the assets use them already. MERGE: once those branches
@@ -318,4 +326,38 @@ fn every_alert_has_a_unit_test_that_fires_it() {
         });
         assert!(fired, "no test in alerts_test.yml fires {alert}");
     }
+}
+
+/// FlotillaConnectionsNearLimit divides the open connections by the configured limit.
+#[test]
+fn a_node_exports_its_connection_limit_beside_its_open_connections() {
+    let node = Node::start_with(kafka(), "[limits]\nmax_connections = 3\n");
+    let mut first = RawClient::connect(&node.bootstrap);
+    let mut second = RawClient::connect(&node.bootstrap);
+    assert_eq!(first.api_versions().error_code, 0);
+    assert_eq!(second.api_versions().error_code, 0);
+    assert_eq!(node.metric("flotilla_connections_limit", ""), 3.0);
+    assert_eq!(node.metric("flotilla_connections_active", ""), 2.0);
+}
+
+/// FlotillaBackendCutOff fires on this gauge: 1 once the node has reached no broker for
+/// `takeover_after`. The stand-in broker can be taken away; the shared Kafka cannot.
+#[test]
+fn a_fleet_node_that_reaches_no_broker_says_so_in_its_metrics() {
+    let broker = FakeBroker::start("127.0.0.1");
+    let fleet = Fleet::start(1, &broker.address, "2s");
+    let node = &fleet.nodes[0];
+    wait_for(
+        "the only node to own the only identity",
+        Duration::from_secs(10),
+        || (node.metric("flotilla_identities_owned", "") == 1.0).then_some(()),
+    );
+    assert_eq!(node.metric("flotilla_backend_cut_off", ""), 0.0);
+
+    broker.stop();
+    wait_for(
+        "the node to count itself cut off",
+        Duration::from_secs(20),
+        || (node.metric("flotilla_backend_cut_off", "") == 1.0).then_some(()),
+    );
 }
