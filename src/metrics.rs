@@ -1,8 +1,8 @@
 //! Prometheus metrics of one node. Everything a connection counts goes through here, so
 //! the names and labels are defined once.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 use prometheus::core::Collector;
 use prometheus::proto::MetricType;
@@ -169,7 +169,7 @@ impl FleetMetrics {
 /// dashboard must be checked against every series the node can export.
 struct Families {
     registry: Registry,
-    series: Mutex<ExportedSeries>,
+    series: RefCell<ExportedSeries>,
 }
 
 /// Series names as the text exposition writes them, each with its label names.
@@ -179,12 +179,12 @@ impl Families {
     fn new() -> Families {
         Families {
             registry: Registry::new(),
-            series: Mutex::default(),
+            series: RefCell::default(),
         }
     }
 
     fn register<C: Collector + Clone + 'static>(&self, metric: C) -> C {
-        let mut series = self.series.lock().expect("families lock");
+        let mut series = self.series.borrow_mut();
         for (desc, family) in metric.desc().into_iter().zip(metric.collect()) {
             let labels = desc.const_label_pairs.iter().map(|l| l.name().to_string());
             let labels: Vec<String> = labels.chain(desc.variable_labels.clone()).collect();
@@ -298,7 +298,7 @@ impl Metrics {
             fleet: FleetMetrics::new(&r),
             security: SecurityMetrics::new(&r),
             // Last: fields are built in the order written, so every family is in by now.
-            exported: r.series.into_inner().expect("families lock"),
+            exported: r.series.into_inner(),
             registry: r.registry,
         }
     }
@@ -423,7 +423,7 @@ mod tests {
         let families = Families::new();
         let opts = HistogramOpts::new("flotilla_test_seconds", "a histogram");
         families.register(HistogramVec::new(opts, &["api"]).expect("valid metric"));
-        let series = families.series.into_inner().expect("families lock");
+        let series = families.series.into_inner();
         let names: Vec<&str> = series.keys().map(String::as_str).collect();
         assert_eq!(
             names,
