@@ -25,6 +25,7 @@ use flotilla_raft::ControlState;
 use kafka_protocol::messages::{ApiKey, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
+pub use super::filters::ConnectionQuota;
 use super::message::{Request, Response};
 pub use crate::stream::Transport;
 
@@ -69,6 +70,9 @@ pub struct Session {
     /// What filters keep between a request and its response; shared by every snapshot
     /// of this connection's session.
     pub notes: Arc<RequestNotes>,
+    /// The connection's quota state (until when it is muted, the quotas that govern it);
+    /// shared by every snapshot of this connection's session.
+    pub quota: Arc<ConnectionQuota>,
 }
 
 /// What a filter takes out of a request to put back into its response (the entries it
@@ -123,6 +127,7 @@ impl Session {
             client_id: None,
             principal: None,
             notes: Arc::default(),
+            quota: Arc::default(),
         }
     }
 }
