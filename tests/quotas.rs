@@ -199,6 +199,7 @@ fn librdkafka_consumer_spread_over_three_nodes_gets_its_fetch_quota_once() {
         .set("enable.auto.commit", "false")
         .set("max.partition.fetch.bytes", "32768")
         .set("fetch.max.bytes", "65536")
+        .set("message.max.bytes", "65536")
         .create()
         .unwrap();
     let mut assignment = TopicPartitionList::new();
@@ -290,7 +291,7 @@ fn proxyctl_sets_lists_and_deletes_quotas_and_refuses_bad_input() {
         "request_rate",
     );
     refused(
-        &["set", "--client-id", "app", "--request-rate", "-3"],
+        &["set", "--client-id", "app", "--request-rate", "lots"],
         "--request-rate",
     );
     refused(
