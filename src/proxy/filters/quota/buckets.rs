@@ -60,10 +60,13 @@ impl Bucket {
     }
 }
 
+/// A budget's owner: the quota kind, the user and the client id it counts for.
+type Owner = (QuotaKind, Option<String>, Option<String>);
+
 /// Every bucket in use on this node, and the clock they count on.
 pub struct Buckets {
     epoch: Instant,
-    table: Mutex<HashMap<(QuotaKind, Option<String>, Option<String>), Arc<Bucket>>>,
+    table: Mutex<HashMap<Owner, Arc<Bucket>>>,
     usage: Arc<FleetUsage>,
 }
 
@@ -118,9 +121,7 @@ impl Buckets {
         rates
     }
 
-    fn lock(
-        &self,
-    ) -> MutexGuard<'_, HashMap<(QuotaKind, Option<String>, Option<String>), Arc<Bucket>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Owner, Arc<Bucket>>> {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

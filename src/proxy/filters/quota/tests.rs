@@ -283,8 +283,8 @@ impl Simulation {
 
     fn others(&self, node: usize, now: Duration) -> Others {
         let seen = |reports: &Vec<(Duration, f64)>| {
-            let visible = reports.iter().filter(|(at, _)| *at + GOSSIP_DELAY <= now);
-            visible.last().map_or(0.0, |&(_, rate)| rate)
+            let mut visible = reports.iter().filter(|(at, _)| *at + GOSSIP_DELAY <= now);
+            visible.next_back().map_or(0.0, |&(_, rate)| rate)
         };
         let others = self
             .published
