@@ -145,6 +145,14 @@ pub trait Filter: Send + Sync + 'static {
     /// A short stable name, for logs and the `filter` label of metrics.
     fn name(&self) -> &'static str;
 
+    /// Whether the filter has anything to do under this committed control state (a
+    /// governance filter with nothing configured has not). Asked once per state change,
+    /// never per request; an inactive filter is skipped, and a message no active filter
+    /// wants is forwarded as its bytes without entering the chain.
+    fn is_active(&self, _control: &ControlState) -> bool {
+        true
+    }
+
     /// Whether requests of this API and version go through [`Filter::on_request`]. Asked
     /// once per API and version when the chain is built, never per request.
     fn wants_request(&self, _api_key: ApiKey, _version: i16) -> bool {

@@ -47,8 +47,10 @@
 //! three nodes with stale gossip (published every 0.5 s, seen 0.5 s later) and check the
 //! fleet's rate, every five seconds and over 30 s, and each node's share.
 //!
-//! With no quota in the control state the filter does nothing: no decode, no lock, no
-//! allocation. With quotas, a connection resolves its budgets once (again only when its
+//! With no quota in the control state the filter is inactive (`Filter::is_active`): no
+//! message meets it, and a Produce or Fetch no other filter wants is forwarded as its
+//! bytes; should one meet it anyway, it returns at once (no decode, no lock, no
+//! allocation). With quotas, a connection resolves its budgets once (again only when its
 //! names or the quotas change), and only a throttled client's responses are decoded.
 
 mod buckets;
@@ -61,7 +63,7 @@ mod throttle_time;
 use std::sync::Arc;
 use std::time::Duration;
 
-use flotilla_raft::QuotaKind;
+use flotilla_raft::{ControlState, QuotaKind};
 use kafka_protocol::messages::ApiKey;
 
 use self::buckets::Buckets;
@@ -144,6 +146,11 @@ impl Quotas {
 impl Filter for Quotas {
     fn name(&self) -> &'static str {
         "quota"
+    }
+
+    /// Only while a quota exists: otherwise no message meets the filter at all.
+    fn is_active(&self, control: &ControlState) -> bool {
+        !control.quotas.is_empty()
     }
 
     /// Every request: `request_rate` counts them all.
