@@ -177,6 +177,39 @@ fn other_clients_and_other_kinds_are_not_held() {
 }
 
 #[test]
+fn a_request_rate_holds_any_api_beyond_a_seconds_burst() {
+    let (filter, metrics) = filter();
+    let limits = QuotaLimits {
+        request_rate: Some(10),
+        ..QuotaLimits::default()
+    };
+    let control = client_quota("chatty", limits);
+    let session = session("chatty");
+    let env = Env {
+        session: &session,
+        control: &control,
+    };
+    let metadata = encode_request(ApiKey::Metadata, 12, 1, &MetadataRequest::default());
+    let verdicts: Vec<Verdict> = (0..15)
+        .map(|_| {
+            let mut request = Request::new(parse_request(&metadata).unwrap(), metadata.clone());
+            filter.on_request(&mut request, &env)
+        })
+        .collect();
+    // Ten a second, and a second's burst: the first ten go at once, then each waits.
+    assert!(verdicts[..10].iter().all(|v| matches!(v, Verdict::Forward)));
+    let Verdict::Delay(last) = &verdicts[14] else {
+        panic!("{verdicts:?}")
+    };
+    assert!(*last >= Duration::from_millis(300), "held {last:?}");
+    let rendered = metrics.render();
+    assert!(
+        !rendered.contains(r#"flotilla_quota_throttled_requests_total{kind="request_rate"} 0"#),
+        "{rendered}"
+    );
+}
+
+#[test]
 fn fetch_bytes_are_counted_from_the_response_frame() {
     let (filter, _) = filter();
     let limits = QuotaLimits {
@@ -252,7 +285,7 @@ struct SimNode {
     bucket: Bucket,
     muted_until: Duration,
     next_request: Duration,
-    starts_at: Duration,
+    stops_at: Duration,
     /// (when, bytes) of every request let through.
     sent: Vec<(Duration, f64)>,
 }
@@ -271,7 +304,7 @@ impl Simulation {
                     bucket: Bucket::new(QuotaKind::ProducerByteRate, &owner),
                     muted_until: Duration::ZERO,
                     next_request: Duration::from_secs_f64(s),
-                    starts_at: Duration::from_secs_f64(s),
+                    stops_at: Duration::MAX,
                     sent: Vec::new(),
                 })
                 .collect(),
@@ -309,7 +342,7 @@ impl Simulation {
                 next_publish += PUBLISH;
             }
             for i in 0..self.nodes.len() {
-                if self.nodes[i].next_request > now {
+                if self.nodes[i].next_request > now || self.nodes[i].stops_at <= now {
                     continue;
                 }
                 let others = self.others(i, now);
@@ -399,5 +432,22 @@ fn fleet_converges_when_nodes_join_the_load_late() {
     let q = QUOTA as f64;
     assert_near("0-7 s, one node alone", sim.rate(1.0, 7.0), q, 0.10);
     assert_near("25-70 s", sim.rate(25.0, 70.0), q, 0.07);
-    assert!(sim.nodes[2].starts_at > Duration::ZERO);
+    for node in 0..3 {
+        let share = sim.node_rate(node, 25.0, 70.0);
+        assert_near(&format!("node {node}"), share, q / 3.0, 0.10);
+    }
+}
+
+#[test]
+fn fleet_converges_when_a_node_loses_its_client() {
+    let mut sim = Simulation::new(&[0.0, 0.0, 0.0], 16_384.0, QUOTA);
+    sim.nodes[2].stops_at = Duration::from_secs(30);
+    sim.run(Duration::from_secs(70));
+    let q = QUOTA as f64;
+    assert_near("10-30 s, three nodes", sim.rate(10.0, 30.0), q, 0.07);
+    assert_near("30-70 s, two nodes", sim.rate(30.0, 70.0), q, 0.07);
+    for node in 0..2 {
+        let share = sim.node_rate(node, 40.0, 70.0);
+        assert_near(&format!("node {node} after"), share, q / 2.0, 0.10);
+    }
 }
