@@ -2,7 +2,7 @@
 //! over a 3-node fleet (its partitions' leaders are behind identities each node owns)
 //! gets its quota once for the fleet, not three times, from librdkafka (which ignores
 //! `throttle_time_ms`, so the proxy holds its requests) and from the Java client (which
-//! honours it); a consumer likewise; a client id without a quota is not slowed.
+//! honours it); consumers of both likewise; a client id without a quota is not slowed.
 //! `proxyctl quota` sets, lists and deletes quotas, and refuses bad input by name.
 
 mod support;
@@ -166,21 +166,7 @@ fn java_producer_spread_over_three_nodes_gets_its_quota_once() {
 #[test]
 fn librdkafka_consumer_spread_over_three_nodes_gets_its_fetch_quota_once() {
     let (fleet, topic) = fleet_with_topic("quota-fetch");
-    // 16 MB waiting, straight to the cluster: more than 35 s at the quota.
-    let producer: BaseProducer = support::rdkafka::client_config(kafka())
-        .set("queue.buffering.max.messages", "100000")
-        .set("batch.size", "16384")
-        .create()
-        .unwrap();
-    let payload = vec![b'c'; RECORD_BYTES];
-    for _ in 0..16_000 {
-        producer
-            .send(BaseRecord::<(), _>::to(&topic).payload(&payload))
-            .map_err(|(e, _)| e)
-            .unwrap();
-        producer.poll(Duration::ZERO);
-    }
-    producer.flush(Duration::from_secs(60)).unwrap();
+    fill(&topic, 16_000);
     set_client_quota(&fleet, "quota-reader", "--consumer-byte-rate", QUOTA);
 
     let consumer: BaseConsumer = support::rdkafka::client_config(&fleet.bootstrap())
@@ -217,6 +203,88 @@ fn librdkafka_consumer_spread_over_three_nodes_gets_its_fetch_quota_once() {
     );
     let rate = in_window as f64 / WINDOW.as_secs_f64();
     assert_near("librdkafka consumer, 30 s", rate, QUOTA as f64, TOLERANCE);
+    assert_every_node_throttled(&fleet, "consumer_byte_rate");
+}
+
+/// Puts `count` records of [`RECORD_BYTES`] in `topic`, straight to the cluster.
+fn fill(topic: &str, count: usize) {
+    let producer: BaseProducer = support::rdkafka::client_config(kafka())
+        .set("queue.buffering.max.messages", "100000")
+        .set("batch.size", "16384")
+        .create()
+        .unwrap();
+    let payload = vec![b'c'; RECORD_BYTES];
+    for _ in 0..count {
+        producer
+            .send(BaseRecord::<(), _>::to(topic).payload(&payload))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+}
+
+#[test]
+fn java_consumer_spread_over_three_nodes_gets_its_fetch_quota_once() {
+    let (fleet, topic) = fleet_with_topic("quota-java-fetch");
+    fill(&topic, 16_000);
+    set_client_quota(&fleet, "quota-java-reader", "--consumer-byte-rate", QUOTA);
+    let config = std::env::temp_dir().join(format!("{topic}.properties"));
+    std::fs::write(
+        &config,
+        "client.id=quota-java-reader\nmax.partition.fetch.bytes=32768\nfetch.max.bytes=65536\n",
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let bootstrap = fleet.bootstrap();
+    let args = [
+        "--bootstrap-server",
+        &bootstrap,
+        "--topic",
+        &topic,
+        "--num-records",
+        "16000",
+        "--timeout",
+        "60000",
+        "--consumer.config",
+        &config,
+        "--show-detailed-stats",
+        "--reporting-interval",
+        "1000",
+    ];
+    let mut java = kafka_tool("org.apache.kafka.tools.ConsumerPerformance", &args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Each detailed line: time, thread, MB so far, MB/s, records so far, ...
+    let mut progress = Vec::new();
+    let lines = std::io::BufReader::new(java.stdout.take().unwrap());
+    for line in std::io::BufRead::lines(lines).map_while(Result::ok) {
+        let Some(records) = line.split(", ").nth(4).and_then(|n| n.parse::<u64>().ok()) else {
+            continue;
+        };
+        progress.push((Instant::now(), records));
+        let started = progress.iter().find(|(_, r)| *r > 0).map(|(at, _)| *at);
+        if started.is_some_and(|s| s.elapsed() > WARM_UP + WINDOW) {
+            break;
+        }
+    }
+    let _ = java.kill();
+    let _ = java.wait();
+    let (started, _) = *progress
+        .iter()
+        .find(|(_, r)| *r > 0)
+        .expect("records consumed");
+    let (from_at, from) = *progress
+        .iter()
+        .find(|(at, _)| *at >= started + WARM_UP)
+        .expect("progress after the warm-up");
+    let (to_at, to) = *progress.last().unwrap();
+    assert!(to < 16_000, "the consumer ran out of records");
+    let rate = ((to - from) as usize * RECORD_BYTES) as f64 / (to_at - from_at).as_secs_f64();
+    assert!(to_at - from_at >= WINDOW - Duration::from_secs(2));
+    assert_near("Java consumer, 30 s", rate, QUOTA as f64, TOLERANCE);
     assert_every_node_throttled(&fleet, "consumer_byte_rate");
 }
 
