@@ -10,10 +10,12 @@
 //!
 //! The client sees Kafka's behaviour: a client over its quota is told `throttle_time_ms`
 //! in its Produce and Fetch responses, and the proxy itself mutes the connection for that
-//! long (its next request is held), as a broker mutes a throttled channel. The proxy must not
-//! rely on the client: librdkafka and kafka-python do not honour KIP-219 throttling. A
-//! client that does (the Java client) waits out the same time before sending, so the two
-//! overlap rather than add up.
+//! long (its next request is held), as a broker mutes a throttled channel. The proxy must
+//! not rely on the client: librdkafka and kafka-python do not honour KIP-219 throttling.
+//! A client that does (the Java client) waits out the same time before sending, so the
+//! two overlap rather than add up. An acks=0 producer gets no response to read it from
+//! and is only held. A held request is not yet forwarded: it keeps its place in the
+//! connection's order, and a single hold lasts at most five seconds (`rate::MAX_THROTTLE`).
 //!
 //! Sharing: every node publishes, per budget (quota kind and owner), its own rate over
 //! the last two to three seconds in gossip every half second (`cluster::usage`), and
