@@ -35,9 +35,10 @@
 //! observed rate: it averages over an eleven-second window, and whatever part of the
 //! window's budget is unused is credit any node may spend at once. In a fleet every node
 //! spends the same credit before gossip tells the others, then all wait for the window to
-//! drain, and the window empties again: a simulation of three nodes showed bursts of
-//! eighteen times the quota every fifteen to twenty seconds, a limit cycle, not a
-//! convergence. The pace has no such credit (at most a second's burst after idling).
+//! drain, and the window empties again. Simulated as in the `fleet_converges` tests
+//! (three nodes), it gave bursts of eighteen to thirty times the quota every fifteen to
+//! twenty seconds: a limit cycle, not a convergence. The pace has no such credit (at most
+//! a second's burst after idling).
 //!
 //! Why it converges rather than oscillating: with every node's client busy, the fixed
 //! point is an even split (each allowance `quota / n`, the others leaving exactly that),
