@@ -312,6 +312,45 @@ pub struct TokenDeleted {
     pub deleted: String,
 }
 
+/// A client quota entity, as Kafka's `/config/users/<user>/clients/<client-id>` names it:
+/// the query of `DELETE /api/v1/quotas` and part of every quota. At least one side is
+/// given; a side is a name or the default (`--user-default`), not both.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaEntityQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub user_default: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub client_id_default: bool,
+}
+
+/// One quota: its entity and limits, with Kafka's names. `GET /api/v1/quotas` lists them;
+/// `POST /api/v1/quotas` sets the limits given and keeps the entity's others (as
+/// `kafka-configs --alter --add-config` does), and answers with the result.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    #[serde(flatten)]
+    pub entity: QuotaEntityQuery,
+    /// Produce bytes per second, fleet-wide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub producer_byte_rate: Option<u64>,
+    /// Fetch bytes per second, fleet-wide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer_byte_rate: Option<u64>,
+    /// Requests per second of any API, fleet-wide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_rate: Option<u64>,
+}
+
+/// The answer to `DELETE /api/v1/quotas?...`: the quota removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaDeleted {
+    pub deleted: Quota,
+}
+
 /// The body of every error answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {

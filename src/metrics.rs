@@ -3,11 +3,15 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::time::Duration;
 
+use flotilla_raft::QuotaKind;
 use prometheus::core::Collector;
 use prometheus::proto::MetricType;
 use prometheus::{
-    Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Counter, CounterVec, Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 pub struct Metrics {
@@ -29,6 +33,66 @@ pub struct Metrics {
     pub connections_limit: IntGauge,
     pub fleet: FleetMetrics,
     pub security: SecurityMetrics,
+    pub quotas: QuotaMetrics,
+}
+
+/// A hook told of every throttle a client earns: its client id and the seconds.
+type ClientThrottleHook = Box<dyn Fn(&str, f64) + Send + Sync>;
+
+/// What client quotas did on this node, by kind (`producer_byte_rate`,
+/// `consumer_byte_rate`, `request_rate`).
+pub struct QuotaMetrics {
+    /// Counters by kind, resolved once: [`QuotaKind::VALUES`] order.
+    throttled_requests: [IntCounter; 3],
+    throttle_seconds: [Counter; 3],
+    client_throttle: OnceLock<ClientThrottleHook>,
+}
+
+impl QuotaMetrics {
+    fn new(r: &Families) -> Self {
+        let requests = counter_vec(
+            r,
+            "flotilla_quota_throttled_requests_total",
+            "Requests (Fetch responses for consumer_byte_rate) that earned their client a \
+             throttle, by quota kind",
+            &["kind"],
+        );
+        let seconds = r.register(
+            CounterVec::new(
+                Opts::new(
+                    "flotilla_quota_throttle_seconds_total",
+                    "Throttle time given to clients, by quota kind",
+                ),
+                &["kind"],
+            )
+            .expect("valid metric"),
+        );
+        let by_kind = |i: usize| QuotaKind::VALUES[i].kafka_name();
+        QuotaMetrics {
+            throttled_requests: std::array::from_fn(|i| requests.with_label_values(&[by_kind(i)])),
+            throttle_seconds: std::array::from_fn(|i| seconds.with_label_values(&[by_kind(i)])),
+            client_throttle: OnceLock::new(),
+        }
+    }
+
+    /// Counts a throttle of `kind` given to a client.
+    pub fn throttled(&self, kind: QuotaKind, client_id: &str, throttle: Duration) {
+        let i = QuotaKind::VALUES
+            .iter()
+            .position(|&k| k == kind)
+            .expect("every kind is in VALUES");
+        self.throttled_requests[i].inc();
+        self.throttle_seconds[i].inc_by(throttle.as_secs_f64());
+        if let Some(hook) = self.client_throttle.get() {
+            hook(client_id, throttle.as_secs_f64());
+        }
+    }
+
+    /// Sets the hook told of each throttle by client id (for per-client throttle time,
+    /// kept with the other per-client metrics); the first one set stays.
+    pub fn on_client_throttle(&self, hook: impl Fn(&str, f64) + Send + Sync + 'static) {
+        let _ = self.client_throttle.set(Box::new(hook));
+    }
 }
 
 /// TLS, authentication and authorization outcomes.
@@ -297,6 +361,7 @@ impl Metrics {
             ),
             fleet: FleetMetrics::new(&r),
             security: SecurityMetrics::new(&r),
+            quotas: QuotaMetrics::new(&r),
             // Last: fields are built in the order written, so every family is in by now.
             exported: r.series.into_inner(),
             registry: r.registry,

@@ -27,8 +27,6 @@ const EXPECTED_FROM_OTHER_BRANCHES: &[&str] = &[
     "flotilla_breaker_actions_total",
     "flotilla_breaker_trips_total",
     "flotilla_breaker_closes_total",
-    "flotilla_quota_throttled_requests_total",
-    "flotilla_quota_throttle_seconds_total",
     "flotilla_topic_bytes_total",
     "flotilla_topic_records_total",
     "flotilla_topic_requests_total",

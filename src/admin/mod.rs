@@ -10,6 +10,7 @@
 mod acls;
 pub mod auth;
 pub mod listener;
+mod quotas;
 mod tokens;
 mod users;
 
@@ -44,6 +45,7 @@ pub fn router(ctx: Arc<Context>) -> Router {
         .route("/api/v1/nodes/{id}", delete(remove_node))
         .merge(users::routes())
         .merge(acls::routes())
+        .merge(quotas::routes())
         .merge(tokens::routes(auth.clone()))
         .layer(middleware::from_fn_with_state(
             (ctx.clone(), auth),

@@ -5,7 +5,10 @@
 //! into two tables of bit sets. The connection loop asks [`FilterChain::wants_request`]
 //! and [`FilterChain::wants_response`] for every message; a zero answer means the message
 //! is forwarded as its bytes with nothing else done, which is what keeps Produce and Fetch
-//! traffic that no feature touches as fast as a plain pass-through.
+//! traffic that no feature touches as fast as a plain pass-through. A filter that has
+//! nothing to do under the committed control state (no quota configured) drops out of
+//! those answers until the state changes; which filters are active is worked out once per
+//! state, not per message.
 
 use std::sync::Arc;
 
@@ -48,6 +51,14 @@ pub struct FilterChain {
     requests: Interest,
     responses: Interest,
     control: Arc<ArcSwap<ControlState>>,
+    active: ArcSwap<Active>,
+}
+
+/// The filters active under one control state, as bits. Holding the state keeps its
+/// address from being reused while the answer is cached.
+struct Active {
+    control: Arc<ControlState>,
+    mask: u32,
 }
 
 /// Counters resolved once per filter, so acting costs no label lookup.
@@ -76,27 +87,43 @@ impl FilterChain {
                 closed: metrics.filter_action(f.name(), "close"),
             })
             .collect();
+        let active = ArcSwap::from_pointee(Active::of(&filters, control.load_full()));
         FilterChain {
             requests: Interest::build(&filters, |f, key, v| f.wants_request(key, v)),
             responses: Interest::build(&filters, |f, key, v| f.wants_response(key, v)),
             filters,
             counters,
             control,
+            active,
         }
     }
 
     pub fn wants_request(&self, api_key: ApiKey, version: i16) -> bool {
-        self.requests.mask(api_key, version) != 0
+        let wanted = self.requests.mask(api_key, version);
+        wanted != 0 && wanted & self.active_mask(&self.control.load()) != 0
     }
 
     pub fn wants_response(&self, api_key: ApiKey, version: i16) -> bool {
-        self.responses.mask(api_key, version) != 0
+        let wanted = self.responses.mask(api_key, version);
+        wanted != 0 && wanted & self.active_mask(&self.control.load()) != 0
+    }
+
+    /// The filters active under `control`, worked out again only when it changed.
+    fn active_mask(&self, control: &Arc<ControlState>) -> u32 {
+        let cached = self.active.load();
+        if Arc::ptr_eq(&cached.control, control) {
+            return cached.mask;
+        }
+        let active = Active::of(&self.filters, control.clone());
+        let mask = active.mask;
+        self.active.store(Arc::new(active));
+        mask
     }
 
     /// Runs a request through the filters that want it. Awaits only for `Delay`.
     pub async fn on_request(&self, meta: RequestMeta, frame: Bytes, session: &Session) -> Outcome {
-        let mask = self.requests.mask(meta.api_key, meta.api_version);
         let control = self.control.load_full();
+        let mask = self.requests.mask(meta.api_key, meta.api_version) & self.active_mask(&control);
         let env = Env {
             session,
             control: &control,
@@ -148,8 +175,8 @@ impl FilterChain {
         frame: Bytes,
         session: &Session,
     ) -> Result<Bytes, (&'static str, String)> {
-        let mask = self.responses.mask(api_key, version);
         let control = self.control.load();
+        let mask = self.responses.mask(api_key, version) & self.active_mask(&control);
         let env = Env {
             session,
             control: &control,
@@ -183,6 +210,17 @@ fn answer_version(request: &Request) -> i16 {
     match request.api_key() {
         ApiKey::ApiVersions if request.version() > newest => 0,
         _ => request.version(),
+    }
+}
+
+impl Active {
+    fn of(filters: &[Box<dyn Filter>], control: Arc<ControlState>) -> Active {
+        let mask = filters
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.is_active(&control))
+            .fold(0, |mask, (i, _)| mask | 1 << i);
+        Active { control, mask }
     }
 }
 
@@ -298,6 +336,47 @@ mod tests {
         assert!(!chain.wants_request(ApiKey::Metadata, 3));
         assert!(!chain.wants_request(ApiKey::Produce, 9));
         assert!(!chain.wants_response(ApiKey::Metadata, 12));
+    }
+
+    /// Wants every Metadata request, but only while some quota exists.
+    struct WhileQuotas;
+
+    impl Filter for WhileQuotas {
+        fn name(&self) -> &'static str {
+            "while-quotas"
+        }
+        fn is_active(&self, control: &ControlState) -> bool {
+            !control.quotas.is_empty()
+        }
+        fn wants_request(&self, api_key: ApiKey, _version: i16) -> bool {
+            api_key == ApiKey::Metadata
+        }
+    }
+
+    #[test]
+    fn an_inactive_filter_drops_out_until_the_state_changes() {
+        let control = Arc::new(ArcSwap::from_pointee(ControlState::default()));
+        let filters: Vec<Box<dyn Filter>> = vec![Box::new(WhileQuotas)];
+        let chain = FilterChain::new(filters, control.clone(), &Metrics::new());
+        assert!(!chain.wants_request(ApiKey::Metadata, 12));
+        let mut state = ControlState {
+            feature_level: 3,
+            ..ControlState::default()
+        };
+        state.apply(&flotilla_raft::Command::SetQuota {
+            key: flotilla_raft::QuotaKey {
+                user: None,
+                client_id: Some(flotilla_raft::QuotaEntity::Default),
+            },
+            limits: flotilla_raft::QuotaLimits {
+                request_rate: Some(1),
+                ..Default::default()
+            },
+        });
+        control.store(Arc::new(state));
+        assert!(chain.wants_request(ApiKey::Metadata, 12));
+        control.store(Arc::new(ControlState::default()));
+        assert!(!chain.wants_request(ApiKey::Metadata, 12));
     }
 
     #[tokio::test]

@@ -25,6 +25,7 @@ use flotilla_raft::ControlState;
 use kafka_protocol::messages::{ApiKey, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
+pub use super::filters::ConnectionQuota;
 use super::message::{Request, Response};
 pub use crate::stream::Transport;
 
@@ -69,6 +70,9 @@ pub struct Session {
     /// What filters keep between a request and its response; shared by every snapshot
     /// of this connection's session.
     pub notes: Arc<RequestNotes>,
+    /// The connection's quota state (until when it is muted, the quotas that govern it);
+    /// shared by every snapshot of this connection's session.
+    pub quota: Arc<ConnectionQuota>,
 }
 
 /// What a filter takes out of a request to put back into its response (the entries it
@@ -123,6 +127,7 @@ impl Session {
             client_id: None,
             principal: None,
             notes: Arc::default(),
+            quota: Arc::default(),
         }
     }
 }
@@ -139,6 +144,14 @@ pub struct Env<'a> {
 pub trait Filter: Send + Sync + 'static {
     /// A short stable name, for logs and the `filter` label of metrics.
     fn name(&self) -> &'static str;
+
+    /// Whether the filter has anything to do under this committed control state (a
+    /// governance filter with nothing configured has not). Asked once per state change,
+    /// never per request; an inactive filter is skipped, and a message no active filter
+    /// wants is forwarded as its bytes without entering the chain.
+    fn is_active(&self, _control: &ControlState) -> bool {
+        true
+    }
 
     /// Whether requests of this API and version go through [`Filter::on_request`]. Asked
     /// once per API and version when the chain is built, never per request.

@@ -7,6 +7,7 @@ pub mod certs;
 pub mod fake_broker;
 pub mod fleet;
 pub mod java;
+pub mod quotas;
 pub mod rdkafka;
 pub mod wire;
 

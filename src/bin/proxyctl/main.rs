@@ -4,6 +4,7 @@
 mod acls;
 mod client;
 mod output;
+mod quotas;
 mod tokens;
 mod users;
 
@@ -72,6 +73,11 @@ enum Command {
     Acl {
         #[command(subcommand)]
         command: acls::AclCommand,
+    },
+    /// Client quotas, fleet-wide, with kafka-configs' entities and config names.
+    Quota {
+        #[command(subcommand)]
+        command: quotas::QuotaCommand,
     },
     /// Bearer tokens of the admin API.
     Token {
@@ -175,6 +181,7 @@ fn render(cli: &Cli) -> Result<String, String> {
         }
         Command::User { command } => users::run(&api, command, cli.output)?,
         Command::Acl { command } => acls::run(&api, command, cli.output)?,
+        Command::Quota { command } => quotas::run(&api, command, cli.output)?,
         Command::Token { command } => tokens::run(&api, command, cli.output)?,
     })
 }

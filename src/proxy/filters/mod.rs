@@ -12,6 +12,7 @@ mod describe_cluster;
 mod find_coordinator;
 mod metadata;
 mod node_endpoints;
+mod quota;
 #[cfg(feature = "test-hooks")]
 mod test_filter;
 
@@ -27,19 +28,22 @@ use crate::directory::{Broker, Directory};
 use crate::metrics::Metrics;
 
 pub use api_versions::intersect_api_versions;
+pub use quota::ConnectionQuota;
 
 /// The chain of filters a node runs, in order: authorization first, so a refused
-/// request meets no other filter.
+/// request meets no other filter; then quotas, so a throttled request is held before
+/// anything else is done for it.
 pub fn built_in(
     directory: &Arc<Directory>,
     config: &Config,
     metrics: &Arc<Metrics>,
-    _usage: &Arc<FleetUsage>,
+    usage: &Arc<FleetUsage>,
 ) -> Vec<Box<dyn Filter>> {
     let mut filters: Vec<Box<dyn Filter>> = Vec::new();
     if let Some(acl) = &config.acl {
         filters.push(Box::new(acl::Authorization::new(acl, metrics)));
     }
+    filters.push(Box::new(quota::Quotas::new(usage, metrics)));
     filters.extend::<[Box<dyn Filter>; 5]>([
         Box::new(api_versions::ApiVersionsNarrowing),
         Box::new(metadata::MetadataAddresses::new(directory)),
