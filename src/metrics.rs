@@ -21,6 +21,62 @@ pub struct Metrics {
     pub identity_listeners: IntGauge,
     pub fleet: FleetMetrics,
     pub security: SecurityMetrics,
+    pub breakers: BreakerMetrics,
+}
+
+/// Topic circuit breakers, as this node sees and enforces them.
+pub struct BreakerMetrics {
+    /// Breakers in force on this node now, by origin (manual, rule).
+    pub open: IntGaugeVec,
+    /// Partitions a breaker answered, by API (produce, fetch) and mode (hold, reject).
+    pub actions: IntCounterVec,
+    /// Breakers that came into force, as this node saw it, by origin.
+    pub trips: IntCounterVec,
+    /// Breakers that stopped being in force (closed, or their time ran out), by origin.
+    pub closes: IntCounterVec,
+    /// Batches of acks=0 producers dropped because their topic was covered.
+    pub dropped_batches: IntCounter,
+}
+
+impl BreakerMetrics {
+    fn new(r: &Registry) -> Self {
+        let open = IntGaugeVec::new(
+            Opts::new(
+                "flotilla_breakers_open",
+                "Topic circuit breakers in force on this node, by origin",
+            ),
+            &["origin"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(open.clone()))
+            .expect("metric registered once");
+        BreakerMetrics {
+            open,
+            actions: counter_vec(
+                r,
+                "flotilla_breaker_actions_total",
+                "Partitions answered by a circuit breaker, by API and mode",
+                &["api", "mode"],
+            ),
+            trips: counter_vec(
+                r,
+                "flotilla_breaker_trips_total",
+                "Circuit breakers that came into force as this node saw it, by origin",
+                &["origin"],
+            ),
+            closes: counter_vec(
+                r,
+                "flotilla_breaker_closes_total",
+                "Circuit breakers closed or run out as this node saw it, by origin",
+                &["origin"],
+            ),
+            dropped_batches: counter(
+                r,
+                "flotilla_breaker_dropped_batches_total",
+                "Record batches of acks=0 producers dropped because a breaker covered their topic",
+            ),
+        }
+    }
 }
 
 /// TLS, authentication and authorization outcomes.
@@ -231,6 +287,7 @@ impl Metrics {
             ),
             fleet: FleetMetrics::new(&r),
             security: SecurityMetrics::new(&r),
+            breakers: BreakerMetrics::new(&r),
             registry: r,
         }
     }

@@ -108,6 +108,14 @@ fn start_tasks(
             Ok(())
         });
     }
+    if let Some(fleet) = ctx.fleet.clone() {
+        let (control, usage, metrics) =
+            (ctx.control.clone(), ctx.usage.clone(), ctx.metrics.clone());
+        tasks.spawn("breakers", async move {
+            crate::cluster::breakers::watch(fleet, control, usage, metrics).await;
+            Ok(())
+        });
+    }
     let c = ctx.clone();
     tasks.spawn("backend refresh", async move {
         let backend = &c.config.backend;

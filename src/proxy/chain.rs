@@ -12,7 +12,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use flotilla_raft::ControlState;
-use kafka_protocol::messages::ApiKey;
+use kafka_protocol::messages::{ApiKey, ResponseKind};
 use prometheus::IntCounter;
 
 use super::filter::{Env, Filter, Session, Verdict};
@@ -111,15 +111,13 @@ impl FilterChain {
                 }
                 Verdict::Answer(body) => {
                     counters.answered.inc();
-                    let (api_key, version) = (request.api_key(), answer_version(&request));
-                    return match encode_response(request.correlation_id(), api_key, version, &body)
-                    {
-                        Ok(answer) => Outcome::Answer(answer),
-                        Err(e) => Outcome::Close {
-                            filter: filter.name(),
-                            reason: format!("cannot encode its {api_key:?} v{version} answer: {e}"),
-                        },
-                    };
+                    return answer(&request, filter, &body);
+                }
+                Verdict::AnswerAfter(pause, body) => {
+                    counters.delayed.inc();
+                    counters.answered.inc();
+                    tokio::time::sleep(pause).await;
+                    return answer(&request, filter, &body);
                 }
                 Verdict::Close(reason) => {
                     counters.closed.inc();
@@ -173,6 +171,18 @@ impl FilterChain {
             .enumerate()
             .filter(move |(i, _)| mask & (1 << i) != 0)
             .map(|(_, (filter, counters))| (filter.as_ref(), counters))
+    }
+}
+
+/// The encoded answer a filter gave in the broker's place, or why it cannot be sent.
+fn answer(request: &Request, filter: &dyn Filter, body: &ResponseKind) -> Outcome {
+    let (api_key, version) = (request.api_key(), answer_version(request));
+    match encode_response(request.correlation_id(), api_key, version, body) {
+        Ok(answer) => Outcome::Answer(answer),
+        Err(e) => Outcome::Close {
+            filter: filter.name(),
+            reason: format!("cannot encode its {api_key:?} v{version} answer: {e}"),
+        },
     }
 }
 

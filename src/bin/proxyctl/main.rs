@@ -2,6 +2,7 @@
 //! as that node sees it, and writes are forwarded by the node to the Raft leader.
 
 mod acls;
+mod breakers;
 mod client;
 mod output;
 mod tokens;
@@ -77,6 +78,11 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: tokens::TokenCommand,
+    },
+    /// Topic circuit breakers and the rules that trip them.
+    Breaker {
+        #[command(subcommand)]
+        command: breakers::BreakerCommand,
     },
 }
 
@@ -176,6 +182,7 @@ fn render(cli: &Cli) -> Result<String, String> {
         Command::User { command } => users::run(&api, command, cli.output)?,
         Command::Acl { command } => acls::run(&api, command, cli.output)?,
         Command::Token { command } => tokens::run(&api, command, cli.output)?,
+        Command::Breaker { command } => breakers::run(&api, command, cli.output)?,
     })
 }
 

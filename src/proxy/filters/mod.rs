@@ -8,12 +8,15 @@
 
 mod acl;
 mod api_versions;
+pub mod breaker;
 mod describe_cluster;
 mod find_coordinator;
 mod metadata;
 mod node_endpoints;
+pub mod partial;
 #[cfg(feature = "test-hooks")]
 mod test_filter;
+pub mod topic_names;
 
 use std::sync::Arc;
 
@@ -29,17 +32,22 @@ use crate::metrics::Metrics;
 pub use api_versions::intersect_api_versions;
 
 /// The chain of filters a node runs, in order: authorization first, so a refused
-/// request meets no other filter.
+/// request meets no other filter; then breakers, so a held topic costs the brokers
+/// nothing.
 pub fn built_in(
     directory: &Arc<Directory>,
     config: &Config,
     metrics: &Arc<Metrics>,
-    _usage: &Arc<FleetUsage>,
+    usage: &Arc<FleetUsage>,
 ) -> Vec<Box<dyn Filter>> {
+    let names = Arc::new(topic_names::TopicNames::default());
     let mut filters: Vec<Box<dyn Filter>> = Vec::new();
     if let Some(acl) = &config.acl {
-        filters.push(Box::new(acl::Authorization::new(acl, metrics)));
+        filters.push(Box::new(acl::Authorization::new(acl, metrics, &names)));
     }
+    let meter = Arc::new(breaker::meter::TopicMeter::default());
+    usage.register(meter.clone());
+    filters.push(Box::new(breaker::Breakers::new(&names, &meter, metrics)));
     filters.extend::<[Box<dyn Filter>; 5]>([
         Box::new(api_versions::ApiVersionsNarrowing),
         Box::new(metadata::MetadataAddresses::new(directory)),

@@ -1,11 +1,12 @@
 //! Topic names by topic id, learned from the Metadata responses the node forwards.
 //!
-//! Recent Fetch, Produce and OffsetCommit versions name topics by id only, and ACLs name
-//! topics by name. A client always learns a topic's id from a Metadata response before it
-//! uses it, and that response passes through this node's filters, so the map is filled
-//! before it is needed. An id it has not seen (another node answered the client's
-//! Metadata) is refused with UNKNOWN_TOPIC_ID, which makes the client ask for Metadata
-//! again, here or elsewhere, and retry.
+//! Recent Fetch, Produce and OffsetCommit versions name topics by id only, and ACLs and
+//! breakers name topics by name. A client always learns a topic's id from a Metadata
+//! response before it uses it, and that response passes through this node's filters, so
+//! the map is usually filled before it is needed. One map serves every filter. What a
+//! filter does with an id this node has not seen (another node answered the client's
+//! Metadata) is its own choice: ACLs refuse it with UNKNOWN_TOPIC_ID, which makes the
+//! client ask for Metadata again, here or elsewhere, and retry.
 
 use std::collections::HashMap;
 use std::sync::Arc;

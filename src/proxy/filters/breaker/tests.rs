@@ -1,0 +1,1 @@
+//! The breaker filter on encoded requests.
