@@ -362,4 +362,23 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_secs(3));
         assert_eq!(seen[1].load(Ordering::Relaxed), 1);
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_after_a_pause_waits_then_ends_the_chain() {
+        let (chain, seen) = chain(&[
+            ("holds", || {
+                Verdict::AnswerAfter(
+                    Duration::from_millis(300),
+                    Box::new(ResponseKind::Metadata(MetadataResponse::default())),
+                )
+            }),
+            ("after", || Verdict::Forward),
+        ]);
+        let (meta, frame) = metadata_request();
+        let started = tokio::time::Instant::now();
+        let outcome = chain.on_request(meta, frame, &session()).await;
+        assert!(matches!(outcome, Outcome::Answer(_)), "{outcome:?}");
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert_eq!(seen[1].load(Ordering::Relaxed), 0);
+    }
 }
