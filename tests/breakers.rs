@@ -1,0 +1,517 @@
+//! Topic circuit breakers through real clients and real Kafka: `hold` keeps an idempotent
+//! librdkafka producer's records safe (every one acknowledged exactly once) while other
+//! topics flow and consumers of the held topic read nothing; `reject` fails the
+//! application's sends with the policy error; a rule trips on a real overload and the
+//! breaker closes itself after its cool-down; proxyctl refuses bad input by field.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Output;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use flotilla::api::BreakerSummary;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use support::admin::AdminAccess;
+use support::fleet::Fleet;
+use support::{kafka, unique_topic, wait_for, Node};
+
+const PARTITIONS: i32 = 2;
+
+fn proxyctl(node: &Node, args: &[&str]) -> Output {
+    AdminAccess::default().proxyctl(node, args, "")
+}
+
+fn proxyctl_ok(node: &Node, args: &[&str]) -> String {
+    let out = proxyctl(node, args);
+    assert!(
+        out.status.success(),
+        "proxyctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn breakers(node: &Node) -> Vec<BreakerSummary> {
+    serde_json::from_str(&proxyctl_ok(node, &["breaker", "list", "-o", "json"])).unwrap()
+}
+
+/// Opens a breaker; a fresh fleet may take a moment to commit feature level 3.
+fn open_breaker(node: &Node, args: &[&str]) {
+    let mut all = vec!["breaker", "open"];
+    all.extend_from_slice(args);
+    wait_for("the breaker opened", Duration::from_secs(30), || {
+        proxyctl(node, &all).status.success().then_some(())
+    });
+}
+
+fn producer(fleet: &Fleet) -> FutureProducer {
+    support::rdkafka::client_config(&fleet.bootstrap())
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "120000")
+        .create()
+        .unwrap()
+}
+
+/// What a producer was told of each record it sent, by topic and id.
+#[derive(Default)]
+struct Deliveries {
+    acked: BTreeMap<String, Vec<(u64, Instant)>>,
+    failed: Vec<(String, u64, KafkaError)>,
+}
+
+/// Sends ids 0.. to each topic every 10 ms until `stop`; returns how many per topic.
+async fn produce_until(
+    producer: FutureProducer,
+    topics: Vec<String>,
+    deliveries: Arc<Mutex<Deliveries>>,
+    stop: Arc<AtomicBool>,
+) -> u64 {
+    let mut pending = Vec::new();
+    let mut id = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    while !stop.load(Ordering::Acquire) {
+        tick.tick().await;
+        for topic in &topics {
+            let (producer, topic, deliveries) =
+                (producer.clone(), topic.clone(), deliveries.clone());
+            pending.push(tokio::spawn(async move {
+                let payload = id.to_string();
+                let record = FutureRecord::<(), _>::to(&topic).payload(&payload);
+                let outcome = producer.send(record, Duration::from_secs(120)).await;
+                let mut deliveries = deliveries.lock().unwrap();
+                match outcome {
+                    Ok(_) => deliveries
+                        .acked
+                        .entry(topic)
+                        .or_default()
+                        .push((id, Instant::now())),
+                    Err((e, _)) => deliveries.failed.push((topic, id, e)),
+                }
+            }));
+        }
+        id += 1;
+    }
+    for delivery in pending {
+        delivery.await.unwrap();
+    }
+    id
+}
+
+/// Every id in `topic`, read straight from Kafka.
+fn ids_in_kafka(topic: &str) -> Vec<u64> {
+    let consumer: BaseConsumer = support::rdkafka::client_config(kafka())
+        .set("group.id", unique_topic("check"))
+        .create()
+        .unwrap();
+    let mut ids = Vec::new();
+    for partition in 0..PARTITIONS {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, partition, Duration::from_secs(20))
+            .unwrap();
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .unwrap();
+        consumer.assign(&assignment).unwrap();
+        let mut next = 0;
+        wait_for(
+            "the partition read to its end",
+            Duration::from_secs(60),
+            || {
+                while next < high {
+                    let message = consumer.poll(Duration::from_millis(500))?.unwrap();
+                    next = message.offset() + 1;
+                    let id = std::str::from_utf8(message.payload()?).ok()?.parse().ok()?;
+                    ids.push(id);
+                }
+                Some(())
+            },
+        );
+    }
+    ids
+}
+
+/// What a consumer read through the fleet: each id and when it arrived.
+type Read = Arc<Mutex<Vec<(u64, Instant)>>>;
+
+/// Reads `topic` through the fleet from the start, until `stop`.
+fn consume_through(
+    fleet: &Fleet,
+    topic: &str,
+    read: Read,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let consumer: BaseConsumer = support::rdkafka::client_config(&fleet.bootstrap())
+        .set("group.id", unique_topic("held-reader"))
+        .set("fetch.wait.max.ms", "200")
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Acquire) {
+            if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+                if let Some(id) = message
+                    .payload()
+                    .and_then(|p| std::str::from_utf8(p).ok())
+                    .and_then(|p| p.parse().ok())
+                {
+                    read.lock().unwrap().push((id, Instant::now()));
+                }
+            }
+        }
+    })
+}
+
+fn distinct(read: &Read) -> usize {
+    read.lock()
+        .unwrap()
+        .iter()
+        .map(|(id, _)| *id)
+        .collect::<BTreeSet<u64>>()
+        .len()
+}
+
+fn acked_count(deliveries: &Mutex<Deliveries>, topic: &str) -> usize {
+    deliveries
+        .lock()
+        .unwrap()
+        .acked
+        .get(topic)
+        .map_or(0, Vec::len)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hold_keeps_every_record_exactly_once_while_other_topics_flow() {
+    let (held, free) = (unique_topic("brk-held"), unique_topic("brk-free"));
+    support::rdkafka::create_topic(kafka(), &held, PARTITIONS).await;
+    support::rdkafka::create_topic(kafka(), &free, PARTITIONS).await;
+    let fleet = Fleet::start(1, kafka(), "2s");
+    let node = &fleet.nodes[0];
+
+    let deliveries = Arc::new(Mutex::new(Deliveries::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let producing = tokio::spawn(produce_until(
+        producer(&fleet),
+        vec![held.clone(), free.clone()],
+        deliveries.clone(),
+        stop.clone(),
+    ));
+    let reading_stop = Arc::new(AtomicBool::new(false));
+    let read = Read::default();
+    let reading = consume_through(&fleet, &held, read.clone(), reading_stop.clone());
+    let flowing = |topic: &str, at_least: usize| {
+        wait_for(
+            &format!("{topic} acknowledged"),
+            Duration::from_secs(30),
+            || (acked_count(&deliveries, topic) >= at_least).then_some(()),
+        )
+    };
+    flowing(&held, 50);
+
+    open_breaker(node, &[&held, "--reason", "broker maintenance"]);
+    let opened = Instant::now();
+    let free_at_open = acked_count(&deliveries, &free);
+    // The last held record the broker took: acks stop once in-flight requests are done.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let during = |topic: &str| {
+        deliveries.lock().unwrap().acked[topic]
+            .iter()
+            .filter(|(_, at)| *at > opened)
+            .map(|(_, at)| *at)
+            .max()
+    };
+    let last_held_ack = during(&held);
+    let free_during = acked_count(&deliveries, &free) - free_at_open;
+    proxyctl_ok(node, &["breaker", "close", &held]);
+    let closed = Instant::now();
+    flowing(&held, acked_count(&deliveries, &held) + 50);
+    stop.store(true, Ordering::Release);
+    let sent = producing.await.unwrap() as usize;
+    wait_for(
+        "the consumer read everything",
+        Duration::from_secs(60),
+        || (distinct(&read) >= sent).then_some(()),
+    );
+    reading_stop.store(true, Ordering::Release);
+    reading.join().unwrap();
+    let read = read.lock().unwrap().clone();
+
+    let deliveries = deliveries.lock().unwrap();
+    assert!(
+        deliveries.failed.is_empty(),
+        "sends failed: {:?}",
+        &deliveries.failed[..deliveries.failed.len().min(5)]
+    );
+    let enforced_after = last_held_ack.map_or(Duration::ZERO, |at| at - opened);
+    println!("breaker open -> last held record acknowledged: {enforced_after:?}");
+    assert!(
+        enforced_after < Duration::from_secs(2),
+        "held records kept being acknowledged {enforced_after:?} after the breaker opened"
+    );
+    assert!(
+        free_during > 500,
+        "the other topic flowed while held: {free_during} acks"
+    );
+    for topic in [&held, &free] {
+        let mut ids = ids_in_kafka(topic);
+        let stored = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(stored, ids.len(), "{topic}: duplicates in Kafka");
+        assert_eq!(
+            ids,
+            (0..sent as u64).collect::<Vec<_>>(),
+            "{topic}: every id once"
+        );
+    }
+    let read_while_held = read
+        .iter()
+        .filter(|(_, at)| *at > opened + Duration::from_secs(1) && *at < closed)
+        .count();
+    assert_eq!(
+        read_while_held, 0,
+        "the consumer read the held topic while held"
+    );
+    let read_ids: BTreeSet<u64> = read.iter().map(|(id, _)| *id).collect();
+    assert_eq!(
+        read_ids,
+        (0..sent as u64).collect(),
+        "the consumer read everything after the close"
+    );
+    assert!(
+        node.metric(
+            "flotilla_breaker_actions_total",
+            "api=\"produce\",mode=\"hold\""
+        ) > 0.0
+    );
+    assert!(
+        node.metric(
+            "flotilla_breaker_actions_total",
+            "api=\"fetch\",mode=\"hold\""
+        ) > 0.0
+    );
+}
+
+async fn send(producer: &FutureProducer, topic: &str) -> Result<(), KafkaError> {
+    let record = FutureRecord::<(), _>::to(topic).payload("x");
+    producer
+        .send(record, Duration::from_secs(30))
+        .await
+        .map(|_| ())
+        .map_err(|(e, _)| e)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reject_fails_sends_with_the_policy_error_and_proxyctl_shows_and_refuses() {
+    let (closed, open) = (unique_topic("brk-reject."), unique_topic("brk-open"));
+    support::rdkafka::create_topic(kafka(), &closed, PARTITIONS).await;
+    support::rdkafka::create_topic(kafka(), &open, PARTITIONS).await;
+    let fleet = Fleet::start(1, kafka(), "2s");
+    let node = &fleet.nodes[0];
+    let prefix = format!("{}*", &closed[..closed.find('.').unwrap() + 1]);
+    open_breaker(
+        node,
+        &[
+            &prefix,
+            "--produce",
+            "--mode",
+            "reject",
+            "--reason",
+            "decommissioned",
+            "--for",
+            "10m",
+        ],
+    );
+
+    let producer = producer(&fleet);
+    let refused = send(&producer, &closed).await.unwrap_err();
+    assert_eq!(
+        refused.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::PolicyViolation),
+        "{refused}"
+    );
+    send(&producer, &open)
+        .await
+        .expect("other topics are unaffected");
+    assert!(node.metric("flotilla_breaker_actions_total", "mode=\"reject\"") > 0.0);
+
+    let listed = breakers(node);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let b = &listed[0];
+    assert_eq!(
+        (b.pattern.as_str(), b.origin.as_str(), b.mode.as_str()),
+        (prefix.as_str(), "manual", "reject")
+    );
+    assert_eq!(b.reason, "decommissioned");
+    assert!(b.produce && !b.fetch && b.in_force);
+    let until = b.until_ms.unwrap() - b.opened_at_ms;
+    assert_eq!(until, 600_000);
+    let table = proxyctl_ok(node, &["breaker", "list"]);
+    for column in [
+        "PATTERN",
+        "ORIGIN",
+        "MODE",
+        "UNTIL",
+        "REASON",
+        "manual",
+        "reject",
+        "decommissioned",
+    ] {
+        assert!(table.contains(column), "{column} missing from:\n{table}");
+    }
+
+    for (args, field) in [
+        (&["breaker", "open", "*"][..], "pattern"),
+        (&["breaker", "open", "or*ders"][..], "pattern"),
+        (
+            &["breaker", "open", "orders", "--mode", "pause"][..],
+            "mode",
+        ),
+        (
+            &[
+                "breaker",
+                "rule",
+                "set",
+                "r",
+                "--topic",
+                "*",
+                "--produce-bytes-per-sec",
+                "1",
+                "--for",
+                "1",
+                "--cool-down",
+                "1",
+            ][..],
+            "topic",
+        ),
+    ] {
+        let out = proxyctl(node, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} accepted");
+        assert!(stderr.contains(&format!("{field}:")), "{args:?}: {stderr}");
+    }
+
+    proxyctl_ok(node, &["breaker", "close", &prefix]);
+    send(&producer, &closed)
+        .await
+        .expect("writable again once closed");
+    assert!(breakers(node).is_empty());
+    let missing = proxyctl(node, &["breaker", "close", &prefix]);
+    assert!(
+        !missing.status.success(),
+        "closing what is not open is an error"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_trips_on_a_real_overload_and_the_breaker_closes_after_its_cool_down() {
+    let topic = unique_topic("brk-hot.");
+    support::rdkafka::create_topic(kafka(), &topic, PARTITIONS).await;
+    let fleet = Fleet::start(2, kafka(), "2s");
+    let node = &fleet.nodes[0];
+    let set = [
+        "breaker",
+        "rule",
+        "set",
+        "hot",
+        "--topic",
+        "brk-hot.*",
+        "--produce-bytes-per-sec",
+        "20000",
+        "--for",
+        "2",
+        "--cool-down",
+        "6",
+    ];
+    wait_for("the rule saved", Duration::from_secs(30), || {
+        proxyctl(node, &set).status.success().then_some(())
+    });
+    let rules = proxyctl_ok(node, &["breaker", "rule", "list"]);
+    assert!(rules.contains("produce-bytes-per-sec > 20000"), "{rules}");
+
+    // About 100 KB/s, five times the threshold.
+    let producer: FutureProducer = support::rdkafka::client_config(&fleet.bootstrap())
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "120000")
+        .create()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let (stop, topic) = (stop.clone(), topic.clone());
+        tokio::spawn(async move {
+            let payload = vec![b'x'; 1000];
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            while !stop.load(Ordering::Acquire) {
+                tick.tick().await;
+                for _ in 0..1 {
+                    let record = FutureRecord::<(), _>::to(&topic).payload(&payload);
+                    let _ = producer.send_result(record);
+                }
+            }
+            producer
+        })
+    };
+    let started = Instant::now();
+    let tripped = wait_for("the rule tripped", Duration::from_secs(60), || {
+        breakers(node).into_iter().find(|b| b.origin == "rule:hot")
+    });
+    println!(
+        "rule tripped {:?} after the load started",
+        started.elapsed()
+    );
+    assert_eq!(tripped.pattern, topic, "a breaker on the hot topic itself");
+    assert_eq!(tripped.until_ms.unwrap() - tripped.opened_at_ms, 6_000);
+    assert!(tripped.reason.contains("rule hot"), "{}", tripped.reason);
+    stop.store(true, Ordering::Release);
+    let producer = load.await.unwrap();
+    wait_for(
+        "the breaker closed after its cool-down",
+        Duration::from_secs(30),
+        || {
+            let same = breakers(node)
+                .into_iter()
+                .any(|b| b.opened_at_ms == tripped.opened_at_ms);
+            (!same).then_some(())
+        },
+    );
+    let closed_after = Duration::from_millis(support_now_ms() - tripped.opened_at_ms);
+    assert!(
+        closed_after >= Duration::from_secs(6),
+        "closed after {closed_after:?}"
+    );
+    let any_node_counted = |name: &str| {
+        fleet
+            .nodes
+            .iter()
+            .map(|n| n.metric(name, "origin=\"rule\""))
+            .sum::<f64>()
+    };
+    assert!(any_node_counted("flotilla_breaker_trips_total") >= 1.0);
+    wait_for("the close counted", Duration::from_secs(10), || {
+        (any_node_counted("flotilla_breaker_closes_total") >= 1.0).then_some(())
+    });
+    node.wait_for_log(&["breaker opened", &topic]);
+    node.wait_for_log(&["breaker closed", &topic]);
+    drop(producer);
+}
+
+fn support_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
