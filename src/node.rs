@@ -109,10 +109,9 @@ fn start_tasks(
         });
     }
     if let Some(fleet) = ctx.fleet.clone() {
-        let (control, usage, metrics) =
-            (ctx.control.clone(), ctx.usage.clone(), ctx.metrics.clone());
+        let ctx = ctx.clone();
         tasks.spawn("breakers", async move {
-            crate::cluster::breakers::watch(fleet, control, usage, metrics).await;
+            crate::cluster::breakers::watch(fleet, ctx).await;
             Ok(())
         });
     }

@@ -11,19 +11,24 @@
 //! above a rule's threshold for `sustain_secs` gets a breaker of its own, origin the
 //! rule, open for the rule's cool-down. A new leader starts judging from zero, so a
 //! leader change can delay a trip by up to `sustain_secs`, never cause one.
+//!
+//! While any breaker is in force, every node also learns all topic ids from the backend
+//! (at once when a breaker comes into force, then every ten seconds): requests name
+//! topics by id, and a client may have read its Metadata through another node.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use flotilla_raft::governance::{Breaker, BreakerOrigin, BreakerRule, RuleMetric, TopicPattern};
 use flotilla_raft::{Command, ControlState};
 
 use super::error::ClusterError;
 use super::fleet::Fleet;
-use super::usage::{FleetUsage, Rates};
+use super::usage::Rates;
 use super::writes::commit;
+use crate::backend;
+use crate::context::Context;
 use crate::metrics::Metrics;
 use crate::proxy::filters::breaker::meter::{Measure, KIND};
 use crate::proxy::filters::breaker::unix_millis;
@@ -33,6 +38,10 @@ pub const LEVEL: u16 = 3;
 
 /// How often breakers are watched and rules judged.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// How often topic ids are learned from the backend while a breaker is in force, for
+/// topics created since.
+const RELEARN_NAMES_EVERY: Duration = Duration::from_secs(10);
 
 /// Produce partition responses per second a topic needs before its error rate counts:
 /// two errors out of three responses is noise, not an overloaded topic.
@@ -93,21 +102,23 @@ fn origin_kind(origin: &BreakerOrigin) -> &'static str {
 }
 
 /// Watches the committed breakers for the life of the node (see the module doc).
-pub async fn watch(
-    fleet: Arc<Fleet>,
-    control: Arc<ArcSwap<ControlState>>,
-    usage: Arc<FleetUsage>,
-    metrics: Arc<Metrics>,
-) {
+pub async fn watch(fleet: Arc<Fleet>, ctx: Arc<Context>) {
     let mut seen = InForce::default();
     let mut judge = Judge::default();
+    let mut names_learned: Option<Instant> = None;
     let mut timer = tokio::time::interval(WATCH_EVERY);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         timer.tick().await;
-        let state = control.load_full();
+        let state = ctx.control.load_full();
         let now_ms = unix_millis();
-        seen.observe(&state, now_ms, &metrics);
+        let opened = seen.observe(&state, now_ms, &ctx.metrics);
+        let any_in_force = state.breakers.values().any(|b| b.is_open_at(now_ms));
+        let stale = names_learned.is_none_or(|at| at.elapsed() >= RELEARN_NAMES_EVERY);
+        if any_in_force && (opened || stale) {
+            learn_topic_names(&ctx).await;
+            names_learned = Some(Instant::now());
+        }
         let status = fleet.status();
         if status.leader != Some(status.node_id) {
             judge = Judge::default();
@@ -116,13 +127,25 @@ pub async fn watch(
         for command in tidy_up(&state, now_ms) {
             commit_logged(&fleet, command).await;
         }
-        let mut rates = usage.local_of(KIND);
-        for (key, rate) in usage.others_of(KIND) {
+        let mut rates = ctx.usage.local_of(KIND);
+        for (key, rate) in ctx.usage.others_of(KIND) {
             *rates.entry(key).or_default() += rate;
         }
         for breaker in judge.trips(&state, &rates, now_ms) {
             commit_logged(&fleet, Command::OpenBreaker { breaker }).await;
         }
+    }
+}
+
+/// Learns every topic's id from the backend: a client may have had its Metadata from
+/// another node, and then names topics by ids this node never saw.
+async fn learn_topic_names(ctx: &Context) {
+    match backend::fetch_topic_ids(&ctx.backend, &ctx.bootstrap_candidates()).await {
+        Ok(topics) => ctx
+            .directory
+            .topic_names
+            .learn(topics.iter().map(|(id, name)| (*id, name))),
+        Err(e) => tracing::warn!("cannot learn topic ids for breakers: {e:#}"),
     }
 }
 
@@ -139,7 +162,8 @@ struct InForce {
 }
 
 impl InForce {
-    fn observe(&mut self, state: &ControlState, now_ms: u64, metrics: &Metrics) {
+    /// Logs and counts what changed; true when a breaker came into force.
+    fn observe(&mut self, state: &ControlState, now_ms: u64, metrics: &Metrics) -> bool {
         let now: BTreeMap<(TopicPattern, u64), Breaker> = state
             .breakers
             .values()
@@ -155,10 +179,12 @@ impl InForce {
             for b in now.values() {
                 tracing::info!(pattern = %b.pattern, origin = %origin_label(&b.origin), mode = %b.mode, reason = %b.reason, until_ms = ?b.until_ms, "breaker in force at start");
             }
-            return;
+            return !now.is_empty();
         };
+        let mut opened = false;
         for (key, b) in &now {
             if !before.contains_key(key) {
+                opened = true;
                 m.trips.with_label_values(&[origin_kind(&b.origin)]).inc();
                 tracing::warn!(pattern = %b.pattern, origin = %origin_label(&b.origin), mode = %b.mode, produce = b.produce, fetch = b.fetch, reason = %b.reason, until_ms = ?b.until_ms, "breaker opened");
             }
@@ -170,6 +196,7 @@ impl InForce {
                 tracing::warn!(pattern = %b.pattern, origin = %origin_label(&b.origin), ran_out, "breaker closed");
             }
         }
+        opened
     }
 }
 

@@ -40,7 +40,7 @@ pub fn built_in(
     metrics: &Arc<Metrics>,
     usage: &Arc<FleetUsage>,
 ) -> Vec<Box<dyn Filter>> {
-    let names = Arc::new(topic_names::TopicNames::default());
+    let names = directory.topic_names.clone();
     let mut filters: Vec<Box<dyn Filter>> = Vec::new();
     if let Some(acl) = &config.acl {
         filters.push(Box::new(acl::Authorization::new(acl, metrics, &names)));
