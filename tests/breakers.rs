@@ -19,6 +19,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use support::admin::AdminAccess;
 use support::fleet::Fleet;
+use support::java::JavaProducer;
 use support::{kafka, unique_topic, wait_for, Node};
 
 const PARTITIONS: i32 = 2;
@@ -512,4 +513,73 @@ fn support_now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hold_keeps_every_java_record_exactly_once() {
+    let topic = unique_topic("brk-java");
+    support::rdkafka::create_topic(kafka(), &topic, PARTITIONS).await;
+    let fleet = Fleet::start(1, kafka(), "2s");
+    let node = &fleet.nodes[0];
+    let acks: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
+    let failures: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (acked, failed) = (acks.clone(), failures.clone());
+    let producer = JavaProducer::start(&fleet.bootstrap(), &topic, 200, move |event| {
+        match event["name"].as_str() {
+            Some("producer_send_success") => {
+                let id = event["value"].as_str().unwrap().parse().unwrap();
+                acked.lock().unwrap().push((id, Instant::now()));
+            }
+            Some("producer_send_error") => failed.lock().unwrap().push(event.to_string()),
+            _ => {}
+        }
+    });
+    let acked_count = || acks.lock().unwrap().len();
+    wait_for(
+        "the Java producer acknowledged",
+        Duration::from_secs(60),
+        || (acked_count() >= 100).then_some(()),
+    );
+
+    open_breaker(node, &[&topic, "--produce"]);
+    let opened = Instant::now();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let last_ack = acks
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, at)| *at)
+        .max()
+        .unwrap();
+    proxyctl_ok(node, &["breaker", "close", &topic]);
+    let before_close = acked_count();
+    wait_for(
+        "acknowledged again after the close",
+        Duration::from_secs(60),
+        || (acked_count() >= before_close + 100).then_some(()),
+    );
+    producer.stop();
+
+    assert!(
+        failures.lock().unwrap().is_empty(),
+        "{:?}",
+        failures.lock().unwrap()
+    );
+    let held_for = last_ack.saturating_duration_since(opened);
+    println!("Java: breaker open -> last held record acknowledged: {held_for:?}");
+    assert!(
+        held_for < Duration::from_secs(2),
+        "acknowledged {held_for:?} into the hold"
+    );
+    let mut acked_ids: Vec<u64> = acks.lock().unwrap().iter().map(|(id, _)| *id).collect();
+    acked_ids.sort_unstable();
+    let before_dedup = acked_ids.len();
+    acked_ids.dedup();
+    assert_eq!(before_dedup, acked_ids.len(), "an id acknowledged twice");
+    let mut stored = ids_in_kafka(&topic);
+    stored.sort_unstable();
+    assert_eq!(
+        stored, acked_ids,
+        "every acknowledged record in Kafka exactly once"
+    );
 }
