@@ -186,6 +186,16 @@ fn distinct(read: &Read) -> usize {
         .len()
 }
 
+/// Requests of `api` the fleet's nodes have forwarded or answered so far.
+fn requests(fleet: &Fleet, api: &str) -> f64 {
+    let label = format!("api=\"{api}\"");
+    fleet
+        .nodes
+        .iter()
+        .map(|n| n.metric("flotilla_requests_total", &label))
+        .sum()
+}
+
 fn acked_count(deliveries: &Mutex<Deliveries>, topic: &str) -> usize {
     deliveries
         .lock()
@@ -224,6 +234,10 @@ async fn hold_keeps_every_record_exactly_once_while_other_topics_flow() {
     };
     flowing(&held, 50);
 
+    let requests_before = (
+        requests(&fleet, "Metadata"),
+        requests(&fleet, "InitProducerId"),
+    );
     open_breaker(node, &[&held, "--reason", "broker maintenance"]);
     let opened = Instant::now();
     let free_at_open = acked_count(&deliveries, &free);
@@ -238,6 +252,10 @@ async fn hold_keeps_every_record_exactly_once_while_other_topics_flow() {
     };
     let last_held_ack = during(&held);
     let free_during = acked_count(&deliveries, &free) - free_at_open;
+    let requests_during = (
+        requests(&fleet, "Metadata"),
+        requests(&fleet, "InitProducerId"),
+    );
     proxyctl_ok(node, &["breaker", "close", &held]);
     let closed = Instant::now();
     flowing(&held, acked_count(&deliveries, &held) + 50);
@@ -263,6 +281,15 @@ async fn hold_keeps_every_record_exactly_once_while_other_topics_flow() {
     assert!(
         enforced_after < Duration::from_secs(2),
         "held records kept being acknowledged {enforced_after:?} after the breaker opened"
+    );
+    assert_eq!(
+        requests_during.1, requests_before.1,
+        "no new producer id or epoch: the sequence numbers were kept"
+    );
+    let metadata = requests_during.0 - requests_before.0;
+    assert!(
+        metadata < 20.0,
+        "{metadata} Metadata requests during the hold"
     );
     assert!(
         free_during > 500,
@@ -541,9 +568,17 @@ async fn hold_keeps_every_java_record_exactly_once() {
         || (acked_count() >= 100).then_some(()),
     );
 
+    let requests_before = (
+        requests(&fleet, "Metadata"),
+        requests(&fleet, "InitProducerId"),
+    );
     open_breaker(node, &[&topic, "--produce"]);
     let opened = Instant::now();
     tokio::time::sleep(Duration::from_secs(10)).await;
+    let requests_during = (
+        requests(&fleet, "Metadata"),
+        requests(&fleet, "InitProducerId"),
+    );
     let last_ack = acks
         .lock()
         .unwrap()
@@ -564,6 +599,12 @@ async fn hold_keeps_every_java_record_exactly_once() {
         failures.lock().unwrap().is_empty(),
         "{:?}",
         failures.lock().unwrap()
+    );
+    assert_eq!(requests_during.1, requests_before.1, "no epoch bump");
+    let metadata = requests_during.0 - requests_before.0;
+    assert!(
+        metadata < 20.0,
+        "{metadata} Metadata requests during the hold"
     );
     let held_for = last_ack.saturating_duration_since(opened);
     println!("Java: breaker open -> last held record acknowledged: {held_for:?}");
