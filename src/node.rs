@@ -109,9 +109,14 @@ fn start_tasks(
         });
     }
     if let Some(fleet) = ctx.fleet.clone() {
-        let ctx = ctx.clone();
+        let watching = ctx.clone();
         tasks.spawn("breakers", async move {
-            crate::cluster::breakers::watch(fleet, ctx).await;
+            crate::cluster::breakers::watch(fleet, watching).await;
+            Ok(())
+        });
+        let learning = ctx.clone();
+        tasks.spawn("topic ids for breakers", async move {
+            crate::cluster::breakers::learn_topic_ids(learning).await;
             Ok(())
         });
     }

@@ -140,13 +140,13 @@ fn ids_in_kafka(topic: &str) -> Vec<u64> {
     ids
 }
 
-/// What a consumer read through the fleet: each id and when it arrived.
-type Read = Arc<Mutex<Vec<(u64, Instant)>>>;
+/// What a consumer read through the fleet: each topic and id, and when it arrived.
+type Read = Arc<Mutex<Vec<(String, u64, Instant)>>>;
 
-/// Reads `topic` through the fleet from the start, until `stop`.
+/// Reads `topics` through the fleet from the start, until `stop`.
 fn consume_through(
     fleet: &Fleet,
-    topic: &str,
+    topics: &[&str],
     read: Read,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
@@ -156,10 +156,12 @@ fn consume_through(
         .create()
         .unwrap();
     let mut assignment = TopicPartitionList::new();
-    for partition in 0..PARTITIONS {
-        assignment
-            .add_partition_offset(topic, partition, Offset::Beginning)
-            .unwrap();
+    for topic in topics {
+        for partition in 0..PARTITIONS {
+            assignment
+                .add_partition_offset(topic, partition, Offset::Beginning)
+                .unwrap();
+        }
     }
     consumer.assign(&assignment).unwrap();
     std::thread::spawn(move || {
@@ -170,7 +172,8 @@ fn consume_through(
                     .and_then(|p| std::str::from_utf8(p).ok())
                     .and_then(|p| p.parse().ok())
                 {
-                    read.lock().unwrap().push((id, Instant::now()));
+                    let topic = message.topic().to_string();
+                    read.lock().unwrap().push((topic, id, Instant::now()));
                 }
             }
         }
@@ -178,12 +181,16 @@ fn consume_through(
 }
 
 fn distinct(read: &Read) -> usize {
-    read.lock()
-        .unwrap()
-        .iter()
-        .map(|(id, _)| *id)
-        .collect::<BTreeSet<u64>>()
-        .len()
+    let read = read.lock().unwrap();
+    let pairs: BTreeSet<(&str, u64)> = read.iter().map(|(t, id, _)| (t.as_str(), *id)).collect();
+    pairs.len()
+}
+
+/// What `read` holds of `topic` between two instants.
+fn read_between(read: &[(String, u64, Instant)], topic: &str, from: Instant, to: Instant) -> usize {
+    read.iter()
+        .filter(|(t, _, at)| t == topic && *at > from && *at < to)
+        .count()
 }
 
 /// Requests of `api` the fleet's nodes have forwarded or answered so far.
@@ -224,7 +231,7 @@ async fn hold_keeps_every_record_exactly_once_while_other_topics_flow() {
     ));
     let reading_stop = Arc::new(AtomicBool::new(false));
     let read = Read::default();
-    let reading = consume_through(&fleet, &held, read.clone(), reading_stop.clone());
+    let reading = consume_through(&fleet, &[&held, &free], read.clone(), reading_stop.clone());
     let flowing = |topic: &str, at_least: usize| {
         wait_for(
             &format!("{topic} acknowledged"),
@@ -239,6 +246,8 @@ async fn hold_keeps_every_record_exactly_once_while_other_topics_flow() {
         requests(&fleet, "InitProducerId"),
     );
     open_breaker(node, &[&held, "--reason", "broker maintenance"]);
+    // Consumers of `free` wait too, while its producers go on.
+    open_breaker(node, &[&free, "--fetch"]);
     let opened = Instant::now();
     let free_at_open = acked_count(&deliveries, &free);
     // The last held record the broker took: acks stop once in-flight requests are done.
@@ -257,6 +266,7 @@ async fn hold_keeps_every_record_exactly_once_while_other_topics_flow() {
         requests(&fleet, "InitProducerId"),
     );
     proxyctl_ok(node, &["breaker", "close", &held]);
+    proxyctl_ok(node, &["breaker", "close", &free]);
     let closed = Instant::now();
     flowing(&held, acked_count(&deliveries, &held) + 50);
     stop.store(true, Ordering::Release);
@@ -264,7 +274,7 @@ async fn hold_keeps_every_record_exactly_once_while_other_topics_flow() {
     wait_for(
         "the consumer read everything",
         Duration::from_secs(60),
-        || (distinct(&read) >= sent).then_some(()),
+        || (distinct(&read) >= 2 * sent).then_some(()),
     );
     reading_stop.store(true, Ordering::Release);
     reading.join().unwrap();
@@ -307,20 +317,21 @@ async fn hold_keeps_every_record_exactly_once_while_other_topics_flow() {
             "{topic}: every id once"
         );
     }
-    let read_while_held = read
-        .iter()
-        .filter(|(_, at)| *at > opened + Duration::from_secs(1) && *at < closed)
-        .count();
-    assert_eq!(
-        read_while_held, 0,
-        "the consumer read the held topic while held"
-    );
-    let read_ids: BTreeSet<u64> = read.iter().map(|(id, _)| *id).collect();
-    assert_eq!(
-        read_ids,
-        (0..sent as u64).collect(),
-        "the consumer read everything after the close"
-    );
+    for topic in [&held, &free] {
+        let grace = opened + Duration::from_secs(1);
+        let while_held = read_between(&read, topic, grace, closed);
+        assert_eq!(while_held, 0, "{topic} read while its fetches were held");
+        let ids: BTreeSet<u64> = read
+            .iter()
+            .filter(|(t, _, _)| t == topic)
+            .map(|(_, id, _)| *id)
+            .collect();
+        assert_eq!(
+            ids,
+            (0..sent as u64).collect(),
+            "{topic}: everything read after the close"
+        );
+    }
     let fleet_count = |labels: &str| -> f64 {
         fleet
             .nodes
@@ -542,6 +553,69 @@ fn support_now_ms() -> u64 {
         .as_millis() as u64
 }
 
+/// Kafka's VerifiableConsumer (the Java consumer, with fetch sessions) reading `topic`
+/// through the fleet; each value it reads lands in `read`, with when.
+struct JavaConsumer {
+    child: std::process::Child,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl JavaConsumer {
+    fn start(bootstrap: &str, topic: &str, read: Read) -> JavaConsumer {
+        let group = unique_topic("brk-java-group");
+        let mut child = support::kafka_tool(
+            "org.apache.kafka.tools.VerifiableConsumer",
+            &[
+                "--bootstrap-server",
+                bootstrap,
+                "--topic",
+                topic,
+                "--group-id",
+                &group,
+                "--reset-policy",
+                "earliest",
+                "--verbose",
+            ],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+                    continue;
+                };
+                if event["name"] == "record_data" {
+                    if let Some(id) = event["value"].as_str().and_then(|v| v.parse().ok()) {
+                        let topic = event["topic"].as_str().unwrap_or_default().to_string();
+                        read.lock().unwrap().push((topic, id, Instant::now()));
+                    }
+                }
+            }
+        });
+        JavaConsumer {
+            child,
+            reader: Some(reader),
+        }
+    }
+}
+
+impl Drop for JavaConsumer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hold_keeps_every_java_record_exactly_once() {
     let topic = unique_topic("brk-java");
@@ -562,17 +636,17 @@ async fn hold_keeps_every_java_record_exactly_once() {
         }
     });
     let acked_count = || acks.lock().unwrap().len();
-    wait_for(
-        "the Java producer acknowledged",
-        Duration::from_secs(60),
-        || (acked_count() >= 100).then_some(()),
-    );
+    let read = Read::default();
+    let consumer = JavaConsumer::start(&fleet.bootstrap(), &topic, read.clone());
+    wait_for("the Java clients at work", Duration::from_secs(60), || {
+        (acked_count() >= 100 && distinct(&read) >= 100).then_some(())
+    });
 
     let requests_before = (
         requests(&fleet, "Metadata"),
         requests(&fleet, "InitProducerId"),
     );
-    open_breaker(node, &[&topic, "--produce"]);
+    open_breaker(node, &[&topic]);
     let opened = Instant::now();
     tokio::time::sleep(Duration::from_secs(10)).await;
     let requests_during = (
@@ -587,13 +661,45 @@ async fn hold_keeps_every_java_record_exactly_once() {
         .max()
         .unwrap();
     proxyctl_ok(node, &["breaker", "close", &topic]);
+    let closed = Instant::now();
     let before_close = acked_count();
     wait_for(
         "acknowledged again after the close",
         Duration::from_secs(60),
         || (acked_count() >= before_close + 100).then_some(()),
     );
+    // Then consumers only: the producer goes on, the consumer (fetch sessions) waits.
+    open_breaker(node, &[&topic, "--fetch"]);
+    let fetch_opened = Instant::now();
+    let acked_at_fetch_hold = acked_count();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let acked_during_fetch_hold = acked_count() - acked_at_fetch_hold;
+    proxyctl_ok(node, &["breaker", "close", &topic]);
+    let fetch_closed = Instant::now();
     producer.stop();
+    let all_acked = acked_count();
+    wait_for(
+        "the Java consumer read everything",
+        Duration::from_secs(60),
+        || (distinct(&read) >= all_acked).then_some(()),
+    );
+    drop(consumer);
+    let read = read.lock().unwrap().clone();
+    let grace = Duration::from_secs(1);
+    let during_hold = read_between(&read, &topic, opened + grace, closed);
+    assert_eq!(
+        during_hold, 0,
+        "the Java consumer read the held topic while held"
+    );
+    let during_fetch_hold = read_between(&read, &topic, fetch_opened + grace, fetch_closed);
+    assert_eq!(
+        during_fetch_hold, 0,
+        "the Java consumer read while its fetches were held"
+    );
+    assert!(
+        acked_during_fetch_hold > 100,
+        "produce flowed: {acked_during_fetch_hold}"
+    );
 
     assert!(
         failures.lock().unwrap().is_empty(),

@@ -13,12 +13,13 @@
 //! leader change can delay a trip by up to `sustain_secs`, never cause one.
 //!
 //! While any breaker is in force, every node also learns all topic ids from the backend
-//! (at once when a breaker comes into force, then every ten seconds): requests name
-//! topics by id, and a client may have read its Metadata through another node.
+//! (when a breaker comes into force, when the filter meets an id it cannot name, and
+//! every ten seconds): requests name topics by id, and a client may have read its
+//! Metadata through another node.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flotilla_raft::governance::{Breaker, BreakerOrigin, BreakerRule, RuleMetric, TopicPattern};
 use flotilla_raft::{Command, ControlState};
@@ -42,6 +43,9 @@ const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// How often topic ids are learned from the backend while a breaker is in force, for
 /// topics created since.
 const RELEARN_NAMES_EVERY: Duration = Duration::from_secs(10);
+
+/// The least time between two learnings of topic ids.
+const MIN_LEARN_SPACING: Duration = Duration::from_millis(200);
 
 /// Produce partition responses per second a topic needs before its error rate counts:
 /// two errors out of three responses is noise, not an overloaded topic.
@@ -105,19 +109,14 @@ fn origin_kind(origin: &BreakerOrigin) -> &'static str {
 pub async fn watch(fleet: Arc<Fleet>, ctx: Arc<Context>) {
     let mut seen = InForce::default();
     let mut judge = Judge::default();
-    let mut names_learned: Option<Instant> = None;
     let mut timer = tokio::time::interval(WATCH_EVERY);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         timer.tick().await;
         let state = ctx.control.load_full();
         let now_ms = unix_millis();
-        let opened = seen.observe(&state, now_ms, &ctx.metrics);
-        let any_in_force = state.breakers.values().any(|b| b.is_open_at(now_ms));
-        let stale = names_learned.is_none_or(|at| at.elapsed() >= RELEARN_NAMES_EVERY);
-        if any_in_force && (opened || stale) {
-            learn_topic_names(&ctx).await;
-            names_learned = Some(Instant::now());
+        if seen.observe(&state, now_ms, &ctx.metrics) {
+            ctx.directory.topic_names.want_learning();
         }
         let status = fleet.status();
         if status.leader != Some(status.node_id) {
@@ -133,6 +132,27 @@ pub async fn watch(fleet: Arc<Fleet>, ctx: Arc<Context>) {
         }
         for breaker in judge.trips(&state, &rates, now_ms) {
             commit_logged(&fleet, Command::OpenBreaker { breaker }).await;
+        }
+    }
+}
+
+/// Learns topic ids from the backend while any breaker is in force: when a breaker
+/// comes into force or a filter meets an id it cannot name, and every ten seconds.
+pub async fn learn_topic_ids(ctx: Arc<Context>) {
+    let names = &ctx.directory.topic_names;
+    loop {
+        let _ = tokio::time::timeout(RELEARN_NAMES_EVERY, names.learning_wanted()).await;
+        let now_ms = unix_millis();
+        let in_force = ctx
+            .control
+            .load()
+            .breakers
+            .values()
+            .any(|b| b.is_open_at(now_ms));
+        if in_force {
+            learn_topic_names(&ctx).await;
+            // A burst of requests naming unknown ids asks once per round trip at most.
+            tokio::time::sleep(MIN_LEARN_SPACING).await;
         }
     }
 }

@@ -18,6 +18,8 @@ use uuid::Uuid;
 #[derive(Default)]
 pub struct TopicNames {
     by_id: ArcSwap<HashMap<Uuid, StrBytes>>,
+    /// A filter met an id it cannot name and wants the node to ask the backend.
+    wanted: tokio::sync::Notify,
 }
 
 impl TopicNames {
@@ -32,6 +34,23 @@ impl TopicNames {
             .get(&id)
             .map(|n| n.to_string())
             .unwrap_or_default()
+    }
+
+    /// The name a request gives a topic, or the one its id was seen with; `None` for an
+    /// id this node has not seen.
+    pub fn resolve(&self, name: &str, id: Uuid) -> Option<String> {
+        let named = self.name_of(name, id);
+        (!named.is_empty() || id.is_nil()).then_some(named)
+    }
+
+    /// Asks whoever waits in [`TopicNames::learning_wanted`] to learn ids from the backend.
+    pub fn want_learning(&self) {
+        self.wanted.notify_one();
+    }
+
+    /// Resolves when a filter has asked for ids to be learned.
+    pub async fn learning_wanted(&self) {
+        self.wanted.notified().await;
     }
 
     pub fn knows(&self, id: Uuid) -> bool {

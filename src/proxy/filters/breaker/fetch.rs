@@ -6,7 +6,7 @@ use std::time::Duration;
 use kafka_protocol::messages::{ApiKey, FetchRequest, RequestKind, ResponseKind};
 use kafka_protocol::ResponseError;
 
-use super::{covering, unix_millis, Breakers, FILTER, MAX_FETCH_WAIT, MIN_FETCH_WAIT};
+use super::{covering, unix_millis, unnamed, Breakers, FILTER, MAX_FETCH_WAIT, MIN_FETCH_WAIT};
 use crate::protocol::error_response::error_response;
 use crate::proxy::filter::{Env, Verdict};
 use crate::proxy::filters::partial::{self, PartitionAnswer};
@@ -33,9 +33,11 @@ pub(super) fn on_request(filter: &Breakers, request: &mut Request, env: &Env) ->
                 .topics
                 .iter()
                 .map(|t| {
-                    let name = filter.names.name_of(&t.topic.0, t.topic_id);
-                    covering(env.control, &name, now_ms, ApiKey::Fetch)
-                        .map(|_| PartitionAnswer::error(0))
+                    let covered = match filter.names.resolve(&t.topic.0, t.topic_id) {
+                        Some(name) => covering(env.control, &name, now_ms, ApiKey::Fetch).is_some(),
+                        None => unnamed(filter, env, now_ms, ApiKey::Fetch),
+                    };
+                    covered.then(|| PartitionAnswer::error(0))
                 })
                 .collect();
             (answers, is_incremental(r, version), wait_of(r))

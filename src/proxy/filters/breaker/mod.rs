@@ -47,7 +47,12 @@
 //!   acks=0 means.
 //!
 //! Topics named by id (Fetch v13+, Produce v13+) are named through the ids this node saw
-//! in Metadata responses (`topic_names`); an id it never saw is not covered.
+//! in Metadata responses (`topic_names`). A client may have had its Metadata through
+//! another node: while a breaker is in force, an id this node cannot name is held like a
+//! covered topic (retriable for Produce, empty for Fetch) and the node asks the backend
+//! for every id at once (`cluster::breakers`), so the hold lasts one round trip for
+//! topics no breaker covers. An id the backend does not know either (a deleted topic)
+//! stays held while breakers are in force, where a broker would answer UNKNOWN_TOPIC_ID.
 //!
 //! Automatic rules need per-topic figures: while a rule exists, the filter measures the
 //! produce bytes it forwards and the partition errors brokers return, for the topics a
@@ -180,6 +185,23 @@ fn covering<'a>(
         ApiKey::Produce => b.produce,
         _ => b.fetch,
     })
+}
+
+/// Whether a topic named by an id this node has not learned is held: yes while any
+/// breaker stops `api` traffic, since it may be one of theirs; the node is asked to learn
+/// every id from the backend, so this lasts one round trip.
+fn unnamed(filter: &Breakers, env: &Env, now_ms: u64, api: ApiKey) -> bool {
+    let stops = env.control.breakers.values().any(|b| {
+        b.is_open_at(now_ms)
+            && match api {
+                ApiKey::Produce => b.produce,
+                _ => b.fetch,
+            }
+    });
+    if stops {
+        filter.names.want_learning();
+    }
+    stops
 }
 
 /// What a client reads about the breaker that answered it.

@@ -7,7 +7,7 @@ use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use super::{client_message, covering, unix_millis, Breakers, FILTER, HOLD_PAUSE};
+use super::{client_message, covering, unix_millis, unnamed, Breakers, FILTER, HOLD_PAUSE};
 use crate::proxy::filter::{Env, Verdict};
 use crate::proxy::filters::partial::{self, PartitionAnswer, TakenOut};
 use crate::proxy::message::{Request, Response};
@@ -79,7 +79,9 @@ fn decide(
     env: &Env,
     now_ms: u64,
 ) -> Option<PartitionAnswer> {
-    let name = filter.names.name_of(&topic.name.0, topic.topic_id);
+    let Some(name) = filter.names.resolve(&topic.name.0, topic.topic_id) else {
+        return unnamed(filter, env, now_ms, ApiKey::Produce).then(|| held_unnamed(topic));
+    };
     if let Some(breaker) = covering(env.control, &name, now_ms, ApiKey::Produce) {
         return Some(answer(&name, breaker));
     }
@@ -94,6 +96,19 @@ fn decide(
             .produced(&name, bytes, &env.control.breaker_rules);
     }
     None
+}
+
+/// A topic named by an id this node has not learned yet, held while breakers are in
+/// force (it may be one they cover) until the node has asked the backend.
+fn held_unnamed(topic: &TopicProduceData) -> PartitionAnswer {
+    let message = format!(
+        "topic id {} is not known to this flotilla node yet; retry",
+        topic.topic_id
+    );
+    PartitionAnswer {
+        error: ResponseError::NotEnoughReplicas.code(),
+        message: Some(StrBytes::from_string(message)),
+    }
 }
 
 fn is_hold(answer: &PartitionAnswer) -> bool {

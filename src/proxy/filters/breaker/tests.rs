@@ -405,3 +405,31 @@ fn a_rule_measures_forwarded_bytes_of_the_topics_it_watches() {
     assert_eq!(rates.len(), 1, "{rates:?}");
     assert!(rates["bytes:orders.eu"] > 0.0);
 }
+
+#[tokio::test]
+async fn an_id_this_node_cannot_name_is_held_while_a_breaker_is_in_force() {
+    let mut fixture = Fixture::new();
+    let unknown = FetchRequest::default()
+        .with_max_wait_ms(200)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic_id(uuid::Uuid::from_u128(7))
+            .with_partitions(vec![Default::default()])]);
+    fixture.open("orders", BreakerMode::Hold, None);
+    let mut held = request(ApiKey::Fetch, 13, &unknown);
+    assert!(matches!(
+        fixture.on_request(&mut held),
+        Verdict::AnswerAfter(..)
+    ));
+    let names = fixture.filter.names.clone();
+    tokio::time::timeout(std::time::Duration::from_secs(1), names.learning_wanted())
+        .await
+        .expect("the node is asked to learn ids");
+
+    fixture.control.breakers.clear();
+    let mut forwarded = request(ApiKey::Fetch, 13, &unknown);
+    assert!(
+        matches!(fixture.on_request(&mut forwarded), Verdict::Forward),
+        "with no breaker an unknown id is the broker's to answer"
+    );
+}
