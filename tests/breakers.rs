@@ -204,6 +204,17 @@ fn leaked(
         .collect()
 }
 
+/// `at` as a distance from `reference`, in milliseconds, before or after.
+fn relative(at: Instant, reference: Instant) -> String {
+    match at.checked_duration_since(reference) {
+        Some(after) => format!("{} ms after `breaker open` returned", after.as_millis()),
+        None => format!(
+            "{} ms before `breaker open` returned",
+            (reference - at).as_millis()
+        ),
+    }
+}
+
 /// Requests of `api` the fleet's nodes have forwarded or answered so far.
 fn requests(fleet: &Fleet, api: &str) -> f64 {
     let label = format!("api=\"{api}\"");
@@ -263,14 +274,11 @@ async fn hold_keeps_every_record_exactly_once_while_other_topics_flow() {
     let free_at_open = acked_count(&deliveries, &free);
     // The last held record the broker took: acks stop once in-flight requests are done.
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let during = |topic: &str| {
-        deliveries.lock().unwrap().acked[topic]
-            .iter()
-            .filter(|(_, at)| *at > opened)
-            .map(|(_, at)| *at)
-            .max()
-    };
-    let last_held_ack = during(&held);
+    let last_held_ack = deliveries.lock().unwrap().acked[&held]
+        .iter()
+        .map(|(_, at)| *at)
+        .max()
+        .unwrap();
     let free_during = acked_count(&deliveries, &free) - free_at_open;
     let requests_during = (
         requests(&fleet, "Metadata"),
@@ -298,8 +306,11 @@ async fn hold_keeps_every_record_exactly_once_while_other_topics_flow() {
         "sends failed: {:?}",
         &deliveries.failed[..deliveries.failed.len().min(5)]
     );
-    let enforced_after = last_held_ack.map_or(Duration::ZERO, |at| at - opened);
-    println!("breaker open -> last held record acknowledged: {enforced_after:?}");
+    let enforced_after = last_held_ack.saturating_duration_since(opened);
+    println!(
+        "librdkafka: last held record acknowledged {}",
+        relative(last_held_ack, opened)
+    );
     assert!(
         enforced_after < Duration::from_secs(2),
         "held records kept being acknowledged {enforced_after:?} after the breaker opened"
@@ -309,6 +320,7 @@ async fn hold_keeps_every_record_exactly_once_while_other_topics_flow() {
         "no new producer id or epoch: the sequence numbers were kept"
     );
     let metadata = requests_during.0 - requests_before.0;
+    println!("Metadata requests during the hold: {metadata}");
     assert!(
         metadata < 20.0,
         "{metadata} Metadata requests during the hold"
@@ -721,12 +733,16 @@ async fn hold_keeps_every_java_record_exactly_once() {
     );
     assert_eq!(requests_during.1, requests_before.1, "no epoch bump");
     let metadata = requests_during.0 - requests_before.0;
+    println!("Metadata requests during the hold: {metadata}");
     assert!(
         metadata < 20.0,
         "{metadata} Metadata requests during the hold"
     );
+    println!(
+        "Java: last held record acknowledged {}",
+        relative(last_ack, opened)
+    );
     let held_for = last_ack.saturating_duration_since(opened);
-    println!("Java: breaker open -> last held record acknowledged: {held_for:?}");
     assert!(
         held_for < Duration::from_secs(2),
         "acknowledged {held_for:?} into the hold"
