@@ -96,14 +96,15 @@ impl FilterChain {
     /// Runs a request through the filters that want it. Awaits only for `Delay`.
     pub async fn on_request(&self, meta: RequestMeta, frame: Bytes, session: &Session) -> Outcome {
         let mask = self.requests.mask(meta.api_key, meta.api_version);
-        let control = self.control.load_full();
-        let env = Env {
-            session,
-            control: &control,
-        };
         let mut request = Request::new(meta, frame);
-        for (filter, counters) in self.selected(mask) {
-            match filter.on_request(&mut request, &env) {
+        let mut filters = self.selected(mask);
+        loop {
+            let Some((filter, counters, verdict)) =
+                self.run_until_verdict(&mut filters, &mut request, session)
+            else {
+                break;
+            };
+            match verdict {
                 Verdict::Forward => {}
                 Verdict::Delay(pause) => {
                     counters.delayed.inc();
@@ -135,6 +136,29 @@ impl FilterChain {
                 reason,
             },
         }
+    }
+
+    /// Runs `filters` over the request until one gives a verdict other than Forward.
+    /// The control state is read through a guard (no reference count touched, which
+    /// every request on every core would contend on) and dropped before any wait; after
+    /// a delay, the next filters see the state as it is then.
+    fn run_until_verdict<'s>(
+        &'s self,
+        filters: &mut impl Iterator<Item = (&'s dyn Filter, &'s ActionCounters)>,
+        request: &mut Request,
+        session: &Session,
+    ) -> Option<(&'s dyn Filter, &'s ActionCounters, Verdict)> {
+        let control = self.control.load();
+        let env = Env {
+            session,
+            control: &control,
+        };
+        filters.find_map(
+            |(filter, counters)| match filter.on_request(request, &env) {
+                Verdict::Forward => None,
+                verdict => Some((filter, counters, verdict)),
+            },
+        )
     }
 
     /// Runs a broker response through the filters that want it; an error names the
