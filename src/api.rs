@@ -351,6 +351,80 @@ pub struct QuotaDeleted {
     pub deleted: Quota,
 }
 
+/// `GET /api/v1/breakers`: a topic circuit breaker, as the answering node sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakerSummary {
+    /// A topic, or a prefix followed by `*`.
+    pub pattern: String,
+    pub produce: bool,
+    pub fetch: bool,
+    /// `hold` or `reject`.
+    pub mode: String,
+    pub reason: String,
+    /// `manual`, or `rule:NAME` for an automatic trip.
+    pub origin: String,
+    /// Unix milliseconds, by the clock of the leader that opened it.
+    pub opened_at_ms: u64,
+    /// Unix milliseconds from which it no longer applies; none for "until closed".
+    pub until_ms: Option<u64>,
+    /// Whether the answering node enforces it now (false once `until_ms` has passed,
+    /// before the leader tidies it away).
+    pub in_force: bool,
+}
+
+/// `POST /api/v1/breakers`: open (or replace) the breaker on a pattern.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewBreaker {
+    pub pattern: String,
+    /// Neither `produce` nor `fetch` means both.
+    #[serde(default)]
+    pub produce: bool,
+    #[serde(default)]
+    pub fetch: bool,
+    /// `hold` (the default) or `reject`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// How long it applies, in milliseconds; none for "until closed".
+    #[serde(default)]
+    pub for_ms: Option<u64>,
+}
+
+/// The answer to `DELETE /api/v1/breakers/PATTERN`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakerClosed {
+    pub closed: String,
+}
+
+/// `GET` and `POST /api/v1/breaker-rules`: an automatic breaker rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakerRuleSummary {
+    pub name: String,
+    /// The topics watched (a topic, or a prefix followed by `*`); each trips on its own.
+    pub topic: String,
+    /// `produce-bytes-per-sec` or `error-per-mille`.
+    pub metric: String,
+    pub threshold: u64,
+    /// How long the metric must stay above the threshold, fleet-wide.
+    pub sustain_secs: u32,
+    /// How long the breaker it opens stays open.
+    pub cool_down_secs: u32,
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// Neither `produce` nor `fetch` means both.
+    #[serde(default)]
+    pub produce: bool,
+    #[serde(default)]
+    pub fetch: bool,
+}
+
+/// The answer to `DELETE /api/v1/breaker-rules/NAME`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakerRuleDeleted {
+    pub deleted: String,
+}
+
 /// The body of every error answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {

@@ -20,6 +20,7 @@ use kafka_protocol::protocol::StrBytes;
 use serde::Serialize;
 use tokio::sync::watch;
 
+use crate::proxy::filters::topic_names::TopicNames;
 use crate::stream::Transport;
 
 /// A real broker of the backend cluster, as its own Metadata describes it.
@@ -110,6 +111,9 @@ pub struct Directory {
     writing: Mutex<()>,
     slot_count: watch::Sender<usize>,
     observed: watch::Sender<Vec<Broker>>,
+    /// Topic names by id, as Metadata responses (the clients' and the node's own) gave
+    /// them; for filters that name topics a request gives by id.
+    pub topic_names: Arc<TopicNames>,
 }
 
 /// A slot was wanted beyond `node.max_identities`.
@@ -138,6 +142,7 @@ impl Directory {
             writing: Mutex::new(()),
             slot_count: watch::Sender::new(0),
             observed: watch::Sender::new(Vec::new()),
+            topic_names: Arc::default(),
         }
     }
 

@@ -34,6 +34,7 @@ pub struct Metrics {
     pub fleet: FleetMetrics,
     pub security: SecurityMetrics,
     pub quotas: QuotaMetrics,
+    pub breakers: BreakerMetrics,
 }
 
 /// A hook told of every throttle a client earns: its client id and the seconds.
@@ -92,6 +93,61 @@ impl QuotaMetrics {
     /// kept with the other per-client metrics); the first one set stays.
     pub fn on_client_throttle(&self, hook: impl Fn(&str, f64) + Send + Sync + 'static) {
         let _ = self.client_throttle.set(Box::new(hook));
+    }
+}
+
+/// Topic circuit breakers, as this node sees and enforces them.
+pub struct BreakerMetrics {
+    /// Breakers in force on this node now, by origin (manual, rule).
+    pub open: IntGaugeVec,
+    /// Partitions a breaker answered, by API (produce, fetch) and mode (hold, reject).
+    pub actions: IntCounterVec,
+    /// Breakers that came into force, as this node saw it, by origin.
+    pub trips: IntCounterVec,
+    /// Breakers that stopped being in force (closed, or their time ran out), by origin.
+    pub closes: IntCounterVec,
+    /// Batches of acks=0 producers dropped because their topic was covered.
+    pub dropped_batches: IntCounter,
+}
+
+impl BreakerMetrics {
+    fn new(r: &Families) -> Self {
+        let open = r.register(
+            IntGaugeVec::new(
+                Opts::new(
+                    "flotilla_breakers_open",
+                    "Topic circuit breakers in force on this node, by origin",
+                ),
+                &["origin"],
+            )
+            .expect("valid metric"),
+        );
+        BreakerMetrics {
+            open,
+            actions: counter_vec(
+                r,
+                "flotilla_breaker_actions_total",
+                "Partitions answered by a circuit breaker, by API and mode",
+                &["api", "mode"],
+            ),
+            trips: counter_vec(
+                r,
+                "flotilla_breaker_trips_total",
+                "Circuit breakers that came into force as this node saw it, by origin",
+                &["origin"],
+            ),
+            closes: counter_vec(
+                r,
+                "flotilla_breaker_closes_total",
+                "Circuit breakers closed or run out as this node saw it, by origin",
+                &["origin"],
+            ),
+            dropped_batches: counter(
+                r,
+                "flotilla_breaker_dropped_batches_total",
+                "Record batches of acks=0 producers dropped because a breaker covered their topic",
+            ),
+        }
     }
 }
 
@@ -362,6 +418,7 @@ impl Metrics {
             fleet: FleetMetrics::new(&r),
             security: SecurityMetrics::new(&r),
             quotas: QuotaMetrics::new(&r),
+            breakers: BreakerMetrics::new(&r),
             // Last: fields are built in the order written, so every family is in by now.
             exported: r.series.into_inner(),
             registry: r.registry,

@@ -108,6 +108,18 @@ fn start_tasks(
             Ok(())
         });
     }
+    if let Some(fleet) = ctx.fleet.clone() {
+        let watching = ctx.clone();
+        tasks.spawn("breakers", async move {
+            crate::cluster::breakers::watch(fleet, watching).await;
+            Ok(())
+        });
+        let learning = ctx.clone();
+        tasks.spawn("topic ids for breakers", async move {
+            crate::cluster::breakers::learn_topic_ids(learning).await;
+            Ok(())
+        });
+    }
     let c = ctx.clone();
     tasks.spawn("backend refresh", async move {
         let backend = &c.config.backend;

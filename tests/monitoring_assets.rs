@@ -23,10 +23,6 @@ use support::{kafka, wait_for, Node};
 /// are merged this list must be empty; the test fails for any name here that the node
 /// now exports, and for any name the assets use that neither the node nor this list has.
 const EXPECTED_FROM_OTHER_BRANCHES: &[&str] = &[
-    "flotilla_breakers_open",
-    "flotilla_breaker_actions_total",
-    "flotilla_breaker_trips_total",
-    "flotilla_breaker_closes_total",
     "flotilla_topic_bytes_total",
     "flotilla_topic_records_total",
     "flotilla_topic_requests_total",

@@ -4,11 +4,12 @@
 //!
 //! Every request passes `auth` first. The fleet's own resources (cluster, identities,
 //! drain) are here; the fleet's security data has a file each (`users`, `acls`,
-//! `tokens`). A write on a node that does not lead Raft is replayed at the leader with the
+//! `tokens`), and so do traffic governance's resources (`breakers`). A write on a node that does not lead Raft is replayed at the leader with the
 //! caller's credentials (`cluster::writes`).
 
 mod acls;
 pub mod auth;
+mod breakers;
 pub mod listener;
 mod quotas;
 mod tokens;
@@ -46,6 +47,7 @@ pub fn router(ctx: Arc<Context>) -> Router {
         .merge(users::routes())
         .merge(acls::routes())
         .merge(quotas::routes())
+        .merge(breakers::routes())
         .merge(tokens::routes(auth.clone()))
         .layer(middleware::from_fn_with_state(
             (ctx.clone(), auth),

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use futures::StreamExt;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
     ApiKey, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader,
 };
@@ -36,24 +37,8 @@ pub async fn reaches_any(addresses: &[String], timeout: Duration) -> bool {
 
 /// Asks one broker for the cluster's broker list.
 pub async fn fetch_brokers(link: &Link, address: &str) -> anyhow::Result<Vec<Broker>> {
-    let timeout = link.timeout();
-    let exchange = async {
-        let (stream, _) = link.connect(address, Purpose::Own).await?;
-        let (read, mut write) = stream.split();
-        write_frame(&mut write, metadata_request()?).await?;
-        let mut frames = FramedRead::new(read, FrameCodec::new(64 * 1024 * 1024));
-        let mut frame = frames
-            .next()
-            .await
-            .ok_or_else(|| anyhow::anyhow!("broker closed the connection"))??;
-        let header_version = ApiKey::Metadata.response_header_version(METADATA_VERSION);
-        ResponseHeader::decode(&mut frame, header_version)?;
-        let response = MetadataResponse::decode(&mut frame, METADATA_VERSION)?;
-        anyhow::Ok(response)
-    };
-    let response = tokio::time::timeout(timeout, exchange)
-        .await
-        .map_err(|_| anyhow::anyhow!("no Metadata answer within {timeout:?}"))??;
+    // An empty topic list asks for brokers only.
+    let response = metadata(link, address, Some(Vec::new())).await?;
     Ok(response
         .brokers
         .iter()
@@ -66,14 +51,62 @@ pub async fn fetch_brokers(link: &Link, address: &str) -> anyhow::Result<Vec<Bro
         .collect())
 }
 
-fn metadata_request() -> anyhow::Result<bytes::Bytes> {
+/// Asks the first of `addresses` that answers for every topic's id and name.
+pub async fn fetch_topic_ids(
+    link: &Link,
+    addresses: &[String],
+) -> anyhow::Result<Vec<(uuid::Uuid, StrBytes)>> {
+    let mut last_error = anyhow::anyhow!("no broker address to ask");
+    for address in addresses {
+        match metadata(link, address, None).await {
+            Ok(response) => {
+                return Ok(response
+                    .topics
+                    .into_iter()
+                    .filter_map(|t| Some((t.topic_id, t.name?.0)))
+                    .collect())
+            }
+            Err(e) => last_error = e.context(format!("asking {address}")),
+        }
+    }
+    Err(last_error)
+}
+
+/// One Metadata exchange with one broker, on a connection of its own.
+async fn metadata(
+    link: &Link,
+    address: &str,
+    topics: Option<Vec<MetadataRequestTopic>>,
+) -> anyhow::Result<MetadataResponse> {
+    let timeout = link.timeout();
+    let exchange = async {
+        let (stream, _) = link.connect(address, Purpose::Own).await?;
+        let (read, mut write) = stream.split();
+        write_frame(&mut write, metadata_request(topics)?).await?;
+        let mut frames = FramedRead::new(read, FrameCodec::new(64 * 1024 * 1024));
+        let mut frame = frames
+            .next()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("broker closed the connection"))??;
+        let header_version = ApiKey::Metadata.response_header_version(METADATA_VERSION);
+        ResponseHeader::decode(&mut frame, header_version)?;
+        let response = MetadataResponse::decode(&mut frame, METADATA_VERSION)?;
+        anyhow::Ok(response)
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| anyhow::anyhow!("no Metadata answer within {timeout:?}"))?
+}
+
+fn metadata_request(topics: Option<Vec<MetadataRequestTopic>>) -> anyhow::Result<bytes::Bytes> {
     let header = RequestHeader::default()
         .with_request_api_key(ApiKey::Metadata as i16)
         .with_request_api_version(METADATA_VERSION)
         .with_correlation_id(1)
         .with_client_id(Some(StrBytes::from_static_str("flotilla")));
-    // An empty topic list asks for brokers only.
-    let body = MetadataRequest::default().with_topics(Some(Vec::new()));
+    let body = MetadataRequest::default()
+        .with_topics(topics)
+        .with_allow_auto_topic_creation(false);
     let mut buf = BytesMut::new();
     header.encode(
         &mut buf,

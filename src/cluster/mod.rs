@@ -4,6 +4,7 @@
 
 pub mod assignment;
 pub mod backend_reach;
+pub mod breakers;
 pub mod controller;
 pub mod error;
 pub mod fallback;

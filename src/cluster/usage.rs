@@ -39,6 +39,8 @@ pub trait UsageSource: Send + Sync + 'static {
 pub struct FleetUsage {
     sources: Mutex<Vec<Arc<dyn UsageSource>>>,
     others: ArcSwap<HashMap<&'static str, Rates>>,
+    /// This node's rates as last published, for whoever judges local plus others.
+    local: ArcSwap<HashMap<&'static str, Rates>>,
 }
 
 impl FleetUsage {
@@ -55,6 +57,11 @@ impl FleetUsage {
             .and_then(|rates| rates.get(key))
             .copied()
             .unwrap_or(0.0)
+    }
+
+    /// This node's rates of `kind` as last published (empty before the first round).
+    pub fn local_of(&self, kind: &str) -> Rates {
+        self.local.load().get(kind).cloned().unwrap_or_default()
     }
 
     /// Every key the other nodes report for `kind`, summed.
@@ -79,13 +86,16 @@ impl FleetUsage {
     async fn exchange(&self, gossip: &Gossip) {
         let sources = self.lock_sources().clone();
         let mut others = HashMap::new();
+        let mut local = HashMap::new();
         for source in sources {
-            let report = encode(&source.local_rates());
-            gossip.publish_usage(source.kind(), &report).await;
+            let rates = source.local_rates();
+            gossip.publish_usage(source.kind(), &encode(&rates)).await;
+            local.insert(source.kind(), rates);
             let reports = gossip.usage_reports(source.kind()).await;
             others.insert(source.kind(), sum(&reports));
         }
         self.others.store(Arc::new(others));
+        self.local.store(Arc::new(local));
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use flotilla_raft::ControlState;
-use kafka_protocol::messages::ApiKey;
+use kafka_protocol::messages::{ApiKey, ResponseKind};
 use prometheus::IntCounter;
 
 use super::filter::{Env, Filter, Session, Verdict};
@@ -103,9 +103,27 @@ impl FilterChain {
         wanted != 0 && wanted & self.active_mask(&self.control.load()) != 0
     }
 
+    /// Whether some filter may want the response; [`FilterChain::on_response`] then works
+    /// out which ones do.
     pub fn wants_response(&self, api_key: ApiKey, version: i16) -> bool {
+        self.responses.mask(api_key, version) != 0
+    }
+
+    /// The filters a response goes through: those that want it and are active, and all
+    /// that want it while some filter left a note for a response (it changed the request
+    /// when it was active, and must put its answer back even if the state changed since).
+    fn response_mask(
+        &self,
+        api_key: ApiKey,
+        version: i16,
+        session: &Session,
+        control: &Arc<ControlState>,
+    ) -> u32 {
         let wanted = self.responses.mask(api_key, version);
-        wanted != 0 && wanted & self.active_mask(&self.control.load()) != 0
+        if wanted == 0 || !session.notes.is_empty() {
+            return wanted;
+        }
+        wanted & self.active_mask(control)
     }
 
     /// The filters active under `control`, worked out again only when it changed.
@@ -122,15 +140,17 @@ impl FilterChain {
 
     /// Runs a request through the filters that want it. Awaits only for `Delay`.
     pub async fn on_request(&self, meta: RequestMeta, frame: Bytes, session: &Session) -> Outcome {
-        let control = self.control.load_full();
-        let mask = self.requests.mask(meta.api_key, meta.api_version) & self.active_mask(&control);
-        let env = Env {
-            session,
-            control: &control,
-        };
+        let active = self.active_mask(&self.control.load());
+        let mask = self.requests.mask(meta.api_key, meta.api_version) & active;
         let mut request = Request::new(meta, frame);
-        for (filter, counters) in self.selected(mask) {
-            match filter.on_request(&mut request, &env) {
+        let mut filters = self.selected(mask);
+        loop {
+            let Some((filter, counters, verdict)) =
+                self.run_until_verdict(&mut filters, &mut request, session)
+            else {
+                break;
+            };
+            match verdict {
                 Verdict::Forward => {}
                 Verdict::Delay(pause) => {
                     counters.delayed.inc();
@@ -138,15 +158,13 @@ impl FilterChain {
                 }
                 Verdict::Answer(body) => {
                     counters.answered.inc();
-                    let (api_key, version) = (request.api_key(), answer_version(&request));
-                    return match encode_response(request.correlation_id(), api_key, version, &body)
-                    {
-                        Ok(answer) => Outcome::Answer(answer),
-                        Err(e) => Outcome::Close {
-                            filter: filter.name(),
-                            reason: format!("cannot encode its {api_key:?} v{version} answer: {e}"),
-                        },
-                    };
+                    return answer(&request, filter, &body);
+                }
+                Verdict::AnswerAfter(pause, body) => {
+                    counters.delayed.inc();
+                    counters.answered.inc();
+                    tokio::time::sleep(pause).await;
+                    return answer(&request, filter, &body);
                 }
                 Verdict::Close(reason) => {
                     counters.closed.inc();
@@ -166,6 +184,29 @@ impl FilterChain {
         }
     }
 
+    /// Runs `filters` over the request until one gives a verdict other than Forward.
+    /// The control state is read through a guard (no reference count touched, which
+    /// every request on every core would contend on) and dropped before any wait; after
+    /// a delay, the next filters see the state as it is then.
+    fn run_until_verdict<'s>(
+        &'s self,
+        filters: &mut impl Iterator<Item = (&'s dyn Filter, &'s ActionCounters)>,
+        request: &mut Request,
+        session: &Session,
+    ) -> Option<(&'s dyn Filter, &'s ActionCounters, Verdict)> {
+        let control = self.control.load();
+        let env = Env {
+            session,
+            control: &control,
+        };
+        filters.find_map(
+            |(filter, counters)| match filter.on_request(request, &env) {
+                Verdict::Forward => None,
+                verdict => Some((filter, counters, verdict)),
+            },
+        )
+    }
+
     /// Runs a broker response through the filters that want it; an error names the
     /// filter that failed.
     pub fn on_response(
@@ -176,7 +217,7 @@ impl FilterChain {
         session: &Session,
     ) -> Result<Bytes, (&'static str, String)> {
         let control = self.control.load();
-        let mask = self.responses.mask(api_key, version) & self.active_mask(&control);
+        let mask = self.response_mask(api_key, version, session, &control);
         let env = Env {
             session,
             control: &control,
@@ -200,6 +241,18 @@ impl FilterChain {
             .enumerate()
             .filter(move |(i, _)| mask & (1 << i) != 0)
             .map(|(_, (filter, counters))| (filter.as_ref(), counters))
+    }
+}
+
+/// The encoded answer a filter gave in the broker's place, or why it cannot be sent.
+fn answer(request: &Request, filter: &dyn Filter, body: &ResponseKind) -> Outcome {
+    let (api_key, version) = (request.api_key(), answer_version(request));
+    match encode_response(request.correlation_id(), api_key, version, body) {
+        Ok(answer) => Outcome::Answer(answer),
+        Err(e) => Outcome::Close {
+            filter: filter.name(),
+            reason: format!("cannot encode its {api_key:?} v{version} answer: {e}"),
+        },
     }
 }
 
@@ -265,7 +318,7 @@ mod tests {
 
     use bytes::Bytes;
     use kafka_protocol::messages::{MetadataRequest, MetadataResponse, ResponseKind};
-    use kafka_protocol::protocol::Decodable;
+    use kafka_protocol::protocol::{Decodable, Encodable};
 
     use super::*;
     use crate::protocol::header::{parse_request, tests::encode_request};
@@ -338,8 +391,12 @@ mod tests {
         assert!(!chain.wants_response(ApiKey::Metadata, 12));
     }
 
-    /// Wants every Metadata request, but only while some quota exists.
-    struct WhileQuotas;
+    /// Wants every Metadata request and response, but only while some quota exists; leaves
+    /// a note on each request and counts the responses that take theirs back.
+    #[derive(Default)]
+    struct WhileQuotas {
+        notes_taken: Arc<AtomicUsize>,
+    }
 
     impl Filter for WhileQuotas {
         fn name(&self) -> &'static str {
@@ -351,14 +408,24 @@ mod tests {
         fn wants_request(&self, api_key: ApiKey, _version: i16) -> bool {
             api_key == ApiKey::Metadata
         }
+        fn wants_response(&self, api_key: ApiKey, _version: i16) -> bool {
+            api_key == ApiKey::Metadata
+        }
+        fn on_request(&self, request: &mut Request, env: &Env) -> Verdict {
+            let id = request.correlation_id();
+            env.session.notes.leave(self.name(), id, ());
+            Verdict::Forward
+        }
+        fn on_response(&self, response: &mut Response, env: &Env) -> Result<(), String> {
+            let id = response.correlation_id().unwrap_or_default();
+            if env.session.notes.take::<()>(self.name(), id).is_some() {
+                self.notes_taken.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        }
     }
 
-    #[test]
-    fn an_inactive_filter_drops_out_until_the_state_changes() {
-        let control = Arc::new(ArcSwap::from_pointee(ControlState::default()));
-        let filters: Vec<Box<dyn Filter>> = vec![Box::new(WhileQuotas)];
-        let chain = FilterChain::new(filters, control.clone(), &Metrics::new());
-        assert!(!chain.wants_request(ApiKey::Metadata, 12));
+    fn with_a_quota() -> ControlState {
         let mut state = ControlState {
             feature_level: 3,
             ..ControlState::default()
@@ -373,10 +440,45 @@ mod tests {
                 ..Default::default()
             },
         });
-        control.store(Arc::new(state));
+        state
+    }
+
+    #[test]
+    fn an_inactive_filter_drops_out_until_the_state_changes() {
+        let control = Arc::new(ArcSwap::from_pointee(ControlState::default()));
+        let filters: Vec<Box<dyn Filter>> = vec![Box::new(WhileQuotas::default())];
+        let chain = FilterChain::new(filters, control.clone(), &Metrics::new());
+        assert!(!chain.wants_request(ApiKey::Metadata, 12));
+        control.store(Arc::new(with_a_quota()));
         assert!(chain.wants_request(ApiKey::Metadata, 12));
         control.store(Arc::new(ControlState::default()));
         assert!(!chain.wants_request(ApiKey::Metadata, 12));
+    }
+
+    #[tokio::test]
+    async fn a_filter_gets_back_the_note_it_left_after_it_went_inactive() {
+        let control = Arc::new(ArcSwap::from_pointee(with_a_quota()));
+        let filter = WhileQuotas::default();
+        let notes_taken = filter.notes_taken.clone();
+        let chain = FilterChain::new(vec![Box::new(filter)], control.clone(), &Metrics::new());
+        let session = session();
+        let (meta, frame) = metadata_request();
+        let Outcome::Forward(_) = chain.on_request(meta, frame, &session).await else {
+            panic!("forwarded")
+        };
+        control.store(Arc::new(ControlState::default()));
+        let mut response = bytes::BytesMut::new();
+        let header = kafka_protocol::messages::ResponseHeader::default().with_correlation_id(7);
+        header.encode(&mut response, 1).unwrap();
+        MetadataResponse::default()
+            .encode(&mut response, 12)
+            .unwrap();
+        let response = response.freeze();
+        chain
+            .on_response(ApiKey::Metadata, 12, response, &session)
+            .unwrap();
+        assert_eq!(notes_taken.load(Ordering::Relaxed), 1);
+        assert!(session.notes.is_empty());
     }
 
     #[tokio::test]
@@ -430,5 +532,24 @@ mod tests {
         assert!(matches!(outcome, Outcome::Forward(_)));
         assert!(started.elapsed() >= Duration::from_secs(3));
         assert_eq!(seen[1].load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_after_a_pause_waits_then_ends_the_chain() {
+        let (chain, seen) = chain(&[
+            ("holds", || {
+                Verdict::AnswerAfter(
+                    Duration::from_millis(300),
+                    Box::new(ResponseKind::Metadata(MetadataResponse::default())),
+                )
+            }),
+            ("after", || Verdict::Forward),
+        ]);
+        let (meta, frame) = metadata_request();
+        let started = tokio::time::Instant::now();
+        let outcome = chain.on_request(meta, frame, &session()).await;
+        assert!(matches!(outcome, Outcome::Answer(_)), "{outcome:?}");
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert_eq!(seen[1].load(Ordering::Relaxed), 0);
     }
 }

@@ -42,6 +42,11 @@ pub enum Verdict {
     /// Hold the request this long (a throttle), then go on down the chain. The connection
     /// reads nothing more from the client meanwhile, as a broker mutes a throttled channel.
     Delay(Duration),
+    /// Hold the request this long, then answer it as [`Verdict::Answer`] does: for a
+    /// request the proxy refuses for now and whose client would otherwise retry at once
+    /// (a held Produce, a Fetch with nothing it may read, like a broker's long poll). The
+    /// connection reads nothing more from the client meanwhile.
+    AnswerAfter(Duration, Box<ResponseKind>),
     /// Close the client connection; the reason is logged with the filter's name. Clients
     /// treat a closed connection as retriable, so this is the safe refusal for a Produce.
     Close(String),
@@ -104,6 +109,11 @@ impl RequestNotes {
         {
             self.count.fetch_add(1, Ordering::AcqRel);
         }
+    }
+
+    /// Whether no note waits for a response.
+    pub fn is_empty(&self) -> bool {
+        self.count.load(Ordering::Acquire) == 0
     }
 
     /// The note left for the response to `correlation_id`, if any.

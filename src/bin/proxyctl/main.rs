@@ -2,6 +2,7 @@
 //! as that node sees it, and writes are forwarded by the node to the Raft leader.
 
 mod acls;
+mod breakers;
 mod client;
 mod output;
 mod quotas;
@@ -83,6 +84,11 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: tokens::TokenCommand,
+    },
+    /// Topic circuit breakers and the rules that trip them.
+    Breaker {
+        #[command(subcommand)]
+        command: breakers::BreakerCommand,
     },
 }
 
@@ -183,6 +189,7 @@ fn render(cli: &Cli) -> Result<String, String> {
         Command::Acl { command } => acls::run(&api, command, cli.output)?,
         Command::Quota { command } => quotas::run(&api, command, cli.output)?,
         Command::Token { command } => tokens::run(&api, command, cli.output)?,
+        Command::Breaker { command } => breakers::run(&api, command, cli.output)?,
     })
 }
 

@@ -8,13 +8,16 @@
 
 mod acl;
 mod api_versions;
+pub mod breaker;
 mod describe_cluster;
 mod find_coordinator;
 mod metadata;
 mod node_endpoints;
+pub mod partial;
 mod quota;
 #[cfg(feature = "test-hooks")]
 mod test_filter;
+pub mod topic_names;
 
 use std::sync::Arc;
 
@@ -31,18 +34,23 @@ pub use api_versions::intersect_api_versions;
 pub use quota::ConnectionQuota;
 
 /// The chain of filters a node runs, in order: authorization first, so a refused
-/// request meets no other filter; then quotas, so a throttled request is held before
-/// anything else is done for it.
+/// request meets no other filter; then breakers, so a held topic costs the brokers
+/// nothing (and counts against no quota); then quotas, so a throttled request is held
+/// before anything else is done for it.
 pub fn built_in(
     directory: &Arc<Directory>,
     config: &Config,
     metrics: &Arc<Metrics>,
     usage: &Arc<FleetUsage>,
 ) -> Vec<Box<dyn Filter>> {
+    let names = directory.topic_names.clone();
     let mut filters: Vec<Box<dyn Filter>> = Vec::new();
     if let Some(acl) = &config.acl {
-        filters.push(Box::new(acl::Authorization::new(acl, metrics)));
+        filters.push(Box::new(acl::Authorization::new(acl, metrics, &names)));
     }
+    let meter = Arc::new(breaker::meter::TopicMeter::default());
+    usage.register(meter.clone());
+    filters.push(Box::new(breaker::Breakers::new(&names, &meter, metrics)));
     filters.push(Box::new(quota::Quotas::new(usage, metrics)));
     filters.extend::<[Box<dyn Filter>; 5]>([
         Box::new(api_versions::ApiVersionsNarrowing),

@@ -10,11 +10,10 @@
 //! topic the principal may not create is not auto-created). Every decision is counted.
 //!
 //! What each API needs is in [`needs`]; how Produce and Fetch are split topic by topic in
-//! [`split`].
+//! [`split`], which shares its take-out and merge-back with breakers (`partial`).
 
 mod needs;
 mod split;
-mod topics;
 
 use std::sync::Arc;
 
@@ -25,10 +24,10 @@ use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use kafka_protocol::ResponseError;
 
 use self::needs::{plan, Check, Plan};
-use self::topics::TopicNames;
 use crate::metrics::Metrics;
 use crate::protocol::error_response::error_response;
 use crate::proxy::filter::{Env, Filter, Verdict};
+use crate::proxy::filters::topic_names::TopicNames;
 use crate::proxy::message::{Request, Response};
 
 /// Kafka's principal for a client that has not authenticated.
@@ -36,7 +35,7 @@ const ANONYMOUS: &str = "User:ANONYMOUS";
 
 pub struct Authorization {
     settings: AclConfig,
-    names: TopicNames,
+    names: Arc<TopicNames>,
     metrics: Arc<Metrics>,
 }
 
@@ -102,10 +101,12 @@ impl Authorizer<'_> {
 }
 
 impl Authorization {
-    pub fn new(settings: &AclConfig, metrics: &Arc<Metrics>) -> Self {
+    /// ACLs as `settings` say, naming topics by id through `names` (shared with every
+    /// filter that needs names for ids).
+    pub fn new(settings: &AclConfig, metrics: &Arc<Metrics>, names: &Arc<TopicNames>) -> Self {
         Authorization {
             settings: settings.clone(),
-            names: TopicNames::default(),
+            names: names.clone(),
             metrics: metrics.clone(),
         }
     }

@@ -15,7 +15,7 @@ use flotilla_raft::security::{AclOperation, ResourceType, CLUSTER_NAME};
 use kafka_protocol::messages::RequestKind;
 use kafka_protocol::ResponseError;
 
-use super::topics::TopicNames;
+use crate::proxy::filters::topic_names::TopicNames;
 
 /// One permission a request needs.
 #[derive(Debug, Clone, PartialEq, Eq)]

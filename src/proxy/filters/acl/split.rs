@@ -3,28 +3,19 @@
 //! authorization error, in the response; Metadata answers describe only what the
 //! principal may describe.
 
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{BrokerId, RequestKind, ResponseKind, TopicName};
+use kafka_protocol::messages::{RequestKind, ResponseKind, TopicName};
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use super::needs::Check;
-use super::topics::TopicNames;
 use super::Authorizer;
 use crate::proxy::filter::{Env, Verdict};
+use crate::proxy::filters::partial::{self, PartitionAnswer};
+use crate::proxy::filters::topic_names::TopicNames;
 use crate::proxy::message::{Request, Response};
 use flotilla_raft::security::{AclOperation, ResourceType};
 
 const FILTER: &str = "acl";
-
-/// A topic taken out of a request, answered by the proxy.
-struct Removed {
-    name: TopicName,
-    id: Uuid,
-    partitions: Vec<i32>,
-    error: i16,
-}
 
 /// Marks a Metadata request that named its topics (so denied ones are answered with an
 /// error rather than left out).
@@ -99,107 +90,19 @@ pub fn per_topic(
             "an acks=0 Produce names a topic the principal may not write".to_string(),
         );
     }
-    let taken = match request.body_mut() {
-        Ok(RequestKind::Produce(r)) => take_out(&mut r.topic_data, &removed, |t| {
-            (
-                t.name.clone(),
-                t.topic_id,
-                t.partition_data.iter().map(|p| p.index).collect(),
-            )
-        }),
-        Ok(RequestKind::Fetch(r)) => take_out(&mut r.topics, &removed, |t| {
-            (
-                t.topic.clone(),
-                t.topic_id,
-                t.partitions.iter().map(|p| p.partition).collect(),
-            )
-        }),
-        _ => Vec::new(),
-    };
+    let answers: Vec<Option<PartitionAnswer>> = removed
+        .iter()
+        .map(|error| error.map(PartitionAnswer::error))
+        .collect();
+    let taken = partial::take_out(request, &answers);
     env.session.notes.leave(FILTER, correlation_id, taken);
     Verdict::Forward
-}
-
-/// Removes the entries `refused` marks, returning what the response must say of them.
-fn take_out<T>(
-    entries: &mut Vec<T>,
-    refused: &[Option<i16>],
-    describe: impl Fn(&T) -> (TopicName, Uuid, Vec<i32>),
-) -> Vec<Removed> {
-    let mut taken = Vec::new();
-    let mut index = 0;
-    entries.retain(|entry| {
-        let error = refused[index];
-        index += 1;
-        if let Some(error) = error {
-            let (name, id, partitions) = describe(entry);
-            taken.push(Removed {
-                name,
-                id,
-                partitions,
-                error,
-            });
-        }
-        error.is_none()
-    });
-    taken
 }
 
 /// Puts the topics taken out of a Produce or Fetch back into its response, with their
 /// errors; responses of requests nothing was taken from pass untouched.
 pub fn merge_removed(response: &mut Response, env: &Env) -> Result<(), String> {
-    let Some(correlation_id) = response.correlation_id() else {
-        return Ok(());
-    };
-    let Some(removed) = env
-        .session
-        .notes
-        .take::<Vec<Removed>>(FILTER, correlation_id)
-    else {
-        return Ok(());
-    };
-    response.edit(|body| match body {
-        ResponseKind::Produce(body) => {
-            body.responses.extend(removed.iter().map(produce_entry));
-            true
-        }
-        ResponseKind::Fetch(body) => {
-            body.responses.extend(removed.iter().map(fetch_entry));
-            true
-        }
-        _ => false,
-    })
-}
-
-fn produce_entry(removed: &Removed) -> TopicProduceResponse {
-    let partitions = removed.partitions.iter().map(|&index| {
-        PartitionProduceResponse::default()
-            .with_index(index)
-            .with_error_code(removed.error)
-            .with_base_offset(-1)
-            .with_log_append_time_ms(-1)
-            .with_log_start_offset(-1)
-    });
-    TopicProduceResponse::default()
-        .with_name(removed.name.clone())
-        .with_topic_id(removed.id)
-        .with_partition_responses(partitions.collect())
-}
-
-fn fetch_entry(removed: &Removed) -> FetchableTopicResponse {
-    let partitions = removed.partitions.iter().map(|&index| {
-        PartitionData::default()
-            .with_partition_index(index)
-            .with_error_code(removed.error)
-            .with_high_watermark(-1)
-            .with_last_stable_offset(-1)
-            .with_log_start_offset(-1)
-            .with_preferred_read_replica(BrokerId(-1))
-    });
-    FetchableTopicResponse::default()
-        .with_topic(removed.name.clone())
-        .with_topic_id(removed.id)
-        .with_partitions(partitions.collect())
+    partial::merge_back(response, env, FILTER)
 }
 
 /// A Metadata request: topics the principal may not create are not auto-created, and a

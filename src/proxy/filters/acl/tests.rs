@@ -64,7 +64,7 @@ fn filter(super_users: &[&str]) -> Authorization {
         super_users: super_users.iter().map(|s| s.to_string()).collect(),
         allow_if_no_acl: false,
     };
-    Authorization::new(&settings, &Arc::new(Metrics::new()))
+    Authorization::new(&settings, &Arc::new(Metrics::new()), &Arc::default())
 }
 
 fn session(principal: &str) -> Session {
