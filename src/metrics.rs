@@ -1,10 +1,13 @@
 //! Prometheus metrics of one node. Everything a connection counts goes through here, so
 //! the names and labels are defined once.
 
+use flotilla_config::MonitoringConfig;
 use prometheus::core::Collector;
 use prometheus::{
     Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+use crate::monitoring::metrics::TrafficMetrics;
 
 pub struct Metrics {
     registry: Registry,
@@ -21,6 +24,8 @@ pub struct Metrics {
     pub identity_listeners: IntGauge,
     pub fleet: FleetMetrics,
     pub security: SecurityMetrics,
+    /// Per topic, client id, principal and client software, and request latency.
+    pub traffic: TrafficMetrics,
 }
 
 /// TLS, authentication and authorization outcomes.
@@ -167,6 +172,11 @@ fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
 
 impl Metrics {
     pub fn new() -> Self {
+        Self::with_monitoring(&MonitoringConfig::default())
+    }
+
+    /// The node's metrics, with the traffic labels capped as `monitoring` says.
+    pub fn with_monitoring(monitoring: &MonitoringConfig) -> Self {
         let r = Registry::new();
         let connections_active = IntGaugeVec::new(
             Opts::new("flotilla_connections_active", "Client connections open now"),
@@ -231,6 +241,7 @@ impl Metrics {
             ),
             fleet: FleetMetrics::new(&r),
             security: SecurityMetrics::new(&r),
+            traffic: TrafficMetrics::new(&r, monitoring),
             registry: r,
         }
     }
@@ -260,6 +271,12 @@ impl Metrics {
     /// The counter of one filter's `action` (answer, delay, close).
     pub fn filter_action(&self, filter: &str, action: &str) -> IntCounter {
         self.filter_actions.with_label_values(&[filter, action])
+    }
+
+    /// Counts `seconds` a quota held back a request of `client_id`
+    /// (`flotilla_client_throttle_seconds_total`).
+    pub fn record_throttle(&self, client_id: &str, seconds: f64) {
+        self.traffic.record_throttle(client_id, seconds);
     }
 
     pub fn protocol_error(&self, kind: &str) {
