@@ -4,13 +4,14 @@
 //!
 //! Every request passes `auth` first. The fleet's own resources (cluster, identities,
 //! drain) are here; the fleet's security data has a file each (`users`, `acls`,
-//! `tokens`). A write on a node that does not lead Raft is replayed at the leader with the
+//! `tokens`), and so do the fleet-wide traffic reads (`traffic`). A write on a node that does not lead Raft is replayed at the leader with the
 //! caller's credentials (`cluster::writes`).
 
 mod acls;
 pub mod auth;
 pub mod listener;
 mod tokens;
+mod traffic;
 mod users;
 
 use std::sync::Arc;
@@ -45,6 +46,7 @@ pub fn router(ctx: Arc<Context>) -> Router {
         .merge(users::routes())
         .merge(acls::routes())
         .merge(tokens::routes(auth.clone()))
+        .merge(traffic::routes())
         .layer(middleware::from_fn_with_state(
             (ctx.clone(), auth),
             auth::authenticate,

@@ -5,6 +5,7 @@ mod acls;
 mod client;
 mod output;
 mod tokens;
+mod traffic;
 mod users;
 
 use std::path::PathBuf;
@@ -78,6 +79,16 @@ enum Command {
         #[command(subcommand)]
         command: tokens::TokenCommand,
     },
+    /// The busiest topics and clients of the whole fleet right now (rates per second).
+    #[command(alias = "traffic")]
+    Top {
+        /// Rows per table.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// The client connections of the whole fleet: client id, software, address,
+    /// principal, node, and what they do (acks, codecs, idempotence, groups).
+    Clients,
 }
 
 #[derive(Subcommand, Debug)]
@@ -176,6 +187,8 @@ fn render(cli: &Cli) -> Result<String, String> {
         Command::User { command } => users::run(&api, command, cli.output)?,
         Command::Acl { command } => acls::run(&api, command, cli.output)?,
         Command::Token { command } => tokens::run(&api, command, cli.output)?,
+        Command::Top { limit } => traffic::top(&api, *limit, cli.output)?,
+        Command::Clients => traffic::clients(&api, cli.output)?,
     })
 }
 
