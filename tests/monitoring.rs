@@ -107,10 +107,10 @@ impl Drop for JavaConsumer {
     }
 }
 
-fn find<'a>(
-    report: &'a ClientsReport,
+fn find(
+    report: &ClientsReport,
     test: impl Fn(&ClientConnection) -> bool,
-) -> Option<&'a ClientConnection> {
+) -> Option<&ClientConnection> {
     report.clients.iter().find(|c| test(c))
 }
 

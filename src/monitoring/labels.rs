@@ -73,7 +73,7 @@ impl<S> CappedLabels<S> {
     }
 
     /// Values admitted so far (`other` not counted).
-    pub fn len(&self) -> usize {
+    pub fn admitted(&self) -> usize {
         self.read().len()
     }
 
@@ -94,7 +94,7 @@ mod tests {
         assert_eq!(*labels.slot("b"), "b");
         assert_eq!(*labels.slot("c"), OTHER);
         assert_eq!(*labels.slot("a"), "a", "admitted values keep their slot");
-        assert_eq!(labels.len(), 2);
+        assert_eq!(labels.admitted(), 2);
         assert_eq!(folded.get(), 1);
         assert_eq!(labels.all().len(), 3);
     }

@@ -312,7 +312,7 @@ mod tests {
     use kafka_protocol::messages::{
         FetchResponse, ProduceRequest, ProduceResponse, ResponseHeader, TopicName, TransactionalId,
     };
-    use kafka_protocol::protocol::{Encodable, StrBytes};
+    use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
     use proptest::prelude::*;
     use uuid::Uuid;
 
@@ -466,6 +466,84 @@ mod tests {
         }
         let body = produce_body(9);
         assert!(produce_request(&body[..body.len() - 3], 9, |_| {}).is_err());
+    }
+
+    /// What the scan saves against decoding with kafka-protocol (both then read the batch
+    /// headers). Run with `cargo test --release --lib scan_against_decode -- --ignored
+    /// --nocapture`; the figures are in the monitoring report.
+    #[test]
+    #[ignore]
+    fn scan_against_decode() {
+        use crate::protocol::decode::decode_request;
+        use kafka_protocol::messages::{RequestKind, ResponseKind};
+        let version = 9;
+        let request = ProduceRequest::default().with_acks(-1).with_topic_data(
+            ["orders", "audit"]
+                .iter()
+                .map(|name| {
+                    TopicProduceData::default()
+                        .with_name(TopicName(StrBytes::from_static_str(name)))
+                        .with_partition_data(
+                            (0..4)
+                                .map(|index| {
+                                    PartitionProduceData::default()
+                                        .with_index(index)
+                                        .with_records(Some(batch(20, Codec::Lz4, 7)))
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        );
+        let mut body = BytesMut::new();
+        request.encode(&mut body, version).unwrap();
+        let body = body.freeze();
+        let fetch = fetch_frame(12, &batch(200, Codec::None, -1));
+        let rounds = 200_000;
+        let time = |what: &str, f: &mut dyn FnMut() -> u64| {
+            let start = std::time::Instant::now();
+            let mut total = 0;
+            for _ in 0..rounds {
+                total += std::hint::black_box(f());
+            }
+            let ns = start.elapsed().as_nanos() as f64 / rounds as f64;
+            println!("{what}: {ns:.0} ns ({total})");
+        };
+        time("produce request, scan", &mut || {
+            let mut records = 0;
+            produce_request(&body, version, |p| records += summarize(p.records).records).unwrap();
+            records
+        });
+        time("produce request, kafka-protocol decode", &mut || {
+            let Ok(RequestKind::Produce(r)) = decode_request(ApiKey::Produce, version, &body)
+            else {
+                panic!()
+            };
+            r.topic_data
+                .iter()
+                .flat_map(|t| &t.partition_data)
+                .map(|p| summarize(p.records.as_deref().unwrap_or_default()).records)
+                .sum()
+        });
+        time("fetch response, scan", &mut || {
+            let mut records = 0;
+            fetch_response(&fetch, 12, |p| records += summarize(p.records).records).unwrap();
+            records
+        });
+        time("fetch response, kafka-protocol decode", &mut || {
+            let mut frame = fetch.clone();
+            ResponseHeader::decode(&mut frame, 1).unwrap();
+            let ResponseKind::Fetch(r) =
+                ResponseKind::decode(ApiKey::Fetch, &mut frame, 12).unwrap()
+            else {
+                panic!()
+            };
+            r.responses
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .map(|p| summarize(p.records.as_deref().unwrap_or_default()).records)
+                .sum()
+        });
     }
 
     proptest! {
