@@ -223,6 +223,18 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn transaction_markers_are_not_records() {
+        let mut transactional = batch(3, Codec::None, 5).to_vec();
+        transactional[v2::ATTRIBUTES + 1] |= TRANSACTIONAL as u8;
+        let summary = summarize(&transactional);
+        assert!(summary.transactional && summary.idempotent);
+        assert_eq!(summary.records, 3);
+        let mut marker = transactional;
+        marker[v2::ATTRIBUTES + 1] |= CONTROL as u8;
+        assert_eq!(summarize(&marker).records, 0, "a control batch holds markers");
+    }
+
+    #[test]
     fn sums_several_batches_and_stops_at_a_partial_one() {
         let (a, b) = (batch(5, Codec::None, -1), batch(2, Codec::Gzip, 9));
         let whole = [&a[..], &b[..]].concat();
