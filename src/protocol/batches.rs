@@ -231,7 +231,11 @@ pub(crate) mod tests {
         assert_eq!(summary.records, 3);
         let mut marker = transactional;
         marker[v2::ATTRIBUTES + 1] |= CONTROL as u8;
-        assert_eq!(summarize(&marker).records, 0, "a control batch holds markers");
+        assert_eq!(
+            summarize(&marker).records,
+            0,
+            "a control batch holds markers"
+        );
     }
 
     #[test]
