@@ -9,6 +9,11 @@
 
 use serde::{Deserialize, Serialize};
 
+mod monitoring;
+pub use monitoring::{
+    sort_busiest, ClientConnection, ClientTraffic, ClientsReport, TopicTraffic, TrafficReport,
+};
+
 /// `GET /api/v1/cluster`: the fleet as the answering node sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterStatus {

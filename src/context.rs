@@ -17,6 +17,7 @@ use crate::cluster::fleet::Fleet;
 use crate::cluster::usage::FleetUsage;
 use crate::directory::{AdvertisedNode, Directory};
 use crate::metrics::Metrics;
+use crate::monitoring::Traffic;
 use crate::proxy::chain::FilterChain;
 use crate::proxy::clients::{ClientConnections, Phase};
 use crate::proxy::filters;
@@ -70,6 +71,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// The other nodes' usage, for fleet-wide limits; empty on a standalone node.
     pub usage: Arc<FleetUsage>,
+    /// Traffic per topic and client, and the rates `proxyctl top` shows.
+    pub traffic: Arc<Traffic>,
     /// How to reach the brokers (TCP or TLS).
     pub backend: Arc<backend::Link>,
     /// Present with a `[tls]` section: the TLS listeners' certificate.
@@ -103,10 +106,11 @@ impl Context {
             .cluster
             .as_ref()
             .map(|c| Arc::new(Fence::new(c.takeover_after)));
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::with_monitoring(&config.monitoring));
         metrics
             .connections_limit
             .set(config.limits.max_connections as i64);
+        let traffic = Arc::new(Traffic::new(metrics.clone(), &config.monitoring));
         let control = Arc::new(ArcSwap::from_pointee(ControlState::default()));
         let usage = Arc::new(FleetUsage::default());
         let built_in = filters::built_in(&directory, &config, &metrics, &usage);
@@ -125,6 +129,7 @@ impl Context {
             chain,
             metrics,
             usage,
+            traffic,
             listening_slots: AtomicUsize::new(0),
             next_bootstrap: AtomicUsize::new(0),
         }

@@ -12,6 +12,9 @@
 //! - [`tls`]: certificates, the TLS listeners' and the broker connections' TLS;
 //! - [`backend`]: the backend cluster's brokers, and connections to them;
 //! - [`cluster`]: the fleet (gossip and Raft wiring, assignment, controller, fencing);
+//! - [`monitoring`]: traffic per topic, client and principal, and the client connections
+//!   and what they do; its metrics are part of [`metrics`], the data path feeds it, and
+//!   it lists connections through the data path's registry of them;
 //! - [`context`]: what every connection and admin handler of a node may read;
 //! - [`proxy`]: the data path (listeners, connection loop, the filter chain and its
 //!   filters);
@@ -27,6 +30,7 @@ pub mod context;
 pub mod directory;
 pub mod logging;
 pub mod metrics;
+pub mod monitoring;
 pub mod node;
 pub mod protocol;
 pub mod proxy;

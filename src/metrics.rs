@@ -3,9 +3,9 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 use std::time::Duration;
 
+use flotilla_config::MonitoringConfig;
 use flotilla_raft::QuotaKind;
 use prometheus::core::Collector;
 use prometheus::proto::MetricType;
@@ -13,6 +13,8 @@ use prometheus::{
     Counter, CounterVec, Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
+
+use crate::monitoring::metrics::TrafficMetrics;
 
 pub struct Metrics {
     registry: Registry,
@@ -35,10 +37,9 @@ pub struct Metrics {
     pub security: SecurityMetrics,
     pub quotas: QuotaMetrics,
     pub breakers: BreakerMetrics,
+    /// Per topic, client id, principal and client software, and request latency.
+    pub traffic: TrafficMetrics,
 }
-
-/// A hook told of every throttle a client earns: its client id and the seconds.
-type ClientThrottleHook = Box<dyn Fn(&str, f64) + Send + Sync>;
 
 /// What client quotas did on this node, by kind (`producer_byte_rate`,
 /// `consumer_byte_rate`, `request_rate`).
@@ -46,7 +47,6 @@ pub struct QuotaMetrics {
     /// Counters by kind, resolved once: [`QuotaKind::VALUES`] order.
     throttled_requests: [IntCounter; 3],
     throttle_seconds: [Counter; 3],
-    client_throttle: OnceLock<ClientThrottleHook>,
 }
 
 impl QuotaMetrics {
@@ -72,27 +72,17 @@ impl QuotaMetrics {
         QuotaMetrics {
             throttled_requests: std::array::from_fn(|i| requests.with_label_values(&[by_kind(i)])),
             throttle_seconds: std::array::from_fn(|i| seconds.with_label_values(&[by_kind(i)])),
-            client_throttle: OnceLock::new(),
         }
     }
 
-    /// Counts a throttle of `kind` given to a client.
-    pub fn throttled(&self, kind: QuotaKind, client_id: &str, throttle: Duration) {
+    /// Counts a throttle of `kind`.
+    fn throttled(&self, kind: QuotaKind, throttle: Duration) {
         let i = QuotaKind::VALUES
             .iter()
             .position(|&k| k == kind)
             .expect("every kind is in VALUES");
         self.throttled_requests[i].inc();
         self.throttle_seconds[i].inc_by(throttle.as_secs_f64());
-        if let Some(hook) = self.client_throttle.get() {
-            hook(client_id, throttle.as_secs_f64());
-        }
-    }
-
-    /// Sets the hook told of each throttle by client id (for per-client throttle time,
-    /// kept with the other per-client metrics); the first one set stays.
-    pub fn on_client_throttle(&self, hook: impl Fn(&str, f64) + Send + Sync + 'static) {
-        let _ = self.client_throttle.set(Box::new(hook));
     }
 }
 
@@ -287,7 +277,7 @@ impl FleetMetrics {
 /// The node's registry, remembering every family registered in it. A labelled family shows
 /// in `Registry::gather()` only once it has a child, yet the shipped alert rules and
 /// dashboard must be checked against every series the node can export.
-struct Families {
+pub(crate) struct Families {
     registry: Registry,
     series: RefCell<ExportedSeries>,
 }
@@ -303,7 +293,7 @@ impl Families {
         }
     }
 
-    fn register<C: Collector + Clone + 'static>(&self, metric: C) -> C {
+    pub(crate) fn register<C: Collector + Clone + 'static>(&self, metric: C) -> C {
         let mut series = self.series.borrow_mut();
         for (desc, family) in metric.desc().into_iter().zip(metric.collect()) {
             let labels = desc.const_label_pairs.iter().map(|l| l.name().to_string());
@@ -348,6 +338,11 @@ fn counter(registry: &Families, name: &str, help: &str) -> IntCounter {
 
 impl Metrics {
     pub fn new() -> Self {
+        Self::with_monitoring(&MonitoringConfig::default())
+    }
+
+    /// The node's metrics, with the traffic labels capped as `monitoring` says.
+    pub fn with_monitoring(monitoring: &MonitoringConfig) -> Self {
         let r = Families::new();
         let connections_active = r.register(
             IntGaugeVec::new(
@@ -419,6 +414,7 @@ impl Metrics {
             security: SecurityMetrics::new(&r),
             quotas: QuotaMetrics::new(&r),
             breakers: BreakerMetrics::new(&r),
+            traffic: TrafficMetrics::new(&r, monitoring),
             // Last: fields are built in the order written, so every family is in by now.
             exported: r.series.into_inner(),
             registry: r.registry,
@@ -456,6 +452,14 @@ impl Metrics {
     /// The counter of one filter's `action` (answer, delay, close).
     pub fn filter_action(&self, filter: &str, action: &str) -> IntCounter {
         self.filter_actions.with_label_values(&[filter, action])
+    }
+
+    /// Counts a throttle of quota `kind` given to `client_id`, by kind and by client id
+    /// (`flotilla_client_throttle_seconds_total`).
+    pub fn record_throttle(&self, kind: QuotaKind, client_id: &str, throttle: Duration) {
+        self.quotas.throttled(kind, throttle);
+        self.traffic
+            .record_throttle(client_id, throttle.as_secs_f64());
     }
 
     pub fn protocol_error(&self, kind: &str) {

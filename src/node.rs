@@ -121,6 +121,17 @@ fn start_tasks(
         });
     }
     let c = ctx.clone();
+    tasks.spawn("traffic monitoring", async move {
+        let traffic = &c.traffic;
+        tokio::join!(
+            traffic.sample_forever(),
+            traffic
+                .topic_ids
+                .resolve_forever(c.backend.clone(), c.directory.clone()),
+        );
+        Ok(())
+    });
+    let c = ctx.clone();
     tasks.spawn("backend refresh", async move {
         let backend = &c.config.backend;
         backend::refresh_forever(

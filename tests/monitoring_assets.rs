@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -17,23 +16,6 @@ use support::fake_broker::FakeBroker;
 use support::fleet::Fleet;
 use support::wire::RawClient;
 use support::{kafka, wait_for, Node};
-
-/// Contract series of issue 16 that other branches register (breakers, quotas, per-topic
-/// and per-client monitoring); the assets use them already. MERGE: once those branches
-/// are merged this list must be empty; the test fails for any name here that the node
-/// now exports, and for any name the assets use that neither the node nor this list has.
-const EXPECTED_FROM_OTHER_BRANCHES: &[&str] = &[
-    "flotilla_topic_bytes_total",
-    "flotilla_topic_records_total",
-    "flotilla_topic_requests_total",
-    "flotilla_topic_errors_total",
-    "flotilla_client_bytes_total",
-    "flotilla_principal_bytes_total",
-    "flotilla_client_throttle_seconds_total",
-    "flotilla_request_latency_seconds_bucket",
-    "flotilla_metric_labels_folded_total",
-    "flotilla_client_software",
-];
 
 /// Labels Prometheus adds to every scraped series.
 const TARGET_LABELS: &[&str] = &["job", "instance"];
@@ -107,21 +89,10 @@ fn matcher_labels(matchers: &str) -> Vec<String> {
     labels
 }
 
-/// Checks every selector against what the node exports; returns the problems found and
-/// the names taken from `EXPECTED_FROM_OTHER_BRANCHES`.
-fn check(
-    source: &str,
-    found: &[Selector],
-    exported: &ExportedSeries,
-    problems: &mut Vec<String>,
-    pending: &mut BTreeSet<String>,
-) {
+/// Checks every selector against what the node exports, adding the problems found.
+fn check(source: &str, found: &[Selector], exported: &ExportedSeries, problems: &mut Vec<String>) {
     for selector in found {
         let name = selector.name.as_str();
-        if EXPECTED_FROM_OTHER_BRANCHES.contains(&name) {
-            pending.insert(name.to_string());
-            continue;
-        }
         let Some(labels) = exported.get(name) else {
             problems.push(format!("{source}: {name} is not a series the node exports"));
             continue;
@@ -180,7 +151,6 @@ fn every_monitoring_query_names_series_the_node_exports() {
     let metrics = Metrics::new();
     let exported = metrics.exported();
     let mut problems = Vec::new();
-    let mut pending = BTreeSet::new();
 
     let (panels, variables) = dashboard_queries(&dashboard());
     assert!(
@@ -195,13 +165,7 @@ fn every_monitoring_query_names_series_the_node_exports() {
                 "panel {title:?} queries no flotilla series: {expr}"
             ));
         }
-        check(
-            &format!("panel {title:?}"),
-            &found,
-            exported,
-            &mut problems,
-            &mut pending,
-        );
+        check(&format!("panel {title:?}"), &found, exported, &mut problems);
     }
     for query in &variables {
         check(
@@ -209,7 +173,6 @@ fn every_monitoring_query_names_series_the_node_exports() {
             &selectors(query),
             exported,
             &mut problems,
-            &mut pending,
         );
     }
     // The rules, their descriptions' queries, and the series their unit tests feed them.
@@ -220,20 +183,9 @@ fn every_monitoring_query_names_series_the_node_exports() {
             "{file}: only {} selectors found",
             found.len()
         );
-        check(file, &found, exported, &mut problems, &mut pending);
+        check(file, &found, exported, &mut problems);
     }
 
-    for name in EXPECTED_FROM_OTHER_BRANCHES {
-        if exported.contains_key(*name) {
-            problems.push(format!(
-                "{name} is exported now: remove it from EXPECTED_FROM_OTHER_BRANCHES"
-            ));
-        } else if !pending.contains(*name) {
-            problems.push(format!(
-                "{name} is used by no asset: remove it from EXPECTED_FROM_OTHER_BRANCHES"
-            ));
-        }
-    }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -252,13 +204,7 @@ fn selectors_and_their_labels_are_read_from_queries() {
     let mut problems = Vec::new();
     let metrics = Metrics::new();
     let wrong = selectors(r#"flotilla_bytes_total{dir="in"} + flotilla_nothing_total"#);
-    check(
-        "q",
-        &wrong,
-        metrics.exported(),
-        &mut problems,
-        &mut BTreeSet::new(),
-    );
+    check("q", &wrong, metrics.exported(), &mut problems);
     assert_eq!(problems.len(), 2, "{problems:?}");
 }
 

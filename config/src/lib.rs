@@ -13,9 +13,11 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod admin;
+mod monitoring;
 mod security;
 
 pub use admin::{AdminConfig, AdminScope, AdminTls, StaticToken};
+pub use monitoring::MonitoringConfig;
 pub use security::{
     AclConfig, ClusterTls, ListenerKind, ListenerTls, SaslMechanism, SaslTermination,
     ServiceCredentials, UpstreamTls,
@@ -49,6 +51,9 @@ pub struct Config {
     /// Credentials and HTTPS for the admin API; without it the API is open over HTTP.
     #[serde(default)]
     pub admin: Option<AdminConfig>,
+    /// Caps on the traffic metrics' labels, and the window of the traffic rates.
+    #[serde(default)]
+    pub monitoring: MonitoringConfig,
 }
 
 /// Who this node is and where clients reach it.
@@ -374,6 +379,7 @@ impl Config {
             cluster.validate()?;
         }
         self.limits.validate()?;
+        self.monitoring.validate()?;
         if let Some(acl) = &self.acl {
             if self.cluster.is_none() {
                 return Err(invalid(

@@ -4,8 +4,9 @@
 //!
 //! Every request passes `auth` first. The fleet's own resources (cluster, identities,
 //! drain) are here; the fleet's security data has a file each (`users`, `acls`,
-//! `tokens`), and so do traffic governance's resources (`breakers`). A write on a node that does not lead Raft is replayed at the leader with the
-//! caller's credentials (`cluster::writes`).
+//! `tokens`), and so do traffic governance's resources (`breakers`, `quotas`) and the
+//! fleet-wide traffic reads (`traffic`). A write on a node that does not lead Raft is
+//! replayed at the leader with the caller's credentials (`cluster::writes`).
 
 mod acls;
 pub mod auth;
@@ -13,6 +14,7 @@ mod breakers;
 pub mod listener;
 mod quotas;
 mod tokens;
+mod traffic;
 mod users;
 
 use std::sync::Arc;
@@ -49,6 +51,7 @@ pub fn router(ctx: Arc<Context>) -> Router {
         .merge(quotas::routes())
         .merge(breakers::routes())
         .merge(tokens::routes(auth.clone()))
+        .merge(traffic::routes())
         .layer(middleware::from_fn_with_state(
             (ctx.clone(), auth),
             auth::authenticate,

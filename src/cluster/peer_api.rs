@@ -1,5 +1,6 @@
 //! Calls from this node to another node's admin API: admin writes forwarded to the Raft
-//! leader, and the look at the fleet a node of an older release needs before joining.
+//! leader, the look at the fleet a node of an older release needs before joining, and
+//! fleet-wide reads (traffic, clients) that sum what every node reports.
 //!
 //! A forwarded write carries the caller's `Authorization` header, so the leader checks
 //! the caller's token itself. When this node serves its admin API over HTTPS it expects
@@ -134,7 +135,23 @@ impl PeerApi {
         path: &str,
         timeout: Duration,
     ) -> Option<T> {
-        let request = Request::get(path).body(Bytes::new()).ok()?;
+        self.get_as(admin_addr, path, None, timeout).await
+    }
+
+    /// Like [`PeerApi::get`], with the caller's `Authorization` header passed on: a read
+    /// fanned out to every node needs the caller's credentials at each of them.
+    pub async fn get_as<T: DeserializeOwned>(
+        &self,
+        admin_addr: &str,
+        path: &str,
+        authorization: Option<&str>,
+        timeout: Duration,
+    ) -> Option<T> {
+        let mut request = Request::get(path);
+        if let Some(authorization) = authorization {
+            request = request.header(AUTHORIZATION, authorization);
+        }
+        let request = request.body(Bytes::new()).ok()?;
         let (status, body) = self.exchange(admin_addr, request, timeout).await.ok()?;
         if !status.is_success() {
             return None;

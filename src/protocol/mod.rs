@@ -5,7 +5,9 @@
 //! Everything here depends only on `bytes` and `kafka-protocol`, so the data path, the
 //! filters and the tests can all use it without pulling in the rest of the node.
 
+pub mod batches;
 pub mod decode;
 pub mod error_response;
 pub mod frame;
 pub mod header;
+pub mod topic_scan;

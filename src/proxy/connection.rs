@@ -43,6 +43,7 @@ use super::redirect;
 use crate::backend::{Exchange, Login, Purpose, Session as LoginSession};
 use crate::context::Context;
 use crate::metrics::ConnectionMetrics;
+use crate::monitoring::connection::{ConnectionTraffic, RequestTally, ResponseTally};
 use crate::protocol::frame::{write_frame, FrameCodec, FrameError, SIZE_PREFIX};
 use crate::protocol::header::{self, HeaderError, RequestMeta};
 use crate::stream::{ReadHalf, Stream, WriteHalf};
@@ -173,11 +174,17 @@ pub async fn serve(
     let mut metrics = ctx.metrics.connection(&identity);
     tracing::info!(%peer, %identity, "connection opened");
     let started = Instant::now();
+    let registration = ctx.clients.register(peer, &identity);
     let mut session = Session::new(peer, listener, transport);
     let (close, principal) = match secure(&ctx, client, &mut session).await {
         Ok(client) => {
+            let traffic = ConnectionTraffic::new(
+                ctx.traffic.clone(),
+                registration.connection.clone(),
+                session.principal.as_deref(),
+            );
             let session = ArcSwap::from_pointee(session);
-            let close = run(&ctx, client, &session, &mut metrics).await;
+            let close = run(&ctx, client, &session, &traffic, &mut metrics).await;
             (close, session.load().principal.clone())
         }
         Err(close) => (close, None),
@@ -209,6 +216,8 @@ struct Shared<'a> {
     /// The broker's answers to the proxy's own login renewals, for the request side;
     /// only where the proxy renews a login.
     login_answers: Option<mpsc::UnboundedSender<Bytes>>,
+    /// This connection's share of the traffic metrics.
+    traffic: &'a ConnectionTraffic,
 }
 
 impl Shared<'_> {
@@ -228,6 +237,7 @@ impl Shared<'_> {
     fn authenticated(&self, principal: String) {
         let session = self.session.load();
         tracing::debug!(peer = %session.peer, %principal, "client authenticated");
+        self.traffic.set_principal(&principal);
         self.session.rcu(|s| Session {
             principal: Some(principal.clone()),
             ..Session::clone(s)
@@ -276,6 +286,7 @@ async fn run(
     ctx: &Context,
     client: Stream,
     session: &ArcSwap<Session>,
+    traffic: &ConnectionTraffic,
     metrics: &mut ConnectionMetrics,
 ) -> Close {
     let mut cut_off = ctx.fleet.as_ref().map(|f| f.watch_cut_off());
@@ -304,6 +315,7 @@ async fn run(
         requests_done: AtomicBool::new(false),
         passthrough: Mutex::default(),
         login_answers,
+        traffic,
     };
     let bytes_out = metrics.bytes_out.clone();
     let stop = ctx.clients.stop_signal();
@@ -312,9 +324,14 @@ async fn run(
         &stop,
         (client_read, upstream_write),
         renewal,
-        metrics,
+        (metrics, traffic.requests()),
     );
-    let responses = forward_responses(&shared, upstream_read, client_write, &bytes_out);
+    let responses = forward_responses(
+        &shared,
+        upstream_read,
+        client_write,
+        (&bytes_out, traffic.responses()),
+    );
     tokio::pin!(responses);
     let closing = stop.reached(Phase::Closing);
     tokio::pin!(closing);
@@ -382,7 +399,7 @@ async fn forward_requests(
     stop: &StopSignal<'_>,
     (client, mut upstream): (ReadHalf, WriteHalf),
     mut renewal: Option<Renewal<'_>>,
-    metrics: &mut ConnectionMetrics,
+    (metrics, mut tally): (&mut ConnectionMetrics, RequestTally<'_>),
 ) -> Close {
     let ctx = shared.ctx;
     let idle_timeout = ctx.limits.idle_timeout;
@@ -430,15 +447,21 @@ async fn forward_requests(
             Ok(request) => request,
             Err(e) => return Close::BadRequest(e),
         };
-        let expects_response = match request.api_key {
+        let acks = match request.api_key {
             ApiKey::Produce => match header::produce_acks(&frame, &request) {
-                Ok(acks) => acks != 0,
+                Ok(acks) => Some(acks),
                 Err(e) => return Close::BadRequest(e),
             },
-            _ => true,
+            _ => None,
         };
+        let expects_response = acks != Some(0);
+        // Produce and Fetch latency runs from here to the response written back.
+        let received =
+            matches!(request.api_key, ApiKey::Produce | ApiKey::Fetch).then(Instant::now);
+        let frame_bytes = (SIZE_PREFIX + frame.len()) as u64;
         metrics.request(&ctx.metrics, request.api_key);
-        metrics.bytes_in.inc_by((SIZE_PREFIX + frame.len()) as u64);
+        metrics.bytes_in.inc_by(frame_bytes);
+        tally.on_request(&request, &frame, frame_bytes, acks.unwrap_or(-1));
         if ctx.clients.phase() == Phase::Redirecting && expects_response {
             if let Some(answer) = redirect::answer(&request, &frame) {
                 shared.in_flight.push(Owed::Proxy(answer));
@@ -448,6 +471,7 @@ async fn forward_requests(
         if request.client_id != client_id {
             client_id = request.client_id.clone();
             remember_client_id(shared.session, &client_id);
+            shared.traffic.set_client_id(client_id.as_deref());
         }
         match authenticate(
             shared,
@@ -473,6 +497,7 @@ async fn forward_requests(
             correlation_id: request.correlation_id,
             api_key: request.api_key,
             api_version: request.api_version,
+            received,
         };
         let outcome = if ctx
             .chain
@@ -629,7 +654,7 @@ async fn forward_responses(
     shared: &Shared<'_>,
     upstream: ReadHalf,
     mut client: WriteHalf,
-    bytes_out: &prometheus::IntCounter,
+    (bytes_out, mut tally): (&prometheus::IntCounter, ResponseTally<'_>),
 ) -> Close {
     let ctx = shared.ctx;
     let mut frames = FramedRead::new(upstream, FrameCodec::new(ctx.limits.max_response_bytes));
@@ -637,6 +662,8 @@ async fn forward_responses(
     // in the same instant. It is matched on the next turn, after any answer queued first.
     let mut early: Option<Bytes> = None;
     loop {
+        // A broker's answer to a Produce or Fetch, counted once it is written.
+        let mut answered = None;
         let frame = match shared.in_flight.front() {
             Some(Owed::Proxy(answer)) => {
                 shared.in_flight.pop();
@@ -672,7 +699,10 @@ async fn forward_responses(
                 };
                 shared.in_flight.pop();
                 match broker_answer(shared, forwarded, frame) {
-                    Ok(frame) => frame,
+                    Ok(frame) => {
+                        answered = forwarded.received.map(|at| (forwarded, at, frame.clone()));
+                        frame
+                    }
                     Err(close) => return close,
                 }
             }
@@ -691,9 +721,15 @@ async fn forward_responses(
                 continue;
             }
         };
-        bytes_out.inc_by((SIZE_PREFIX + frame.len()) as u64);
+        let frame_bytes = (SIZE_PREFIX + frame.len()) as u64;
+        bytes_out.inc_by(frame_bytes);
         if let Err(e) = write_frame(&mut client, frame).await {
             return Close::ClientWrite(e);
+        }
+        tally.on_written(frame_bytes);
+        if let Some((forwarded, received, frame)) = answered {
+            let (api_key, version) = (forwarded.api_key, forwarded.api_version);
+            tally.on_response(api_key, version, &frame, received);
         }
     }
 }

@@ -17,6 +17,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::Poll;
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures::task::AtomicWaker;
@@ -28,6 +29,8 @@ pub struct Forwarded {
     pub correlation_id: i32,
     pub api_key: ApiKey,
     pub api_version: i16,
+    /// When a Produce or Fetch was read off the client, for its latency.
+    pub received: Option<Instant>,
 }
 
 /// One answer owed to the client.
@@ -112,6 +115,7 @@ mod tests {
             correlation_id: id,
             api_key: ApiKey::Metadata,
             api_version: 12,
+            received: None,
         })
     }
 

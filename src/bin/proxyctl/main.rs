@@ -7,6 +7,7 @@ mod client;
 mod output;
 mod quotas;
 mod tokens;
+mod traffic;
 mod users;
 
 use std::path::PathBuf;
@@ -90,6 +91,16 @@ enum Command {
         #[command(subcommand)]
         command: breakers::BreakerCommand,
     },
+    /// The busiest topics and clients of the whole fleet right now (rates per second).
+    #[command(alias = "traffic")]
+    Top {
+        /// Rows per table.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// The client connections of the whole fleet: client id, software, address,
+    /// principal, node, and what they do (acks, codecs, idempotence, groups).
+    Clients,
 }
 
 #[derive(Subcommand, Debug)]
@@ -190,6 +201,8 @@ fn render(cli: &Cli) -> Result<String, String> {
         Command::Quota { command } => quotas::run(&api, command, cli.output)?,
         Command::Token { command } => tokens::run(&api, command, cli.output)?,
         Command::Breaker { command } => breakers::run(&api, command, cli.output)?,
+        Command::Top { limit } => traffic::top(&api, *limit, cli.output)?,
+        Command::Clients => traffic::clients(&api, cli.output)?,
     })
 }
 

@@ -140,7 +140,7 @@ impl Quotas {
         let throttle = bucket.charge(amount as f64, at, *limit, others);
         if !throttle.is_zero() {
             let client_id = env.session.client_id.as_deref().unwrap_or("");
-            self.metrics.quotas.throttled(kind, client_id, throttle);
+            self.metrics.record_throttle(kind, client_id, throttle);
         }
         throttle
     }
