@@ -759,3 +759,48 @@ async fn hold_keeps_every_java_record_exactly_once() {
         "every acknowledged record in Kafka exactly once"
     );
 }
+
+/// Breakers live in Raft: after kill -9 of the Raft leader the survivors still enforce an
+/// open breaker, and one can be closed through a survivor at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breaker_outlives_a_killed_raft_leader() {
+    let topic = unique_topic("brk-leader-kill");
+    support::rdkafka::create_topic(kafka(), &topic, PARTITIONS).await;
+    let mut fleet = Fleet::start(3, kafka(), "2s");
+    open_breaker(
+        &fleet.nodes[0],
+        &[&topic, "--produce", "--mode", "reject", "--reason", "kill"],
+    );
+    for node in &fleet.nodes {
+        wait_for("the breaker on every node", Duration::from_secs(10), || {
+            (!breakers(node).is_empty()).then_some(())
+        });
+    }
+    let leader = fleet.status(1).and_then(|s| s.leader).expect("a leader");
+    let survivor = if leader == 1 { 2 } else { 1 };
+    fleet.node(leader).kill();
+    fleet.wait_for_status(survivor, "a new leader", |s| {
+        s.leader.is_some_and(|l| l != leader)
+    });
+
+    let producer: FutureProducer = support::rdkafka::client_config(&fleet.node(survivor).bootstrap)
+        .set("message.timeout.ms", "60000")
+        .create()
+        .unwrap();
+    let refused = send(&producer, &topic).await.unwrap_err();
+    assert_eq!(
+        refused.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::PolicyViolation),
+        "{refused}"
+    );
+    proxyctl_ok(fleet.node(survivor), &["breaker", "close", &topic]);
+    // The close is committed when proxyctl returns; the node the producer talks to may
+    // apply it a moment later.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while let Err(e) = send(&producer, &topic).await {
+        assert!(
+            Instant::now() < deadline,
+            "still refused after the close through a survivor: {e}"
+        );
+    }
+}
