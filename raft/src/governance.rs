@@ -20,6 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::state::{CommandResult, ControlState};
 
+/// The fleet feature level that introduced governance (see [`crate::state`]).
+pub const LEVEL: u16 = 3;
+
 /// A topic name, or with a trailing `*` every topic that starts with the text before it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TopicPattern {

@@ -179,7 +179,7 @@ impl Command {
             | Command::CloseBreaker { .. }
             | Command::PutBreakerRule { .. }
             | Command::DeleteBreakerRule { .. }
-            | Command::SetQuota { .. } => 3,
+            | Command::SetQuota { .. } => crate::governance::LEVEL,
         }
     }
 }

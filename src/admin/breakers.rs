@@ -14,15 +14,14 @@ use flotilla_raft::governance::TopicPattern;
 use flotilla_raft::governance::{Breaker, BreakerMode, BreakerOrigin, BreakerRule, RuleMetric};
 
 use super::auth::Caller;
-use super::{answer, fleet_of, invalid_input, json_bytes};
+use super::{answer, fleet_at_level, invalid_input, json_bytes};
 use crate::api::{
     BreakerClosed, BreakerRuleDeleted, BreakerRuleSummary, BreakerSummary, NewBreaker,
 };
 use crate::cluster::breakers::{self, origin_label, LEVEL};
 use crate::cluster::error::ClusterError;
-use crate::cluster::fleet::Fleet;
 use crate::cluster::peer_api::Write;
-use crate::cluster::writes::{on_leader, require_level};
+use crate::cluster::writes::on_leader;
 use crate::context::Context;
 use crate::proxy::filters::breaker::unix_millis;
 
@@ -35,12 +34,6 @@ pub fn routes() -> Router<Arc<Context>> {
         .route("/api/v1/breakers/{pattern}", delete(close))
         .route("/api/v1/breaker-rules", get(list_rules).post(put_rule))
         .route("/api/v1/breaker-rules/{name}", delete(delete_rule))
-}
-
-fn breaker_fleet(ctx: &Context) -> Result<&Fleet, ClusterError> {
-    let fleet = fleet_of(ctx)?;
-    require_level(fleet, LEVEL)?;
-    Ok(fleet)
 }
 
 async fn list(State(ctx): State<Arc<Context>>) -> Response {
@@ -62,7 +55,7 @@ async fn open(
 ) -> Response {
     answer(
         async {
-            let fleet = breaker_fleet(&ctx)?;
+            let fleet = fleet_at_level(&ctx, LEVEL)?;
             let Json(new) = body.map_err(|e| invalid_input(&e))?;
             breaker_of(&new, 0)?;
             let replay = caller.replay(Write::Post, &uri, Some(json_bytes(&new)));
@@ -87,7 +80,7 @@ async fn close(
 ) -> Response {
     answer(
         async {
-            let fleet = breaker_fleet(&ctx)?;
+            let fleet = fleet_at_level(&ctx, LEVEL)?;
             let parsed = pattern_of(&pattern)?;
             let replay = caller.replay(Write::Delete, &uri, None);
             on_leader(fleet, &replay, || async {
@@ -114,7 +107,7 @@ async fn put_rule(
 ) -> Response {
     answer(
         async {
-            let fleet = breaker_fleet(&ctx)?;
+            let fleet = fleet_at_level(&ctx, LEVEL)?;
             let Json(new) = body.map_err(|e| invalid_input(&e))?;
             let rule = rule_of(&new)?;
             let replay = caller.replay(Write::Post, &uri, Some(json_bytes(&new)));
@@ -137,7 +130,7 @@ async fn delete_rule(
 ) -> Response {
     answer(
         async {
-            let fleet = breaker_fleet(&ctx)?;
+            let fleet = fleet_at_level(&ctx, LEVEL)?;
             let replay = caller.replay(Write::Delete, &uri, None);
             on_leader(fleet, &replay, || async {
                 breakers::delete_rule(fleet, name.clone()).await?;

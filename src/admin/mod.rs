@@ -137,8 +137,13 @@ fn fleet_of(ctx: &Context) -> Result<&Fleet, ClusterError> {
 
 /// The fleet, for writes to its security data: only once every member understands them.
 fn security_fleet(ctx: &Context) -> Result<&Fleet, ClusterError> {
+    fleet_at_level(ctx, crate::cluster::security::LEVEL)
+}
+
+/// The fleet, if it has committed feature `level` (what a resource's writes need).
+fn fleet_at_level(ctx: &Context, level: u16) -> Result<&Fleet, ClusterError> {
     let fleet = fleet_of(ctx)?;
-    crate::cluster::writes::require_level(fleet, crate::cluster::security::LEVEL)?;
+    crate::cluster::writes::require_level(fleet, level)?;
     Ok(fleet)
 }
 

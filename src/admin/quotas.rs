@@ -14,16 +14,16 @@ use axum::{Extension, Json, Router};
 use flotilla_raft::{Command, QuotaEntity, QuotaKey, QuotaLimits};
 
 use super::auth::Caller;
-use super::{answer, fleet_of, invalid_input, json_bytes};
+use super::{answer, fleet_at_level, invalid_input, json_bytes};
 use crate::api::{Quota, QuotaDeleted, QuotaEntityQuery};
 use crate::cluster::error::ClusterError;
 use crate::cluster::fleet::Fleet;
 use crate::cluster::peer_api::Write;
-use crate::cluster::writes::{commit, on_leader, require_level};
+use crate::cluster::writes::{commit, on_leader};
 use crate::context::Context;
 
 /// The fleet feature level that knows quotas.
-const LEVEL: u16 = 3;
+const LEVEL: u16 = flotilla_raft::governance::LEVEL;
 
 pub fn routes() -> Router<Arc<Context>> {
     Router::new().route("/api/v1/quotas", get(list).post(set).delete(remove))
@@ -43,7 +43,7 @@ async fn set(
 ) -> Response {
     answer(
         async {
-            let fleet = quota_fleet(&ctx)?;
+            let fleet = fleet_at_level(&ctx, LEVEL)?;
             let Json(quota) = body.map_err(|e| invalid_input(&e))?;
             let (key, limits) = parse_quota(&quota)?;
             let replay = caller.replay(Write::Post, &uri, Some(json_bytes(&quota)));
@@ -70,7 +70,7 @@ async fn remove(
 ) -> Response {
     answer(
         async {
-            let fleet = quota_fleet(&ctx)?;
+            let fleet = fleet_at_level(&ctx, LEVEL)?;
             let Query(entity) = query.map_err(|e| invalid_input(&e))?;
             let key = parse_entity(&entity)?;
             let replay = caller.replay(Write::Delete, &uri, None);
@@ -94,12 +94,6 @@ async fn remove(
 }
 
 /// The fleet, for quota writes: only once every member enforces quotas.
-fn quota_fleet(ctx: &Context) -> Result<&Fleet, ClusterError> {
-    let fleet = fleet_of(ctx)?;
-    require_level(fleet, LEVEL)?;
-    Ok(fleet)
-}
-
 fn current(fleet: &Fleet, key: &QuotaKey) -> Option<QuotaLimits> {
     fleet.raft.state().borrow().quotas.get(key).copied()
 }

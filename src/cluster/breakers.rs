@@ -35,7 +35,7 @@ use crate::proxy::filters::breaker::meter::{Measure, KIND};
 use crate::proxy::filters::breaker::unix_millis;
 
 /// The fleet feature level that introduced breakers and their rules.
-pub const LEVEL: u16 = 3;
+pub const LEVEL: u16 = flotilla_raft::governance::LEVEL;
 
 /// How often breakers are watched and rules judged.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
