@@ -148,6 +148,14 @@ pub struct Breaker {
     pub until_ms: Option<u64>,
 }
 
+/// Milliseconds since the Unix epoch by this node's clock, as breakers' instants are
+/// given. For proposers and enforcers only: `apply` never reads a clock.
+pub fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 impl Breaker {
     /// Whether it applies at `now_ms` (Unix milliseconds).
     pub fn is_open_at(&self, now_ms: u64) -> bool {

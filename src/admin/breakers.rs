@@ -10,7 +10,7 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::response::Response;
 use axum::routing::{delete, get};
 use axum::{Extension, Json, Router};
-use flotilla_raft::governance::TopicPattern;
+use flotilla_raft::governance::{unix_millis, TopicPattern};
 use flotilla_raft::governance::{Breaker, BreakerMode, BreakerOrigin, BreakerRule, RuleMetric};
 
 use super::auth::Caller;
@@ -23,7 +23,6 @@ use crate::cluster::error::ClusterError;
 use crate::cluster::peer_api::Write;
 use crate::cluster::writes::on_leader;
 use crate::context::Context;
-use crate::proxy::filters::breaker::unix_millis;
 
 /// Longest reason kept: it travels in every refused client's error message.
 const MAX_REASON: usize = 200;

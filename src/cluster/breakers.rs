@@ -7,7 +7,7 @@
 //! set. The Raft leader also tidies up and judges the rules: a breaker whose time has run
 //! out is closed in Raft (`CloseBreaker` naming that opening, so a newer opening of the
 //! same pattern survives), and each rule's metric is summed over the fleet (this node's
-//! figures plus the others' from gossip, see `proxy::filters::breaker::meter`); a topic
+//! figures plus the others' from gossip, see `topic_figures`); a topic
 //! above a rule's threshold for `sustain_secs` gets a breaker of its own, origin the
 //! rule, open for the rule's cool-down. A new leader starts judging from zero, so a
 //! leader change can delay a trip by up to `sustain_secs`, never cause one.
@@ -26,13 +26,13 @@ use flotilla_raft::{Command, ControlState};
 
 use super::error::ClusterError;
 use super::fleet::Fleet;
+use super::topic_figures::{Measure, KIND};
 use super::usage::Rates;
 use super::writes::commit;
 use crate::backend;
 use crate::context::Context;
 use crate::metrics::Metrics;
-use crate::proxy::filters::breaker::meter::{Measure, KIND};
-use crate::proxy::filters::breaker::unix_millis;
+use flotilla_raft::governance::unix_millis;
 
 /// The fleet feature level that introduced breakers and their rules.
 pub const LEVEL: u16 = flotilla_raft::governance::LEVEL;

@@ -15,5 +15,6 @@ pub mod routes;
 pub mod seat;
 pub mod security;
 pub mod status;
+pub mod topic_figures;
 pub mod usage;
 pub mod writes;

@@ -3,8 +3,7 @@
 //! some rule watches, so a fleet with thousands of topics gossips a handful of keys.
 //!
 //! The figures are a [`UsageSource`]: every node publishes its rates in gossip under
-//! [`KIND`], and the Raft leader adds its own to the others' to judge a rule fleet-wide.
-//! Keys are `<measure>:<topic>`; Kafka topic names cannot contain `:`.
+//! `KIND`, and the Raft leader adds its own to the others' to judge a rule fleet-wide.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -12,45 +11,8 @@ use std::time::Instant;
 
 use flotilla_raft::governance::{BreakerRule, RuleMetric};
 
+use crate::cluster::topic_figures::{Measure, KIND};
 use crate::cluster::usage::{Rates, UsageSource};
-
-/// The gossip report's name.
-pub const KIND: &str = "breaker-topics";
-
-/// What is measured of a topic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Measure {
-    /// Produce bytes forwarded to the brokers.
-    Bytes,
-    /// Produce partition responses from the brokers.
-    Responses,
-    /// Produce partition responses with an error.
-    Errors,
-}
-
-impl Measure {
-    const ALL: [Measure; 3] = [Measure::Bytes, Measure::Responses, Measure::Errors];
-
-    fn prefix(self) -> &'static str {
-        match self {
-            Measure::Bytes => "bytes",
-            Measure::Responses => "responses",
-            Measure::Errors => "errors",
-        }
-    }
-
-    /// The gossip key of this measure of `topic`.
-    pub fn key(self, topic: &str) -> String {
-        format!("{}:{topic}", self.prefix())
-    }
-
-    /// The measure and topic of a gossip key.
-    pub fn parse(key: &str) -> Option<(Measure, &str)> {
-        let (prefix, topic) = key.split_once(':')?;
-        let measure = Measure::ALL.into_iter().find(|m| m.prefix() == prefix)?;
-        Some((measure, topic))
-    }
-}
 
 type Totals = [u64; 3];
 

@@ -69,7 +69,7 @@ mod produce;
 mod tests;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use flotilla_raft::governance::{Breaker, BreakerMode};
 use flotilla_raft::ControlState;
@@ -81,6 +81,7 @@ use super::topic_names::TopicNames;
 use crate::metrics::Metrics;
 use crate::proxy::filter::{Env, Filter, Verdict};
 use crate::proxy::message::{Request, Response};
+use flotilla_raft::governance::unix_millis;
 
 /// How long a Produce whose every topic is held waits for its answer.
 pub const HOLD_PAUSE: Duration = Duration::from_millis(300);
@@ -167,13 +168,6 @@ impl Filter for Breakers {
             _ => Ok(()),
         }
     }
-}
-
-/// Milliseconds since the Unix epoch by this node's clock, as breakers' ends are given.
-pub fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The breaker that stops `api` traffic of `topic` now, if any.
