@@ -430,6 +430,62 @@ pub struct BreakerRuleDeleted {
     pub deleted: String,
 }
 
+/// `POST /api/v1/offset-resets`: reset a consumer group's committed offsets while it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewOffsetReset {
+    pub group: String,
+    /// `TOPIC` (every partition) or `TOPIC:P,P,...`, as Kafka's tool takes them.
+    pub topics: Vec<String>,
+    pub target: ResetTargetSpec,
+    /// Only plan: answer the current and target offsets, change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// How long the fleet tries before it gives the reset up (expired); default 120 s.
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+/// Where a reset moves each partition, as Kafka's `--reset-offsets` options say it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetTargetSpec {
+    ToEarliest,
+    ToLatest,
+    ToOffset(i64),
+    /// ISO 8601, as `--to-datetime` takes it (`2026-12-01T10:00:00.000`, optionally
+    /// with a zone offset or `Z`; none means UTC).
+    ToDatetime(String),
+    ShiftBy(i64),
+}
+
+/// `GET /api/v1/offset-resets`: one reset, and the answer to creating one (with state
+/// `dry-run` and no id when only planned).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsetResetSummary {
+    pub id: String,
+    pub group: String,
+    /// `pending`, `applying`, `done`, `expired`, `cancelled`, or `dry-run`.
+    pub state: String,
+    /// How the targets were asked for (`to-earliest`, `shift-by -5`, ...).
+    pub spec: String,
+    pub requested_by: String,
+    /// Unix milliseconds, by the clock of the node that planned it.
+    pub created_at_ms: u64,
+    pub deadline_ms: u64,
+    pub finished_at_ms: Option<u64>,
+    pub partitions: Vec<PartitionResetSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionResetSummary {
+    pub topic: String,
+    pub partition: i32,
+    /// The committed offset when the reset was planned; none if there was none.
+    pub current: Option<i64>,
+    pub target: i64,
+    pub applied: bool,
+}
+
 /// The body of every error answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {

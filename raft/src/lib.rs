@@ -17,6 +17,7 @@ pub mod governance;
 pub mod incarnation;
 pub mod log_store;
 pub mod network;
+pub mod offset_resets;
 pub mod rpc_server;
 pub mod security;
 pub mod state;

@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::governance::{Breaker, BreakerRule, QuotaKey, QuotaLimits, TopicPattern};
+use crate::offset_resets::{OffsetReset, ResetPhase};
 use crate::security::{AclBinding, AdminToken, ScramCredential, ScramMechanism};
 
 /// Address of a backend broker as seen in the backend cluster's metadata.
@@ -53,8 +54,9 @@ pub struct Identity {
 /// The highest fleet feature level this build understands. Level 1 introduced the level
 /// itself ([`Command::SetFeatureLevel`]) and the snapshot format that records it; level 2
 /// the security state (users, ACLs, admin tokens) and the snapshot format that holds it;
-/// level 3 the governance state (breakers, breaker rules, quotas) and its snapshot format.
-pub const FEATURE_LEVEL: u16 = 3;
+/// level 3 the governance state (breakers, breaker rules, quotas) and its snapshot format;
+/// level 4 online consumer offset resets and their snapshot format.
+pub const FEATURE_LEVEL: u16 = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ControlState {
@@ -79,6 +81,8 @@ pub struct ControlState {
     pub breaker_rules: BTreeMap<String, BreakerRule>,
     /// Client quotas by entity. Empty below level 3.
     pub quotas: BTreeMap<QuotaKey, QuotaLimits>,
+    /// Consumer offset resets by id, active and recently finished. Empty below level 4.
+    pub offset_resets: BTreeMap<String, OffsetReset>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +163,20 @@ pub enum Command {
         key: QuotaKey,
         limits: QuotaLimits,
     },
+    /// Records a new offset reset, pending. A known id changes nothing; a group with an
+    /// active reset refuses a second one. (Level 4.)
+    CreateOffsetReset {
+        reset: OffsetReset,
+    },
+    /// Moves reset `id` from phase `from` to `to` (at wall-clock `at_ms`, given by the
+    /// proposer); ignored unless the reset is in `from` and the change is allowed.
+    /// (Level 4.)
+    AdvanceOffsetReset {
+        id: String,
+        from: ResetPhase,
+        to: ResetPhase,
+        at_ms: u64,
+    },
 }
 
 impl Command {
@@ -180,6 +198,9 @@ impl Command {
             | Command::PutBreakerRule { .. }
             | Command::DeleteBreakerRule { .. }
             | Command::SetQuota { .. } => crate::governance::LEVEL,
+            Command::CreateOffsetReset { .. } | Command::AdvanceOffsetReset { .. } => {
+                crate::offset_resets::LEVEL
+            }
         }
     }
 }
@@ -197,6 +218,11 @@ pub enum CommandResult {
     Refused {
         needed: u16,
         committed: u16,
+    },
+    /// The command contradicts the state (a second active reset of one group); nothing
+    /// changed.
+    Conflict {
+        reason: String,
     },
 }
 
@@ -240,6 +266,13 @@ impl ControlState {
             Command::PutBreakerRule { rule } => self.put_breaker_rule(rule),
             Command::DeleteBreakerRule { name } => self.delete_breaker_rule(name),
             Command::SetQuota { key, limits } => self.set_quota(key, limits),
+            Command::CreateOffsetReset { reset } => self.create_offset_reset(reset),
+            Command::AdvanceOffsetReset {
+                id,
+                from,
+                to,
+                at_ms,
+            } => self.advance_offset_reset(id, *from, *to, *at_ms),
         }
     }
 

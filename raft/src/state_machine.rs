@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Mutex};
 
 use crate::codec;
+use crate::governance::{Breaker, BreakerRule, QuotaKey, QuotaLimits, TopicPattern};
 use crate::log_store::StoreError;
 use crate::security::{AclBinding, AdminToken, ScramCredential, ScramMechanism};
 use crate::state::{CommandResult, ControlState, Identity};
@@ -66,8 +67,10 @@ enum SnapshotPayload {
     V2(StateV2),
     /// Feature level 2: the security state.
     V3(StateV3),
-    /// Feature level 3 and later: the governance state.
-    V4(ControlState),
+    /// Feature level 3: the governance state.
+    V4(StateV4),
+    /// Feature level 4 and later: offset resets.
+    V5(ControlState),
 }
 
 /// The control state as releases before feature levels knew it.
@@ -99,6 +102,21 @@ struct StateV3 {
     tokens: BTreeMap<String, AdminToken>,
 }
 
+/// The control state as the release of feature level 3 knew it.
+#[derive(Serialize, Deserialize)]
+struct StateV4 {
+    identities: BTreeMap<i32, Identity>,
+    assignment_epoch: u64,
+    drained: BTreeSet<u64>,
+    feature_level: u16,
+    users: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
+    acls: BTreeSet<AclBinding>,
+    tokens: BTreeMap<String, AdminToken>,
+    breakers: BTreeMap<TopicPattern, Breaker>,
+    breaker_rules: BTreeMap<String, BreakerRule>,
+    quotas: BTreeMap<QuotaKey, QuotaLimits>,
+}
+
 /// Why a state was not written.
 #[derive(Debug, thiserror::Error)]
 enum EncodeStateError {
@@ -113,6 +131,11 @@ enum EncodeStateError {
         "the control state holds governance data at feature level {0}, which cannot record it"
     )]
     GovernanceBelowLevel(u16),
+    /// Likewise for offset resets below level 4.
+    #[error(
+        "the control state holds offset resets at feature level {0}, which cannot record them"
+    )]
+    ResetsBelowLevel(u16),
     #[error(transparent)]
     Encode(#[from] codec::EncodeError),
 }
@@ -123,6 +146,9 @@ fn encode_state(state: &ControlState) -> Result<Vec<u8>, EncodeStateError> {
     }
     if state.feature_level < 3 && state.has_governance_data() {
         return Err(EncodeStateError::GovernanceBelowLevel(state.feature_level));
+    }
+    if state.feature_level < 4 && !state.offset_resets.is_empty() {
+        return Err(EncodeStateError::ResetsBelowLevel(state.feature_level));
     }
     let payload = match state.feature_level {
         0 => SnapshotPayload::V1(StateV1 {
@@ -145,7 +171,19 @@ fn encode_state(state: &ControlState) -> Result<Vec<u8>, EncodeStateError> {
             acls: state.acls.clone(),
             tokens: state.tokens.clone(),
         }),
-        _ => SnapshotPayload::V4(state.clone()),
+        3 => SnapshotPayload::V4(StateV4 {
+            identities: state.identities.clone(),
+            assignment_epoch: state.assignment_epoch,
+            drained: state.drained.clone(),
+            feature_level: state.feature_level,
+            users: state.users.clone(),
+            acls: state.acls.clone(),
+            tokens: state.tokens.clone(),
+            breakers: state.breakers.clone(),
+            breaker_rules: state.breaker_rules.clone(),
+            quotas: state.quotas.clone(),
+        }),
+        _ => SnapshotPayload::V5(state.clone()),
     };
     Ok(codec::encode(&payload)?)
 }
@@ -175,7 +213,20 @@ fn decode_state(data: &[u8]) -> Result<ControlState, codec::DecodeError> {
             tokens: v3.tokens,
             ..ControlState::default()
         }),
-        SnapshotPayload::V4(state) => Ok(state),
+        SnapshotPayload::V4(v4) => Ok(ControlState {
+            identities: v4.identities,
+            assignment_epoch: v4.assignment_epoch,
+            drained: v4.drained,
+            feature_level: v4.feature_level,
+            users: v4.users,
+            acls: v4.acls,
+            tokens: v4.tokens,
+            breakers: v4.breakers,
+            breaker_rules: v4.breaker_rules,
+            quotas: v4.quotas,
+            ..ControlState::default()
+        }),
+        SnapshotPayload::V5(state) => Ok(state),
     }
 }
 
@@ -411,7 +462,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::governance::{Breaker, BreakerMode, BreakerOrigin, QuotaKey, QuotaLimits};
+    use crate::governance::{BreakerMode, BreakerOrigin};
     use crate::security::{AclOperation, AclPermission, PatternType, ResourceType, TokenScope};
     use crate::state::{BrokerAddr, Command};
 
@@ -669,6 +720,92 @@ mod tests {
         let bytes = encode_state(&state).unwrap();
         assert_eq!(decode_state(&bytes).unwrap(), state);
         assert!(codec::decode::<Level2Payload>(&bytes).is_err());
+    }
+
+    /// The snapshot payload exactly as the release of feature level 3 declared it (its
+    /// `V4` held that release's `ControlState`, which had these fields).
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    enum Level3Payload {
+        V1(PreviousState),
+        V2(Level1State),
+        V3(Level2State),
+        V4(Level3State),
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Level3State {
+        identities: BTreeMap<i32, Identity>,
+        assignment_epoch: u64,
+        drained: BTreeSet<u64>,
+        feature_level: u16,
+        users: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
+        acls: BTreeSet<AclBinding>,
+        tokens: BTreeMap<String, AdminToken>,
+        breakers: BTreeMap<TopicPattern, Breaker>,
+        breaker_rules: BTreeMap<String, BreakerRule>,
+        quotas: BTreeMap<QuotaKey, QuotaLimits>,
+    }
+
+    #[test]
+    fn a_level_3_state_is_written_as_the_level_3_release_wrote_it() {
+        let state = governed();
+        let bytes = encode_state(&state).unwrap();
+        let expected = Level3Payload::V4(Level3State {
+            identities: state.identities.clone(),
+            assignment_epoch: state.assignment_epoch,
+            drained: state.drained.clone(),
+            feature_level: state.feature_level,
+            users: state.users.clone(),
+            acls: state.acls.clone(),
+            tokens: state.tokens.clone(),
+            breakers: state.breakers.clone(),
+            breaker_rules: state.breaker_rules.clone(),
+            quotas: state.quotas.clone(),
+        });
+        assert_eq!(bytes, codec::encode(&expected).unwrap());
+        assert_eq!(decode_state(&bytes).unwrap(), state);
+    }
+
+    fn with_reset() -> ControlState {
+        let mut state = governed();
+        state.apply(&Command::SetFeatureLevel { level: 4 });
+        state.apply(&Command::CreateOffsetReset {
+            reset: crate::offset_resets::OffsetReset {
+                id: "r1".into(),
+                group: "g".into(),
+                partitions: vec![crate::offset_resets::PartitionReset {
+                    topic: "t".into(),
+                    partition: 0,
+                    previous: Some(7),
+                    target: 0,
+                    applied: false,
+                }],
+                phase: crate::offset_resets::ResetPhase::Pending,
+                spec: "to-earliest".into(),
+                requested_by: "anonymous".into(),
+                created_at_ms: 1,
+                deadline_ms: 2,
+                finished_at_ms: None,
+            },
+        });
+        state
+    }
+
+    #[test]
+    fn offset_resets_survive_a_snapshot_at_level_4() {
+        let state = with_reset();
+        assert_eq!(state.offset_resets.len(), 1);
+        let bytes = encode_state(&state).unwrap();
+        assert_eq!(decode_state(&bytes).unwrap(), state);
+        assert!(codec::decode::<Level3Payload>(&bytes).is_err());
+    }
+
+    #[test]
+    fn offset_resets_below_level_4_are_not_written_without_them() {
+        let mut state = with_reset();
+        state.feature_level = 3;
+        let err = encode_state(&state).unwrap_err();
+        assert!(matches!(err, EncodeStateError::ResetsBelowLevel(3)));
     }
 
     #[test]

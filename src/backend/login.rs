@@ -167,7 +167,7 @@ impl Login {
 }
 
 /// Sends one of the proxy's requests and decodes its answer.
-async fn exchange<Q, A>(
+pub(super) async fn exchange<Q, A>(
     link: &mut impl Exchange,
     api_key: ApiKey,
     version: i16,

@@ -2,9 +2,11 @@
 //! ([`link`]), and keeping the broker list (and so the identity slots) current from the
 //! cluster's own Metadata.
 
+mod client;
 mod link;
 mod login;
 
+pub use client::BrokerClient;
 pub use link::{Link, Purpose};
 pub use login::{Exchange, Login, Session};
 

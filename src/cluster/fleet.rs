@@ -342,6 +342,10 @@ impl Fleet {
                 tracing::warn!("{label} needs feature level {needed}; the fleet is at {committed}");
                 false
             }
+            Ok(CommandResult::Conflict { reason }) => {
+                tracing::warn!("{label} was refused: {reason}");
+                false
+            }
             Err(e) => {
                 tracing::warn!("could not commit {label}: {e}");
                 false
@@ -550,5 +554,15 @@ fn command_label(command: &Command) -> String {
             format!("removal of the quota of {key}")
         }
         Command::SetQuota { key, limits } => format!("quota of {key}: {limits:?}"),
+        Command::CreateOffsetReset { reset } => format!(
+            "offset reset {} of group {} ({} partitions, {})",
+            reset.id,
+            reset.group,
+            reset.partitions.len(),
+            reset.spec
+        ),
+        Command::AdvanceOffsetReset { id, from, to, .. } => {
+            format!("offset reset {id}: {from} -> {to}")
+        }
     }
 }

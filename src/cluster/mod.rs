@@ -10,6 +10,7 @@ pub mod error;
 pub mod fallback;
 pub mod fence;
 pub mod fleet;
+pub mod offset_resets;
 pub mod peer_api;
 pub mod routes;
 pub mod seat;

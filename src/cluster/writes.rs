@@ -50,6 +50,7 @@ pub async fn commit(fleet: &Fleet, command: Command) -> Result<(), ClusterError>
         Ok(CommandResult::StaleEpoch { current }) => Err(ClusterError::Raft(format!(
             "raced another assignment (epoch now {current}); try again"
         ))),
+        Ok(CommandResult::Conflict { reason }) => Err(ClusterError::Conflict(reason)),
         Err(ProposeError::FeatureLevel { needed, committed }) => Err(refused(needed, committed)),
         Err(ProposeError::NotLeader { .. }) => Err(ClusterError::NoLeader),
         Err(e) => Err(ClusterError::Raft(e.to_string())),
