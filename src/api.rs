@@ -440,9 +440,14 @@ pub struct NewOffsetReset {
     /// Only plan: answer the current and target offsets, change nothing.
     #[serde(default)]
     pub dry_run: bool,
-    /// How long the fleet tries before it gives the reset up (expired); default 120 s.
+    /// How long the fleet tries before it gives the reset up (expired); default 120 s,
+    /// counted from the start.
     #[serde(default)]
     pub timeout_secs: Option<u64>,
+    /// Start no sooner than this many seconds from now (a scheduled reset, which can be
+    /// cancelled until it starts); default now.
+    #[serde(default)]
+    pub start_in_secs: Option<u64>,
 }
 
 /// Where a reset moves each partition, as Kafka's `--reset-offsets` options say it.
@@ -471,6 +476,7 @@ pub struct OffsetResetSummary {
     pub requested_by: String,
     /// Unix milliseconds, by the clock of the node that planned it.
     pub created_at_ms: u64,
+    pub start_at_ms: u64,
     pub deadline_ms: u64,
     pub finished_at_ms: Option<u64>,
     pub partitions: Vec<PartitionResetSummary>,

@@ -10,8 +10,8 @@ use flotilla_raft::QuotaKind;
 use prometheus::core::Collector;
 use prometheus::proto::MetricType;
 use prometheus::{
-    Counter, CounterVec, Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Counter, CounterVec, Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::monitoring::metrics::TrafficMetrics;
@@ -37,6 +37,7 @@ pub struct Metrics {
     pub security: SecurityMetrics,
     pub quotas: QuotaMetrics,
     pub breakers: BreakerMetrics,
+    pub offset_resets: OffsetResetMetrics,
     /// Per topic, client id, principal and client software, and request latency.
     pub traffic: TrafficMetrics,
 }
@@ -142,6 +143,65 @@ impl BreakerMetrics {
 }
 
 /// TLS, authentication and authorization outcomes.
+/// Online consumer offset resets: the leader's driving and every node's fencing.
+pub struct OffsetResetMetrics {
+    /// Resets in the committed control state, by state (pending, applying, done, expired,
+    /// cancelled); the same on every node.
+    pub by_state: IntGaugeVec,
+    /// From a reset's creation to `done`, on the leader that finished it.
+    pub duration: Histogram,
+    /// Group members the leader removed from a group under reset.
+    pub evicted_members: IntCounter,
+    /// Group requests this node refused because their group is under reset, by API.
+    pub refused_requests: IntCounterVec,
+    /// Offset commits of a group under reset that this node dropped as stale (carrying
+    /// positions from before the reset).
+    pub stale_commits: IntCounter,
+}
+
+impl OffsetResetMetrics {
+    fn new(r: &Families) -> Self {
+        OffsetResetMetrics {
+            by_state: r.register(
+                IntGaugeVec::new(
+                    Opts::new(
+                        "flotilla_offset_resets",
+                        "Consumer offset resets in the committed control state, by state",
+                    ),
+                    &["state"],
+                )
+                .expect("valid metric"),
+            ),
+            duration: r.register(
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "flotilla_offset_reset_duration_seconds",
+                        "Time from an offset reset's creation to its completion",
+                    )
+                    .buckets(vec![0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0]),
+                )
+                .expect("valid metric"),
+            ),
+            evicted_members: counter(
+                r,
+                "flotilla_offset_reset_evicted_members_total",
+                "Group members removed from a consumer group under offset reset",
+            ),
+            refused_requests: counter_vec(
+                r,
+                "flotilla_offset_reset_refused_requests_total",
+                "Group requests refused because their group is under offset reset, by API",
+                &["api"],
+            ),
+            stale_commits: counter(
+                r,
+                "flotilla_offset_reset_stale_commits_total",
+                "Offset commits dropped as stale because their group is under offset reset",
+            ),
+        }
+    }
+}
+
 pub struct SecurityMetrics {
     /// Reloads of the TLS listener files, by result (ok, error).
     pub tls_reloads: IntCounterVec,
@@ -414,6 +474,7 @@ impl Metrics {
             security: SecurityMetrics::new(&r),
             quotas: QuotaMetrics::new(&r),
             breakers: BreakerMetrics::new(&r),
+            offset_resets: OffsetResetMetrics::new(&r),
             traffic: TrafficMetrics::new(&r, monitoring),
             // Last: fields are built in the order written, so every family is in by now.
             exported: r.series.into_inner(),

@@ -96,6 +96,9 @@ pub struct OffsetReset {
     pub requested_by: String,
     /// Wall-clock milliseconds given by the proposer.
     pub created_at_ms: u64,
+    /// The reset is not started before this instant (a scheduled reset); until then it
+    /// stays pending and can be cancelled.
+    pub start_at_ms: u64,
     /// A reset still active then is expired by the leader.
     pub deadline_ms: u64,
     /// When it reached its final phase.
@@ -225,6 +228,7 @@ mod tests {
             spec: "to-earliest".into(),
             requested_by: "anonymous".into(),
             created_at_ms: 1,
+            start_at_ms: 1,
             deadline_ms: 100,
             finished_at_ms: None,
         }

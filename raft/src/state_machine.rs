@@ -784,6 +784,7 @@ mod tests {
                 spec: "to-earliest".into(),
                 requested_by: "anonymous".into(),
                 created_at_ms: 1,
+                start_at_ms: 1,
                 deadline_ms: 2,
                 finished_at_ms: None,
             },

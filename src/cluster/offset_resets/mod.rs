@@ -67,6 +67,7 @@ pub fn summary_of(reset: &OffsetReset) -> OffsetResetSummary {
         spec: reset.spec.clone(),
         requested_by: reset.requested_by.clone(),
         created_at_ms: reset.created_at_ms,
+        start_at_ms: reset.start_at_ms,
         deadline_ms: reset.deadline_ms,
         finished_at_ms: reset.finished_at_ms,
         partitions: reset
