@@ -95,8 +95,7 @@ impl GroupDescription {
     /// Whether offsets can be committed without a member: the group has no members and
     /// no rebalance under way, or does not exist yet.
     pub fn accepts_simple_commits(&self) -> bool {
-        self.members.is_empty()
-            && (self.state.eq_ignore_ascii_case("empty") || !self.exists())
+        self.members.is_empty() && (self.state.eq_ignore_ascii_case("empty") || !self.exists())
     }
 
     fn dead() -> GroupDescription {
@@ -253,7 +252,8 @@ async fn describe_consumer(
     client: &mut BrokerClient,
     group: &str,
 ) -> anyhow::Result<Option<GroupDescription>> {
-    let request = ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(text(group))]);
+    let request =
+        ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(text(group))]);
     let response = client
         .call(CONSUMER_GROUP_DESCRIBE_VERSION, &request)
         .await?;
@@ -262,7 +262,10 @@ async fn describe_consumer(
         .into_iter()
         .next()
         .ok_or_else(|| anyhow!("ConsumerGroupDescribe answered without group {group}"))?;
-    if matches!(described.error_code, GROUP_ID_NOT_FOUND | UNSUPPORTED_VERSION) {
+    if matches!(
+        described.error_code,
+        GROUP_ID_NOT_FOUND | UNSUPPORTED_VERSION
+    ) {
         return Ok(None);
     }
     kafka_result(described.error_code, described.error_message.as_ref())
@@ -483,9 +486,7 @@ pub async fn layout(
     Err(last_error)
 }
 
-fn layout_of(
-    response: kafka_protocol::messages::MetadataResponse,
-) -> anyhow::Result<Layout> {
+fn layout_of(response: kafka_protocol::messages::MetadataResponse) -> anyhow::Result<Layout> {
     let mut layout = Layout {
         brokers: response
             .brokers
@@ -528,13 +529,15 @@ pub async fn list_offsets(
             None => bail!("there is no partition {}-{}", tp.0, tp.1),
         }
     }
-    let asks = by_leader.into_iter().map(|(leader, partitions)| async move {
-        let address = layout
-            .brokers
-            .get(&leader)
-            .ok_or_else(|| anyhow!("leader {leader} is not in the broker list"))?;
-        list_at(link, address, &partitions, spec).await
-    });
+    let asks = by_leader
+        .into_iter()
+        .map(|(leader, partitions)| async move {
+            let address = layout
+                .brokers
+                .get(&leader)
+                .ok_or_else(|| anyhow!("leader {leader} is not in the broker list"))?;
+            list_at(link, address, &partitions, spec).await
+        });
     let mut offsets = BTreeMap::new();
     for answer in futures::future::try_join_all(asks).await? {
         offsets.extend(answer);

@@ -21,8 +21,8 @@ use flotilla_config::MonitoringConfig;
 
 use crate::api::{ClientConnection, TrafficReport};
 use crate::metrics::Metrics;
-pub use crate::protocol::error_name;
 use crate::protocol::batches::Codecs;
+pub use crate::protocol::error_name;
 use crate::proxy::clients::Connected;
 use metrics::TrafficMetrics;
 use rates::Rates;

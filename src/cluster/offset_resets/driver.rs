@@ -120,7 +120,8 @@ impl Driver {
     async fn step(&mut self, fleet: &Fleet, ctx: &Context, reset: &OffsetReset) {
         let now_ms = unix_millis();
         if now_ms >= reset.deadline_ms {
-            self.advance(fleet, reset, ResetPhase::Expired, now_ms).await;
+            self.advance(fleet, reset, ResetPhase::Expired, now_ms)
+                .await;
             return;
         }
         match reset.phase {
@@ -139,7 +140,12 @@ impl Driver {
 
     /// One pass of an applying reset: empty the group, or commit the targets to the
     /// emptied group and mark the reset done.
-    async fn apply(&mut self, fleet: &Fleet, ctx: &Context, reset: &OffsetReset) -> anyhow::Result<()> {
+    async fn apply(
+        &mut self,
+        fleet: &Fleet,
+        ctx: &Context,
+        reset: &OffsetReset,
+    ) -> anyhow::Result<()> {
         let group = &reset.group;
         let addresses = broker_addresses(ctx);
         let coordinator = groups::find_coordinator(&ctx.backend, &addresses, group).await?;

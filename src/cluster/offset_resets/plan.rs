@@ -118,9 +118,14 @@ fn selected_partitions(
         let topic = &selection.topic;
         let existing = layout.partitions_of(topic);
         if existing.is_empty() {
-            return Err(ClusterError::NotFound(format!("topic {topic} does not exist")));
+            return Err(ClusterError::NotFound(format!(
+                "topic {topic} does not exist"
+            )));
         }
-        let wanted = selection.partitions.clone().unwrap_or_else(|| existing.clone());
+        let wanted = selection
+            .partitions
+            .clone()
+            .unwrap_or_else(|| existing.clone());
         for partition in wanted {
             if !existing.contains(&partition) {
                 return Err(ClusterError::NotFound(format!(
@@ -221,7 +226,8 @@ pub fn parse_datetime(text: &str) -> Result<i64, String> {
         .find(['Z', 'z', '+', '-'])
         .unwrap_or(clock_and_zone.len());
     let (clock, zone) = clock_and_zone.split_at(zone_at);
-    let zone = rfc3339_zone(zone).ok_or_else(|| refused("the zone is not Z, +hh:mm, +hhmm or +hh"))?;
+    let zone =
+        rfc3339_zone(zone).ok_or_else(|| refused("the zone is not Z, +hh:mm, +hhmm or +hh"))?;
     let parsed = OffsetDateTime::parse(&format!("{date}T{clock}{zone}"), &Rfc3339)
         .map_err(|e| refused(&e.to_string()))?;
     i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).map_err(|_| refused("out of range"))
@@ -243,7 +249,11 @@ fn rfc3339_zone(zone: &str) -> Option<String> {
     if !well_formed {
         return None;
     }
-    let minutes = if digits.len() == 4 { &digits[2..] } else { "00" };
+    let minutes = if digits.len() == 4 {
+        &digits[2..]
+    } else {
+        "00"
+    };
     Some(format!("{sign}{}:{minutes}", &digits[..2]))
 }
 
@@ -297,7 +307,10 @@ mod tests {
             latest: 7,
         };
         assert_eq!(target_of(ResetTarget::Offset(0), empty, None, None), Ok(7));
-        assert_eq!(target_of(ResetTarget::ShiftBy(3), empty, Some(7), None), Ok(7));
+        assert_eq!(
+            target_of(ResetTarget::ShiftBy(3), empty, Some(7), None),
+            Ok(7)
+        );
     }
 
     #[test]
