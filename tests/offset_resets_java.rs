@@ -14,10 +14,8 @@ use std::io::BufRead;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use flotilla::api::OffsetResetSummary;
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use support::admin::AdminAccess;
 use support::fleet::Fleet;
+use support::groups::{fill_partitions, last_reset, proxyctl};
 use support::{kafka, unique_topic, wait_for, Node};
 
 const PARTITIONS: i32 = 3;
@@ -179,28 +177,6 @@ fn parse(line: &str) -> Option<Event> {
     }
 }
 
-fn proxyctl(node: &Node, args: &[&str]) -> String {
-    let out = AdminAccess::default().proxyctl(node, args, "");
-    assert!(
-        out.status.success(),
-        "proxyctl {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-/// The reset of `group` made last, as the node lists it.
-fn last_reset(node: &Node, group: &str) -> OffsetResetSummary {
-    let listed = proxyctl(node, &["group", "resets", "-o", "json"]);
-    let resets: Vec<OffsetResetSummary> = serde_json::from_str(&listed).unwrap();
-    resets
-        .into_iter()
-        .filter(|r| r.group == group)
-        .max_by_key(|r| r.created_at_ms)
-        .expect("a reset of the group")
-}
-
 /// Runs a reset to completion; returns its targets by partition and when it was done.
 fn reset(node: &Node, group: &str, topic: &str, target: &[&str]) -> (BTreeMap<i32, i64>, Instant) {
     let asked = Instant::now();
@@ -208,7 +184,7 @@ fn reset(node: &Node, group: &str, topic: &str, target: &[&str]) -> (BTreeMap<i3
     args.extend_from_slice(target);
     proxyctl(node, &args);
     let done = Instant::now();
-    let summary = last_reset(node, group);
+    let summary = last_reset(node, group).expect("the reset listed");
     assert_eq!(summary.state, "done", "{summary:?}");
     println!(
         "reset {} ({}) of {group}: done {:?} after proxyctl was called",
@@ -260,26 +236,6 @@ fn assert_delivered_from(
     }
 }
 
-async fn produce(topic: &str, per_partition: i64) {
-    let producer: FutureProducer = support::rdkafka::client_config(kafka())
-        .set("linger.ms", "5")
-        .create()
-        .unwrap();
-    let value = "v".repeat(100);
-    let mut sends = Vec::new();
-    for _ in 0..per_partition {
-        for partition in 0..PARTITIONS {
-            let record = FutureRecord::<(), _>::to(topic)
-                .partition(partition)
-                .payload(&value);
-            sends.push(producer.send(record, Duration::from_secs(30)));
-        }
-    }
-    for send in sends {
-        send.await.expect("record acknowledged");
-    }
-}
-
 fn ends(per_partition: i64) -> BTreeMap<i32, i64> {
     (0..PARTITIONS).map(|p| (p, per_partition)).collect()
 }
@@ -287,7 +243,7 @@ fn ends(per_partition: i64) -> BTreeMap<i32, i64> {
 async fn forward_resets_of_a_lagging_group(protocol: &str) {
     let topic = unique_topic(&format!("reset-java-{protocol}"));
     support::rdkafka::create_topic(kafka(), &topic, PARTITIONS).await;
-    produce(&topic, BACKLOG).await;
+    fill_partitions(&topic, PARTITIONS, BACKLOG, &"v".repeat(100)).await;
     let fleet = Fleet::start(1, kafka(), "2s");
     let node = &fleet.nodes[0];
     let group = unique_topic(&format!("reset-java-group-{protocol}"));
@@ -330,7 +286,7 @@ async fn forward_resets_of_a_lagging_group(protocol: &str) {
     assert_delivered_from("--shift-by", &after_shift, &shifted, &read_to);
 
     proxyctl(node, &["quota", "delete", "--client-id", &client_id]);
-    produce(&topic, 100).await;
+    fill_partitions(&topic, PARTITIONS, 100, &"v".repeat(100)).await;
     let end = ends(BACKLOG + 100);
     wait_for("the group at the end", Duration::from_secs(60), || {
         consumer.reached(latest_done, &end).then_some(())
