@@ -14,12 +14,15 @@ use std::time::{Duration, Instant};
 use flotilla::backend::groups::{self, GroupDescription, GroupProtocol, OffsetSpec};
 use flotilla::backend::{BrokerClient, Link};
 use flotilla::cluster::error::ClusterError;
+use flotilla::cluster::offset_resets::driver::evict_fenced;
+use flotilla::cluster::offset_resets::evictions::{Eviction, GroupProtocol as FencedProtocol};
 use flotilla::cluster::offset_resets::plan::{
     parse_datetime, plan, ResetRequest, ResetTarget, TopicSelection,
 };
 use flotilla::context::{Context, Transports};
 use flotilla_config::Config;
-use flotilla_raft::offset_resets::PartitionReset;
+use flotilla_raft::offset_resets::{OffsetReset, PartitionReset, ResetPhase};
+use flotilla_raft::ControlState;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::TopicPartitionList;
@@ -197,6 +200,67 @@ async fn a_classic_group_is_described_emptied_and_committed_to() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kip_848_group_is_described_emptied_and_committed_to() {
     group_lifecycle("consumer", GroupProtocol::Consumer).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fenced_member_is_evicted_while_its_reset_applies() {
+    let ctx = context();
+    let link = &ctx.backend;
+    let topic = unique_topic("groupops-evict");
+    let group = format!("{topic}-group");
+    create_topic(kafka(), &topic, 1).await;
+    let member = consumer(&topic, &group, "classic");
+    let joined = describe_until(link, &group, Some(&member), "the member to join", |d| {
+        d.members.len() == 1
+    })
+    .await;
+    let first_member = joined.members[0].member_id.clone();
+
+    let reset = OffsetReset {
+        id: "evict-1".into(),
+        group: group.clone(),
+        partitions: vec![PartitionReset {
+            topic: topic.clone(),
+            partition: 0,
+            previous: None,
+            target: 0,
+            applied: false,
+        }],
+        phase: ResetPhase::Applying,
+        spec: "to-earliest".into(),
+        requested_by: "test".into(),
+        created_at_ms: 0,
+        start_at_ms: 0,
+        deadline_ms: u64::MAX,
+        finished_at_ms: None,
+    };
+    let mut state = ControlState::default();
+    state.offset_resets.insert(reset.id.clone(), reset);
+    ctx.control.store(Arc::new(state));
+    let evictor = tokio::spawn(evict_fenced(ctx.clone()));
+    ctx.evictions.request(Eviction {
+        reset_id: "evict-1".into(),
+        group: group.clone(),
+        member_id: first_member.clone(),
+        group_instance_id: None,
+        protocol: FencedProtocol::Classic,
+    });
+    // Removed, the consumer joins again as a new member (no filter fences it here).
+    describe_until(
+        link,
+        &group,
+        Some(&member),
+        "the member to be removed",
+        |d| d.members.iter().all(|m| m.member_id != first_member),
+    )
+    .await;
+    // The count follows the coordinator's answer, which may come after the describe.
+    let start = Instant::now();
+    while ctx.metrics.offset_resets.evicted_members.get() != 1 {
+        assert!(start.elapsed() < DEADLINE, "the eviction was not counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    evictor.abort();
 }
 
 #[tokio::test(flavor = "multi_thread")]
