@@ -232,11 +232,16 @@ impl Driver {
 fn log_phase_change(reset: &OffsetReset, to: ResetPhase) {
     let (id, group) = (&reset.id, &reset.group);
     match to {
+        ResetPhase::Expired if reset.phase == ResetPhase::Pending => tracing::warn!(
+            reset = %id,
+            group = %group,
+            "offset reset expired before it started; the group was never touched"
+        ),
         ResetPhase::Expired => tracing::warn!(
             reset = %id,
             group = %group,
-            "offset reset expired while {}: the group is open again with the offsets it had",
-            reset.phase
+            "offset reset expired while applying: the group is open again with the \
+             offsets it had"
         ),
         _ => tracing::info!(
             reset = %id,
