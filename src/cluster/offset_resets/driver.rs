@@ -16,13 +16,13 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use flotilla_raft::governance::unix_millis;
 use flotilla_raft::offset_resets::{OffsetReset, ResetPhase};
 use flotilla_raft::{Command, ControlState};
 
-use super::evictions::{Eviction, GroupProtocol as FencedProtocol};
+use super::evictions::Eviction;
 use super::plan::broker_addresses;
 use crate::backend::groups::{self, GroupMember, GroupProtocol, TopicPartition};
 use crate::backend::BrokerClient;
@@ -33,6 +33,13 @@ use crate::metrics::Metrics;
 
 /// How often the leader looks at the active resets.
 const TICK: Duration = Duration::from_millis(250);
+
+/// How long an applying reset waits for the nodes' evictors to empty its group (each
+/// removes a member once it has refused it, so it has dropped its positions) before the
+/// leader removes the members still listed. Clients heartbeat every 3 s (classic) or 5 s
+/// (KIP-848) by default, so every live member connected through the fleet is fenced well
+/// within it.
+const FALLBACK_REMOVAL_AFTER: Duration = Duration::from_secs(15);
 
 /// Distinct failures logged per reset; past that a reset's failures are only debug lines.
 const LOGGED_FAILURES_PER_RESET: usize = 20;
@@ -104,8 +111,9 @@ async fn lead(fleet: Arc<Fleet>, ctx: Arc<Context>) {
 struct Driver {
     /// Failures already logged, by reset id.
     logged_failures: HashMap<String, HashSet<String>>,
-    /// Resets whose eviction of members is already logged.
-    announced_evictions: HashSet<String>,
+    /// When this leader first saw each reset applying: members still listed
+    /// [`FALLBACK_REMOVAL_AFTER`] later are removed by the leader itself.
+    applying_since: HashMap<String, Instant>,
 }
 
 impl Driver {
@@ -117,7 +125,7 @@ impl Driver {
                 .is_some_and(|r| r.phase.is_active())
         };
         self.logged_failures.retain(|id, _| active(id));
-        self.announced_evictions.retain(active);
+        self.applying_since.retain(|id, _| active(id));
     }
 
     async fn step(&mut self, fleet: &Fleet, ctx: &Context, reset: &OffsetReset) {
@@ -155,27 +163,14 @@ impl Driver {
         let mut client = BrokerClient::connect(&ctx.backend, &coordinator.address).await?;
         let description = groups::describe_group(&mut client, group).await?;
         if !description.members.is_empty() {
-            if self.announced_evictions.insert(reset.id.clone()) {
-                tracing::info!(
-                    reset = %reset.id,
-                    group = %group,
-                    members = description.members.len(),
-                    coordinator = coordinator.broker_id,
-                    "offset reset: removing the group's members"
-                );
+            let since = *self
+                .applying_since
+                .entry(reset.id.clone())
+                .or_insert_with(Instant::now);
+            if since.elapsed() >= FALLBACK_REMOVAL_AFTER {
+                self.remove_unfenced(ctx, &mut client, reset, &description)
+                    .await?;
             }
-            let removed = groups::remove_members(
-                &mut client,
-                group,
-                description.protocol,
-                &description.members,
-            )
-            .await?;
-            ctx.metrics
-                .offset_resets
-                .evicted_members
-                .inc_by(removed as u64);
-            // Removing members starts a rebalance; the next pass sees how it ended.
             return Ok(());
         }
         if !description.accepts_simple_commits() {
@@ -189,6 +184,44 @@ impl Driver {
             let seconds = now_ms.saturating_sub(started_ms) as f64 / 1000.0;
             ctx.metrics.offset_resets.duration.observe(seconds);
         }
+        Ok(())
+    }
+
+    /// Removes members no node has fenced in [`FALLBACK_REMOVAL_AFTER`]: their node died
+    /// before its evictor removed them, or they talk to Kafka past the fleet. Such a member
+    /// may still hold positions; it learns of its removal at its next heartbeat, and
+    /// until then may deliver records from them (never commit them: Kafka refuses a
+    /// removed member's commits).
+    async fn remove_unfenced(
+        &mut self,
+        ctx: &Context,
+        client: &mut BrokerClient,
+        reset: &OffsetReset,
+        description: &groups::GroupDescription,
+    ) -> anyhow::Result<()> {
+        let members: Vec<&str> = description
+            .members
+            .iter()
+            .map(|m| m.member_id.as_str())
+            .collect();
+        tracing::warn!(
+            reset = %reset.id,
+            group = %reset.group,
+            ?members,
+            "offset reset: members not fenced by any node after {FALLBACK_REMOVAL_AFTER:?}; \
+             removing them from the group"
+        );
+        let removed = groups::remove_members(
+            client,
+            &reset.group,
+            description.protocol,
+            &description.members,
+        )
+        .await?;
+        ctx.metrics
+            .offset_resets
+            .evicted_members
+            .inc_by(removed as u64);
         Ok(())
     }
 
@@ -284,12 +317,8 @@ type GroupKey = (String, String, GroupProtocol);
 fn by_group(batch: Vec<Eviction>) -> BTreeMap<GroupKey, Vec<GroupMember>> {
     let mut groups: BTreeMap<GroupKey, Vec<GroupMember>> = BTreeMap::new();
     for eviction in batch {
-        let protocol = match eviction.protocol {
-            FencedProtocol::Classic => GroupProtocol::Classic,
-            FencedProtocol::Consumer => GroupProtocol::Consumer,
-        };
         groups
-            .entry((eviction.reset_id, eviction.group, protocol))
+            .entry((eviction.reset_id, eviction.group, eviction.protocol))
             .or_default()
             .push(GroupMember {
                 member_id: eviction.member_id,
@@ -407,9 +436,9 @@ mod tests {
             protocol,
         };
         let batch = vec![
-            fenced("r1", "g", "m1", FencedProtocol::Classic),
-            fenced("r2", "h", "k1", FencedProtocol::Consumer),
-            fenced("r1", "g", "m2", FencedProtocol::Classic),
+            fenced("r1", "g", "m1", GroupProtocol::Classic),
+            fenced("r2", "h", "k1", GroupProtocol::Consumer),
+            fenced("r1", "g", "m2", GroupProtocol::Classic),
         ];
         let groups = by_group(batch);
         assert_eq!(groups.len(), 2);

@@ -11,14 +11,7 @@ use std::sync::Mutex;
 
 use tokio::sync::mpsc;
 
-/// Which group protocol a member speaks, and so how it is removed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum GroupProtocol {
-    /// JoinGroup/SyncGroup/Heartbeat: removed with LeaveGroup.
-    Classic,
-    /// KIP-848 ConsumerGroupHeartbeat: removed with a heartbeat of epoch -1.
-    Consumer,
-}
+pub use crate::backend::groups::GroupProtocol;
 
 /// A fenced member to remove from its group.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

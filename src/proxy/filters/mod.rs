@@ -46,14 +46,16 @@ pub fn built_in(
     config: &Config,
     metrics: &Arc<Metrics>,
     usage: &Arc<FleetUsage>,
-    _evictions: &Arc<Evictions>,
+    evictions: &Arc<Evictions>,
 ) -> Vec<Box<dyn Filter>> {
     let names = directory.topic_names.clone();
     let mut filters: Vec<Box<dyn Filter>> = Vec::new();
     if let Some(acl) = &config.acl {
         filters.push(Box::new(acl::Authorization::new(acl, metrics, &names)));
     }
-    filters.push(Box::new(offset_reset::OffsetResets::new(metrics)));
+    filters.push(Box::new(offset_reset::OffsetResets::new(
+        metrics, evictions,
+    )));
     let meter = Arc::new(breaker::meter::TopicMeter::default());
     usage.register(meter.clone());
     filters.push(Box::new(breaker::Breakers::new(&names, &meter, metrics)));

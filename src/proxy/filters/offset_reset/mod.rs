@@ -79,16 +79,17 @@ mod rules;
 mod tests;
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flotilla_raft::offset_resets::{OffsetReset, ResetPhase};
 use flotilla_raft::ControlState;
-use kafka_protocol::messages::ApiKey;
+use kafka_protocol::messages::{ApiKey, RequestKind};
 use kafka_protocol::ResponseError;
 use prometheus::IntCounter;
 
 use self::rules::Decision;
+use crate::cluster::offset_resets::evictions::{Eviction, Evictions};
 use crate::metrics::Metrics;
 use crate::protocol::decode::decodable_versions;
 use crate::protocol::error_response::error_response;
@@ -116,6 +117,8 @@ const FENCED_APIS: [ApiKey; 7] = [
 
 pub struct OffsetResets {
     counts: Counts,
+    /// Where refused members go to be removed from their group.
+    evictions: Arc<Evictions>,
     /// Resets this node has already logged a refusal for at info level.
     announced: Mutex<HashSet<String>>,
 }
@@ -127,7 +130,7 @@ struct Counts {
 }
 
 impl OffsetResets {
-    pub fn new(metrics: &Metrics) -> OffsetResets {
+    pub fn new(metrics: &Metrics, evictions: &Arc<Evictions>) -> OffsetResets {
         let refused = FENCED_APIS.map(|api| {
             metrics
                 .offset_resets
@@ -139,8 +142,23 @@ impl OffsetResets {
                 refused,
                 stale_commits: metrics.offset_resets.stale_commits.clone(),
             },
+            evictions: evictions.clone(),
             announced: Mutex::default(),
         }
+    }
+
+    /// Hands the member a refusal fenced to the node's evictor.
+    fn evict(&self, body: &RequestKind, reset: &OffsetReset) {
+        let Some((member_id, instance_id, protocol)) = rules::fenced_member(body) else {
+            return;
+        };
+        self.evictions.request(Eviction {
+            reset_id: reset.id.clone(),
+            group: reset.group.clone(),
+            member_id: member_id.to_string(),
+            group_instance_id: instance_id.map(str::to_string),
+            protocol,
+        });
     }
 
     fn count(&self, api: ApiKey) {
@@ -214,6 +232,9 @@ impl Filter for OffsetResets {
             Ok(answer) => Box::new(answer),
             Err(e) => return Verdict::Close(format!("refused, and cannot build the answer: {e}")),
         };
+        if !held {
+            self.evict(body, reset);
+        }
         self.count(request.api_key());
         self.log(request, env, reset, error);
         if held {

@@ -9,6 +9,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::ResponseError;
 
 use super::owned::claims_owned_partitions;
+use crate::cluster::offset_resets::evictions::GroupProtocol;
 
 /// How a request of a fenced group is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +44,25 @@ pub(super) fn decide<'a>(
         }
         _ => None,
     }
+}
+
+/// The member a refused request speaks for, if it names one and may be removed from the
+/// group at once: it has been told to drop its positions by this very answer. Commits
+/// are left out (their protocol is unknown from the request; the member's own heartbeat
+/// is refused next), and so are held answers (the member drops its positions only when
+/// the hold ends).
+pub(super) fn fenced_member(body: &RequestKind) -> Option<(&str, Option<&str>, GroupProtocol)> {
+    let (member, instance, protocol) = match body {
+        RequestKind::JoinGroup(r) => (&r.member_id, &r.group_instance_id, GroupProtocol::Classic),
+        RequestKind::SyncGroup(r) => (&r.member_id, &r.group_instance_id, GroupProtocol::Classic),
+        RequestKind::Heartbeat(r) => (&r.member_id, &r.group_instance_id, GroupProtocol::Classic),
+        RequestKind::ConsumerGroupHeartbeat(r) if r.member_epoch > 0 => {
+            (&r.member_id, &r.instance_id, GroupProtocol::Consumer)
+        }
+        _ => return None,
+    };
+    let instance = instance.as_ref().map(|i| i.as_str());
+    (!member.is_empty()).then_some((member.as_str(), instance, protocol))
 }
 
 fn join_group(request: &JoinGroupRequest) -> Decision {

@@ -12,6 +12,7 @@ use kafka_protocol::ResponseError;
 
 use super::owned::tests::subscription;
 use super::{OffsetResets, HOLD};
+use crate::cluster::offset_resets::evictions::{Eviction, Evictions, GroupProtocol};
 use crate::metrics::Metrics;
 use crate::protocol::decode::decodable_versions;
 use crate::protocol::header::{parse_request, tests::encode_request};
@@ -23,6 +24,7 @@ const OTHER: &str = "other-group";
 
 struct Fixture {
     filter: OffsetResets,
+    evictions: Arc<Evictions>,
     metrics: Arc<Metrics>,
     session: Session,
     control: ControlState,
@@ -42,8 +44,10 @@ impl Fixture {
                 .offset_resets
                 .insert(id.into(), reset(id, group, phase));
         }
+        let evictions = Arc::new(Evictions::default());
         Fixture {
-            filter: OffsetResets::new(&metrics),
+            filter: OffsetResets::new(&metrics, &evictions),
+            evictions,
             metrics,
             session: Session::new(
                 "127.0.0.1:1".parse().unwrap(),
@@ -606,4 +610,49 @@ fn an_undecodable_body_closes_the_connection() {
         f.filter.on_request(&mut request, &env),
         Verdict::Close(_)
     ));
+}
+
+/// Members refused at once are handed to the evictor, each once per reset; held answers
+/// and commits hand over nobody.
+#[test]
+fn refused_members_are_handed_to_the_evictor_once() {
+    let f = Fixture::new();
+    let mut handed = f.evictions.take_receiver().unwrap();
+    let heartbeat = HeartbeatRequest::default()
+        .with_group_id(group(FENCED))
+        .with_generation_id(5)
+        .with_member_id(text("m-1"))
+        .with_group_instance_id(Some(text("static-1")));
+    f.on_request(ApiKey::Heartbeat, 4, &heartbeat);
+    f.on_request(ApiKey::Heartbeat, 4, &heartbeat);
+    let fresh = join("", subscription(&["t"], &[]));
+    f.on_request(ApiKey::JoinGroup, 9, &fresh);
+    let commit = OffsetCommitRequest::default()
+        .with_group_id(group(FENCED))
+        .with_generation_id_or_member_epoch(5)
+        .with_member_id(text("m-2"));
+    f.on_request(ApiKey::OffsetCommit, 8, &commit);
+    let kip848 = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(group(FENCED))
+        .with_member_id(text("m-3"))
+        .with_member_epoch(7);
+    f.on_request(ApiKey::ConsumerGroupHeartbeat, 0, &kip848);
+    let expected = [
+        ("m-1", Some("static-1"), GroupProtocol::Classic),
+        ("m-3", None, GroupProtocol::Consumer),
+    ];
+    for (member, instance, protocol) in expected {
+        let eviction = handed.try_recv().expect("a member handed over");
+        assert_eq!(
+            eviction,
+            Eviction {
+                reset_id: "r1".into(),
+                group: FENCED.into(),
+                member_id: member.into(),
+                group_instance_id: instance.map(str::to_string),
+                protocol,
+            }
+        );
+    }
+    assert!(handed.try_recv().is_err(), "nobody else handed over");
 }
