@@ -614,9 +614,9 @@ async fn the_leader_drives_resets_to_done_or_expired() {
     };
     assert_eq!(by_state("done"), 1);
 
-    // A live member is removed. Without the filter nothing fences it, so it may rejoin
-    // before the targets are committed (then the reset expires, committing nothing) or
-    // not (then it is done and the member resumes from the target).
+    // A live member no node has fenced (there is no proxy in front of it here) keeps its
+    // place until the leader's fallback; a deadline before that expires the reset with
+    // nothing committed and nobody removed.
     let busy = format!("{topic}-busy");
     let member = consumer(&topic, &busy, "classic");
     describe_until(
@@ -647,14 +647,11 @@ async fn the_leader_drives_resets_to_done_or_expired() {
         assert!(start.elapsed() < DEADLINE, "the reset did not finish");
         let _ = tokio::time::timeout(Duration::from_millis(100), member.recv()).await;
     };
-    assert!(ctx.metrics.offset_resets.evicted_members.get() >= 1);
+    assert_eq!(finished, ResetPhase::Expired);
+    assert_eq!(ctx.metrics.offset_resets.evicted_members.get(), 0);
     let mut client = coordinator_client(&ctx.backend, &busy).await;
     let committed = groups::committed_offsets(&mut client, &busy).await.unwrap();
-    match finished {
-        ResetPhase::Done => assert_eq!(committed.get(&(topic.clone(), 0)), Some(&2)),
-        ResetPhase::Expired => assert_eq!(committed.get(&(topic.clone(), 0)), None),
-        other => panic!("the reset ended {other}"),
-    }
+    assert_eq!(committed.get(&(topic.clone(), 0)), None);
     drop(member);
 
     // A scheduled reset whose deadline comes before its start expires untouched.
