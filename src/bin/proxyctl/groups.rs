@@ -47,7 +47,7 @@ pub struct ResetArgs {
     #[arg(long)]
     to_latest: bool,
     /// This offset (clamped to each partition's range).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     to_offset: Option<i64>,
     /// The first record at or after this instant (ISO 8601, e.g. 2026-12-01T10:00:00.000;
     /// UTC unless a zone is given).
