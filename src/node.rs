@@ -109,9 +109,14 @@ fn start_tasks(
         });
     }
     if let Some(fleet) = ctx.fleet.clone() {
-        let watching = ctx.clone();
+        let (breaking, watching) = (fleet.clone(), ctx.clone());
         tasks.spawn("breakers", async move {
-            crate::cluster::breakers::watch(fleet, watching).await;
+            crate::cluster::breakers::watch(breaking, watching).await;
+            Ok(())
+        });
+        let driving = ctx.clone();
+        tasks.spawn("offset resets", async move {
+            crate::cluster::offset_resets::driver::drive(fleet, driving).await;
             Ok(())
         });
         let learning = ctx.clone();

@@ -3,6 +3,7 @@
 //! cluster's own Metadata.
 
 mod client;
+pub mod groups;
 mod link;
 mod login;
 

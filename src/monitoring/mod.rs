@@ -15,15 +15,14 @@ pub mod metrics;
 pub mod rates;
 pub mod topic_ids;
 
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use flotilla_config::MonitoringConfig;
-use kafka_protocol::ResponseError;
 
 use crate::api::{ClientConnection, TrafficReport};
 use crate::metrics::Metrics;
 use crate::protocol::batches::Codecs;
+pub use crate::protocol::error_name;
 use crate::proxy::clients::Connected;
 use metrics::TrafficMetrics;
 use rates::Rates;
@@ -98,35 +97,6 @@ pub fn describe(node: u64, connection: &Connected) -> ClientConnection {
         transactional_id: facts.transactional_id.clone(),
         groups: facts.groups.clone(),
     }
-}
-
-/// Kafka's name of an error code (`NOT_LEADER_OR_FOLLOWER`), for the `error` label; codes
-/// this build does not know share `UNKNOWN_CODE`, so the label stays bounded.
-pub fn error_name(code: i16) -> &'static str {
-    static NAMES: OnceLock<HashMap<i16, &'static str>> = OnceLock::new();
-    let names = NAMES.get_or_init(|| {
-        (-1..=256)
-            .filter_map(|code| {
-                let error = ResponseError::try_from_code(code)?;
-                let name: &'static str =
-                    Box::leak(screaming_snake(&format!("{error:?}")).into_boxed_str());
-                Some((code, name))
-            })
-            .collect()
-    });
-    names.get(&code).copied().unwrap_or("UNKNOWN_CODE")
-}
-
-/// `NotLeaderOrFollower` as `NOT_LEADER_OR_FOLLOWER`.
-fn screaming_snake(camel: &str) -> String {
-    let mut out = String::with_capacity(camel.len() + 8);
-    for (i, c) in camel.chars().enumerate() {
-        if c.is_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_uppercase());
-    }
-    out
 }
 
 #[cfg(test)]

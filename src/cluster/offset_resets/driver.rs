@@ -1,1 +1,336 @@
 //! The Raft leader's side of a reset: moves every active reset through its phases.
+//!
+//! Every 250 ms the leader looks at each active reset: one past its deadline is expired;
+//! a pending one whose start has come becomes applying (from then on every node fences
+//! the group); an applying one has its group's remaining members removed at the
+//! coordinator, and once the group is empty the targets are committed there with no
+//! member and generation -1, after which the reset is done. Every step reads Kafka afresh
+//! and is safe to repeat while the group is fenced (removing a member already gone, or
+//! committing the same targets again, changes nothing), so a new leader that takes over
+//! after kill -9 of the old one just carries on from the committed phase.
+//!
+//! Every node, leader or not, keeps `flotilla_offset_resets{state}` equal to the
+//! committed state's counts.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use flotilla_raft::governance::unix_millis;
+use flotilla_raft::offset_resets::{OffsetReset, ResetPhase};
+use flotilla_raft::{Command, ControlState};
+
+use super::plan::broker_addresses;
+use crate::backend::groups::{self, TopicPartition};
+use crate::backend::BrokerClient;
+use crate::cluster::fleet::Fleet;
+use crate::cluster::writes::commit;
+use crate::context::Context;
+use crate::metrics::Metrics;
+
+/// How often the leader looks at the active resets.
+const TICK: Duration = Duration::from_millis(250);
+
+/// Distinct failures logged per reset; past that a reset's failures are only debug lines.
+const LOGGED_FAILURES_PER_RESET: usize = 20;
+
+const PHASES: [ResetPhase; 5] = [
+    ResetPhase::Pending,
+    ResetPhase::Applying,
+    ResetPhase::Done,
+    ResetPhase::Expired,
+    ResetPhase::Cancelled,
+];
+
+/// Runs for the life of the node (see the module doc).
+pub async fn drive(fleet: Arc<Fleet>, ctx: Arc<Context>) {
+    tokio::join!(
+        count_by_state(fleet.clone(), ctx.metrics.clone()),
+        lead(fleet, ctx)
+    );
+}
+
+/// Keeps the gauge of resets by state equal to the committed state.
+async fn count_by_state(fleet: Arc<Fleet>, metrics: Arc<Metrics>) {
+    let mut states = fleet.raft.state();
+    loop {
+        let state = states.borrow_and_update().clone();
+        publish_counts(&state, &metrics);
+        if states.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn publish_counts(state: &ControlState, metrics: &Metrics) {
+    let mut counts: BTreeMap<&str, i64> = PHASES.iter().map(|p| (p.name(), 0)).collect();
+    for reset in state.offset_resets.values() {
+        *counts.entry(reset.phase.name()).or_default() += 1;
+    }
+    for (state, count) in counts {
+        metrics
+            .offset_resets
+            .by_state
+            .with_label_values(&[state])
+            .set(count);
+    }
+}
+
+/// Steps every active reset while this node leads.
+async fn lead(fleet: Arc<Fleet>, ctx: Arc<Context>) {
+    let mut driver = Driver::default();
+    let mut timer = tokio::time::interval(TICK);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        timer.tick().await;
+        let status = fleet.status();
+        if status.leader != Some(status.node_id) {
+            driver = Driver::default();
+            continue;
+        }
+        let state = fleet.raft.state().borrow().clone();
+        driver.forget_finished(&state);
+        for reset in state.offset_resets.values().filter(|r| r.phase.is_active()) {
+            driver.step(&fleet, &ctx, reset).await;
+        }
+    }
+}
+
+/// What the leader remembers of each active reset, only to keep its log readable.
+#[derive(Default)]
+struct Driver {
+    /// Failures already logged, by reset id.
+    logged_failures: HashMap<String, HashSet<String>>,
+    /// Resets whose eviction of members is already logged.
+    announced_evictions: HashSet<String>,
+}
+
+impl Driver {
+    fn forget_finished(&mut self, state: &ControlState) {
+        let active = |id: &String| {
+            state
+                .offset_resets
+                .get(id)
+                .is_some_and(|r| r.phase.is_active())
+        };
+        self.logged_failures.retain(|id, _| active(id));
+        self.announced_evictions.retain(active);
+    }
+
+    async fn step(&mut self, fleet: &Fleet, ctx: &Context, reset: &OffsetReset) {
+        let now_ms = unix_millis();
+        if now_ms >= reset.deadline_ms {
+            self.advance(fleet, reset, ResetPhase::Expired, now_ms)
+                .await;
+            return;
+        }
+        match reset.phase {
+            ResetPhase::Pending if now_ms >= reset.start_at_ms => {
+                self.advance(fleet, reset, ResetPhase::Applying, now_ms)
+                    .await;
+            }
+            ResetPhase::Applying => {
+                if let Err(e) = self.apply(fleet, ctx, reset).await {
+                    self.failed(reset, &format!("{e:#}"));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// One pass of an applying reset: empty the group, or commit the targets to the
+    /// emptied group and mark the reset done.
+    async fn apply(
+        &mut self,
+        fleet: &Fleet,
+        ctx: &Context,
+        reset: &OffsetReset,
+    ) -> anyhow::Result<()> {
+        let group = &reset.group;
+        let addresses = broker_addresses(ctx);
+        let coordinator = groups::find_coordinator(&ctx.backend, &addresses, group).await?;
+        let mut client = BrokerClient::connect(&ctx.backend, &coordinator.address).await?;
+        let description = groups::describe_group(&mut client, group).await?;
+        if !description.members.is_empty() {
+            if self.announced_evictions.insert(reset.id.clone()) {
+                tracing::info!(
+                    reset = %reset.id,
+                    group = %group,
+                    members = description.members.len(),
+                    coordinator = coordinator.broker_id,
+                    "offset reset: removing the group's members"
+                );
+            }
+            let removed = groups::remove_members(
+                &mut client,
+                group,
+                description.protocol,
+                &description.members,
+            )
+            .await?;
+            ctx.metrics
+                .offset_resets
+                .evicted_members
+                .inc_by(removed as u64);
+            // Removing members starts a rebalance; the next pass sees how it ended.
+            return Ok(());
+        }
+        if !description.accepts_simple_commits() {
+            tracing::debug!(reset = %reset.id, state = %description.state, "waiting for the group to settle empty");
+            return Ok(());
+        }
+        groups::commit_offsets(&mut client, group, &targets_of(reset)).await?;
+        let now_ms = unix_millis();
+        if self.advance(fleet, reset, ResetPhase::Done, now_ms).await {
+            let started_ms = reset.created_at_ms.max(reset.start_at_ms);
+            let seconds = now_ms.saturating_sub(started_ms) as f64 / 1000.0;
+            ctx.metrics.offset_resets.duration.observe(seconds);
+        }
+        Ok(())
+    }
+
+    /// Proposes moving `reset` from its phase to `to`; true once committed.
+    async fn advance(
+        &mut self,
+        fleet: &Fleet,
+        reset: &OffsetReset,
+        to: ResetPhase,
+        at_ms: u64,
+    ) -> bool {
+        let command = Command::AdvanceOffsetReset {
+            id: reset.id.clone(),
+            from: reset.phase,
+            to,
+            at_ms,
+        };
+        match commit(fleet, command).await {
+            Ok(()) => {
+                log_phase_change(reset, to);
+                true
+            }
+            Err(e) => {
+                self.failed(reset, &format!("moving it to {to}: {e}"));
+                false
+            }
+        }
+    }
+
+    /// Logs a failure at warn the first time this reset meets it, at debug after that.
+    fn failed(&mut self, reset: &OffsetReset, error: &str) {
+        let seen = self.logged_failures.entry(reset.id.clone()).or_default();
+        if seen.len() < LOGGED_FAILURES_PER_RESET && seen.insert(error.to_string()) {
+            tracing::warn!(reset = %reset.id, group = %reset.group, phase = %reset.phase, "offset reset: {error}; retrying");
+        } else {
+            tracing::debug!(reset = %reset.id, "offset reset: {error}; retrying");
+        }
+    }
+}
+
+fn log_phase_change(reset: &OffsetReset, to: ResetPhase) {
+    let (id, group) = (&reset.id, &reset.group);
+    match to {
+        ResetPhase::Expired => tracing::warn!(
+            reset = %id,
+            group = %group,
+            "offset reset expired while {}: the group is open again with the offsets it had",
+            reset.phase
+        ),
+        _ => tracing::info!(
+            reset = %id,
+            group = %group,
+            partitions = reset.partitions.len(),
+            "offset reset {} -> {to}",
+            reset.phase
+        ),
+    }
+}
+
+fn targets_of(reset: &OffsetReset) -> BTreeMap<TopicPartition, i64> {
+    reset
+        .partitions
+        .iter()
+        .map(|p| ((p.topic.clone(), p.partition), p.target))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flotilla_raft::offset_resets::PartitionReset;
+
+    fn reset(id: &str, phase: ResetPhase) -> OffsetReset {
+        OffsetReset {
+            id: id.into(),
+            group: "g".into(),
+            partitions: vec![
+                PartitionReset {
+                    topic: "t".into(),
+                    partition: 1,
+                    previous: Some(9),
+                    target: 3,
+                    applied: false,
+                },
+                PartitionReset {
+                    topic: "t".into(),
+                    partition: 0,
+                    previous: None,
+                    target: 4,
+                    applied: false,
+                },
+            ],
+            phase,
+            spec: "to-offset 3".into(),
+            requested_by: "anonymous".into(),
+            created_at_ms: 1,
+            start_at_ms: 1,
+            deadline_ms: 2,
+            finished_at_ms: None,
+        }
+    }
+
+    #[test]
+    fn every_state_is_counted_zeros_included() {
+        let metrics = Metrics::default();
+        let mut state = ControlState::default();
+        for (id, phase) in [
+            ("a", ResetPhase::Applying),
+            ("b", ResetPhase::Done),
+            ("c", ResetPhase::Done),
+        ] {
+            state.offset_resets.insert(id.into(), reset(id, phase));
+        }
+        publish_counts(&state, &metrics);
+        let count = |s: &str| metrics.offset_resets.by_state.with_label_values(&[s]).get();
+        assert_eq!(count("applying"), 1);
+        assert_eq!(count("done"), 2);
+        assert_eq!(count("pending"), 0);
+        state.offset_resets.remove("a");
+        publish_counts(&state, &metrics);
+        assert_eq!(count("applying"), 0);
+    }
+
+    #[test]
+    fn targets_are_the_reset_partitions_offsets() {
+        let targets = targets_of(&reset("a", ResetPhase::Applying));
+        assert_eq!(
+            targets,
+            BTreeMap::from([(("t".to_string(), 0), 4), (("t".to_string(), 1), 3)])
+        );
+    }
+
+    #[test]
+    fn a_failure_is_logged_once_per_reset() {
+        let mut driver = Driver::default();
+        let r = reset("a", ResetPhase::Applying);
+        driver.failed(&r, "COORDINATOR_NOT_AVAILABLE");
+        driver.failed(&r, "COORDINATOR_NOT_AVAILABLE");
+        driver.failed(&r, "NOT_COORDINATOR");
+        assert_eq!(driver.logged_failures["a"].len(), 2);
+        let mut state = ControlState::default();
+        state
+            .offset_resets
+            .insert("a".into(), reset("a", ResetPhase::Done));
+        driver.forget_finished(&state);
+        assert!(driver.logged_failures.is_empty());
+    }
+}
