@@ -330,7 +330,8 @@ fn target_of(spec: &ResetTargetSpec) -> Result<ResetTarget, ClusterError> {
         }
         ResetTargetSpec::ToOffset(offset) => ResetTarget::Offset(*offset),
         ResetTargetSpec::ToDatetime(text) => ResetTarget::Datetime {
-            unix_ms: parse_datetime(text.trim()).map_err(|e| invalid("target", e))?,
+            unix_ms: plan::parse_datetime(text.trim())
+                .map_err(|e| invalid("target", format!("to-datetime {e}")))?,
         },
         ResetTargetSpec::ShiftBy(by) => ResetTarget::ShiftBy(*by),
     })
@@ -346,16 +347,6 @@ fn timing_of(new: &NewOffsetReset) -> Result<Timing, ClusterError> {
         start_in_secs: new.start_in_secs.unwrap_or(0),
         timeout_secs,
     })
-}
-
-/// Stands in for `plan::parse_datetime` until planning exists: RFC 3339 without a zone.
-fn parse_datetime(text: &str) -> Result<i64, String> {
-    let at = humantime::parse_rfc3339_weak(text)
-        .map_err(|e| format!("to-datetime {text:?}: {e} (expected 2026-12-01T10:00:00.000)"))?;
-    let since = at
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_err(|_| format!("to-datetime {text:?} is before 1970"))?;
-    Ok(since.as_millis() as i64)
 }
 
 #[cfg(test)]
