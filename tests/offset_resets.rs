@@ -221,6 +221,14 @@ impl Observed {
             .collect()
     }
 
+    fn per_consumer_since(&self, since: Instant) -> BTreeMap<usize, usize> {
+        let mut counts = BTreeMap::new();
+        for d in self.deliveries_since(since) {
+            *counts.entry(d.consumer).or_default() += 1;
+        }
+        counts
+    }
+
     fn rebalances(&self) -> usize {
         let all = self.events.lock().unwrap();
         all.iter()
@@ -401,7 +409,7 @@ async fn dry_run_refusals_and_cancel_leave_the_group_alone() {
         &reset_args(&group, &topic, &["--to-earliest", "--dry-run"]),
     );
     println!("dry run:\n{table}");
-    assert!(table.contains("nothing changed"), "{table}");
+    assert!(table.starts_with("dry run (nothing changed)"), "{table}");
     let header = table.lines().nth(1).unwrap();
     let columns: Vec<&str> = header.split_whitespace().collect();
     assert_eq!(
@@ -530,6 +538,7 @@ async fn dry_run_refusals_and_cancel_leave_the_group_alone() {
 async fn a_running_cooperative_group_reset_to_earliest_reads_everything_once_more() {
     const PARTITIONS: i32 = 6;
     const RECORDS: u64 = 600;
+    const RESETS_WHILE_PRODUCING: usize = 10;
     let fleet = Fleet::start(3, kafka(), "2s");
     wait_for_resets_level(&fleet);
     let topic = unique_topic("reset-earliest");
@@ -546,18 +555,13 @@ async fn a_running_cooperative_group_reset_to_earliest_reads_everything_once_mor
         once.values().all(|n| *n == 1),
         "read twice before the reset"
     );
+    let mut figures = Vec::new();
 
-    let asked = Instant::now();
-    let out = proxyctl_ok(
-        &fleet.nodes[2],
-        &reset_args(&group, &topic, &["--to-earliest", "--wait"]),
-    );
-    let waited = asked.elapsed();
+    // At rest: every record read exactly once more.
+    let (figure, out) = reset_to_earliest(&fleet, &consumers, &group, &topic, 2);
     println!("proxyctl: {out}");
-    assert!(out.contains("done"), "{out}");
+    figures.push(figure);
     wait_delivered(&consumers.observed, &ends, 2, "every record read once more");
-    let all_again = asked.elapsed();
-    // Settled: the group committed the end again, so nothing is left to be redelivered.
     view.wait_committed_at_end();
     let counts = consumers.observed.counts();
     let wrong: Vec<_> = counts.iter().filter(|(_, n)| **n != 2).collect();
@@ -566,46 +570,231 @@ async fn a_running_cooperative_group_reset_to_earliest_reads_everything_once_mor
         "records not read exactly twice: {wrong:?}"
     );
     assert_eq!(counts.len() as u64, RECORDS);
-    assert!(consumers.all_running(), "a consumer stopped");
-
-    let targets = vec![0; PARTITIONS as usize];
-    let resumed = resumed_at(&consumers.observed, asked, &targets);
-    let resumed: Vec<Duration> = resumed.into_iter().map(Option::unwrap).collect();
-    let first = resumed.iter().min().unwrap();
-    let last = resumed.iter().max().unwrap();
-    let per_consumer: BTreeMap<usize, usize> = consumers
-        .observed
-        .deliveries_since(asked)
-        .iter()
-        .fold(BTreeMap::new(), |mut m, d| {
-            *m.entry(d.consumer).or_default() += 1;
-            m
-        });
-    println!(
-        "FIGURES reset to earliest, 3 librdkafka consumers (cooperative-sticky), {RECORDS} records \
-         on {PARTITIONS} partitions: proxyctl --wait returned after {} (it printed {:.1}s); \
-         first partition consuming at its target {}, every partition {}; every record read \
-         again {}; records read again per consumer {per_consumer:?}",
-        seconds(waited),
-        printed_seconds(&out),
-        seconds(*first),
-        seconds(*last),
-        seconds(all_again),
-    );
+    let per_consumer = consumers.observed.per_consumer_since(figure.asked);
     println!(
         "what the consumers observed after the reset: {:#?}",
-        consumers.observed.events_since(asked)
+        consumers.observed.events_since(figure.asked)
     );
-    // Every node shows it done, each from its own copy of the committed state.
+
+    // Again and again while records keep coming: each reset makes every partition start
+    // over at 0 exactly once, and nothing is skipped or read twice in between.
+    let stop = Arc::new(AtomicBool::new(false));
+    let producing = tokio::spawn(produce_until(topic.clone(), PARTITIONS, stop.clone()));
+    for reset in 0..RESETS_WHILE_PRODUCING {
+        let passes = reset + 2;
+        wait_passes(
+            &consumers.observed,
+            "every partition read 100 records since the last reset",
+            |all| {
+                let ready = all
+                    .values()
+                    .all(|p| p.len() == passes && p[passes - 1].len() >= 100);
+                (all.len() == PARTITIONS as usize && ready).then_some(())
+            },
+        );
+        let (figure, _) = reset_to_earliest(&fleet, &consumers, &group, &topic, passes + 1);
+        figures.push(figure);
+    }
+    stop.store(true, Ordering::Release);
+    let produced = producing.await.unwrap();
+    let ends = view.ends();
+    wait_passes(
+        &consumers.observed,
+        "the group read to the end after the last reset",
+        |all| {
+            all.iter()
+                .all(|(p, passes)| {
+                    let last = passes.last().and_then(|pass| pass.last());
+                    last.is_some_and(|(o, _)| *o == ends[*p as usize] - 1)
+                })
+                .then_some(())
+        },
+    );
+    view.wait_committed_at_end();
+    let all = passes_by_partition(&consumers.observed);
+    for (p, passes) in &all {
+        assert_eq!(
+            passes.len(),
+            RESETS_WHILE_PRODUCING + 2,
+            "partition {p}: passes"
+        );
+        for (i, pass) in passes.iter().enumerate() {
+            let offsets: Vec<i64> = pass.iter().map(|(o, _)| *o).collect();
+            let expected: Vec<i64> = (0..offsets.len() as i64).collect();
+            assert!(
+                offsets == expected,
+                "partition {p}, pass {i} is not 0.. in order"
+            );
+        }
+        assert_eq!(passes.last().unwrap().len() as i64, ends[*p as usize]);
+    }
+    assert!(consumers.all_running(), "a consumer stopped");
+    print_figures(
+        &format!(
+            "reset to earliest, 3 librdkafka consumers (cooperative-sticky), 6 partitions, \
+             the first at rest ({RECORDS} records), then {RESETS_WHILE_PRODUCING} while \
+             {produced} more records were produced; records read again per consumer after \
+             the first: {per_consumer:?}"
+        ),
+        &figures,
+    );
+    // Every node shows the resets done, each from its own copy of the committed state.
     for node in &fleet.nodes {
-        let done = wait_for("every node shows the reset done", SETTLE, || {
-            resets(node)
+        wait_for("every node shows the resets done", SETTLE, || {
+            let done = resets(node)
                 .into_iter()
-                .find(|r| r.group == group && r.state == "done")
+                .filter(|r| r.group == group && r.state == "done")
+                .filter(|r| r.partitions.iter().all(|p| p.applied && p.target == 0))
+                .count();
+            (done == figures.len()).then_some(())
         });
-        assert!(done.partitions.iter().all(|p| p.applied && p.target == 0));
     }
     consumers.stop();
+}
+
+/// One reset, timed from the `proxyctl group reset` call.
+#[derive(Debug, Clone, Copy)]
+struct Figure {
+    asked: Instant,
+    /// Until `proxyctl --wait` returned.
+    waited: Duration,
+    /// Until every partition was read at its target again.
+    consuming: Duration,
+}
+
+/// `proxyctl group reset --to-earliest --wait`, then waits until every partition has
+/// started pass `passes` (starting over at 0).
+fn reset_to_earliest(
+    fleet: &Fleet,
+    consumers: &GroupConsumers,
+    group: &str,
+    topic: &str,
+    passes: usize,
+) -> (Figure, String) {
+    let asked = Instant::now();
+    let out = proxyctl_ok(
+        &fleet.nodes[2],
+        &reset_args(group, topic, &["--to-earliest", "--wait"]),
+    );
+    let waited = asked.elapsed();
+    assert!(out.contains("done"), "{out}");
+    let restarts = wait_passes(
+        &consumers.observed,
+        "every partition read from 0 again",
+        |all| {
+            all.values()
+                .map(|p| Some(p.get(passes - 1)?.first()?.1))
+                .collect::<Option<Vec<Instant>>>()
+        },
+    );
+    let last = restarts.into_iter().max().unwrap();
+    let figure = Figure {
+        asked,
+        waited,
+        consuming: last - asked,
+    };
+    (figure, out)
+}
+
+type Passes = BTreeMap<i32, Vec<Vec<(i64, Instant)>>>;
+
+/// Polls the consumers' passes until `check` holds; fails after [`SETTLE`] with each
+/// partition's passes (first..last offset) and the consumers' callbacks, to see why.
+fn wait_passes<T>(observed: &Observed, what: &str, check: impl Fn(&Passes) -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        let all = passes_by_partition(observed);
+        if let Some(value) = check(&all) {
+            return value;
+        }
+        if start.elapsed() > SETTLE {
+            let shown: BTreeMap<i32, Vec<String>> = all
+                .iter()
+                .map(|(p, passes)| {
+                    let ranges = passes.iter().map(|pass| {
+                        let (first, last) = (pass[0].0, pass[pass.len() - 1].0);
+                        format!("{first}..={last} ({} records)", pass.len())
+                    });
+                    (*p, ranges.collect())
+                })
+                .collect();
+            let events: Vec<(usize, String)> = observed.events_since(first_instant(observed));
+            panic!(
+                "timed out waiting for {what}; passes by partition {shown:#?}; events {events:#?}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// When the first thing was observed (to show every event).
+fn first_instant(observed: &Observed) -> Instant {
+    let events = observed.events.lock().unwrap();
+    events.first().map_or_else(Instant::now, |(_, _, at)| *at)
+}
+
+/// Each partition's deliveries in the order they came, cut into passes wherever the
+/// offset goes back: (offset, when) of each.
+fn passes_by_partition(observed: &Observed) -> Passes {
+    let mut all: BTreeMap<i32, Vec<Vec<(i64, Instant)>>> = BTreeMap::new();
+    for d in observed.deliveries.lock().unwrap().iter() {
+        let passes = all.entry(d.partition).or_default();
+        let back = passes
+            .last()
+            .and_then(|p| p.last())
+            .is_none_or(|(last, _)| d.offset <= *last);
+        if back {
+            passes.push(Vec::new());
+        }
+        passes.last_mut().unwrap().push((d.offset, d.at));
+    }
+    all
+}
+
+/// Writes a record to each partition every 100 ms until `stop`; returns how many.
+async fn produce_until(topic: String, partitions: i32, stop: Arc<AtomicBool>) -> u64 {
+    let producer: FutureProducer = support::rdkafka::client_config(kafka())
+        .set("acks", "all")
+        .create()
+        .unwrap();
+    let mut sent = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    while !stop.load(Ordering::Acquire) {
+        tick.tick().await;
+        for p in 0..partitions {
+            let payload = sent.to_string();
+            let record = FutureRecord::<(), _>::to(&topic)
+                .payload(&payload)
+                .partition(p);
+            producer
+                .send(record, Duration::from_secs(30))
+                .await
+                .unwrap_or_else(|(e, _)| panic!("producing to {topic}: {e}"));
+            sent += 1;
+        }
+    }
+    sent
+}
+
+fn print_figures(what: &str, figures: &[Figure]) {
+    let stats = |f: fn(&Figure) -> Duration| {
+        let mut all: Vec<Duration> = figures.iter().map(f).collect();
+        all.sort();
+        let each: Vec<String> = all.iter().map(|d| seconds(*d)).collect();
+        format!(
+            "median {} max {} (each: {})",
+            seconds(all[all.len() / 2]),
+            seconds(*all.last().unwrap()),
+            each.join(" ")
+        )
+    };
+    println!(
+        "FIGURES {what}: {} resets; proxyctl --wait returned after {}; every partition \
+         consuming at its target after {}",
+        figures.len(),
+        stats(|f| f.waited),
+        stats(|f| f.consuming),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -229,7 +229,7 @@ fn plan_table(plan: &OffsetResetSummary) -> String {
         })
         .collect();
     format!(
-        "dry run: nothing changed; group {} would be reset ({}) to\n",
+        "dry run (nothing changed): reset of group {} {}\n",
         plan.group, plan.spec
     ) + &table(&["TOPIC", "PARTITION", "CURRENT", "TARGET"], rows)
 }
