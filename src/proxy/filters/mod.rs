@@ -13,6 +13,7 @@ mod describe_cluster;
 mod find_coordinator;
 mod metadata;
 mod node_endpoints;
+mod offset_reset;
 pub mod partial;
 mod quota;
 #[cfg(feature = "test-hooks")]
@@ -34,7 +35,9 @@ pub use api_versions::intersect_api_versions;
 pub use quota::ConnectionQuota;
 
 /// The chain of filters a node runs, in order: authorization first, so a refused
-/// request meets no other filter; then breakers, so a held topic costs the brokers
+/// request meets no other filter; then the offset-reset fence, which answers the group
+/// requests of a group under reset before anything else spends work on them (nothing
+/// after it rewrites group requests); then breakers, so a held topic costs the brokers
 /// nothing (and counts against no quota); then quotas, so a throttled request is held
 /// before anything else is done for it.
 pub fn built_in(
@@ -48,6 +51,7 @@ pub fn built_in(
     if let Some(acl) = &config.acl {
         filters.push(Box::new(acl::Authorization::new(acl, metrics, &names)));
     }
+    filters.push(Box::new(offset_reset::OffsetResets::new(metrics)));
     let meter = Arc::new(breaker::meter::TopicMeter::default());
     usage.register(meter.clone());
     filters.push(Box::new(breaker::Breakers::new(&names, &meter, metrics)));
