@@ -638,6 +638,8 @@ async fn a_running_cooperative_group_reset_to_earliest_reads_everything_once_mor
         ),
         &figures,
     );
+    print_callbacks(&consumers.observed, &figures);
+    print_driver_log(&fleet);
     // Every node shows the resets done, each from its own copy of the committed state.
     for node in &fleet.nodes {
         wait_for("every node shows the resets done", SETTLE, || {
@@ -774,6 +776,32 @@ async fn produce_until(topic: String, partitions: i32, stop: Arc<AtomicBool>) ->
         }
     }
     sent
+}
+
+/// What the application saw during each reset: its rebalance callbacks and errors, with
+/// the time since the reset was asked.
+fn print_callbacks(observed: &Observed, figures: &[Figure]) {
+    let events = observed.events.lock().unwrap();
+    for (i, figure) in figures.iter().enumerate() {
+        let until = figures.get(i + 1).map(|f| f.asked);
+        let during: Vec<String> = events
+            .iter()
+            .filter(|(_, _, at)| *at >= figure.asked && until.is_none_or(|u| *at < u))
+            .map(|(c, what, at)| format!("+{} consumer {c} {what}", seconds(*at - figure.asked)))
+            .collect();
+        println!("reset {i}: {}", during.join("; "));
+    }
+}
+
+/// The Raft leaders' account of each reset (phases, members removed), for the figures.
+fn print_driver_log(fleet: &Fleet) {
+    for node in &fleet.nodes {
+        for line in node.log().lines() {
+            if line.contains("offset_resets::driver") {
+                println!("node {}: {line}", node.id);
+            }
+        }
+    }
 }
 
 fn print_figures(what: &str, figures: &[Figure]) {
