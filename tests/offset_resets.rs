@@ -62,6 +62,18 @@ fn reset_args<'a>(group: &'a str, topic: &'a str, rest: &[&'a str]) -> Vec<&'a s
     args
 }
 
+/// Starts proxyctl without waiting for it.
+fn spawn_proxyctl(node: &Node, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_proxyctl"))
+        .args(["--endpoint", &node.admin])
+        .args(args)
+        .env_remove("FLOTILLA_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// A dry run's plan, as JSON.
 fn dry_run(node: &Node, group: &str, topic: &str, target: &[&str]) -> OffsetResetSummary {
     let mut rest = target.to_vec();
@@ -349,13 +361,6 @@ fn wait_delivered(observed: &Observed, ends: &[i64], times: usize, what: &str) {
     });
 }
 
-/// The reset's id, from `proxyctl group reset ... -o json`.
-fn reset_id(out: &str) -> String {
-    let created: OffsetResetSummary = serde_json::from_str(out).unwrap();
-    assert_eq!(created.id.len(), 12, "{out}");
-    created.id
-}
-
 /// The seconds proxyctl printed: `... done after 2.3s`.
 fn printed_seconds(out: &str) -> f64 {
     out.trim()
@@ -469,26 +474,24 @@ async fn dry_run_refusals_and_cancel_leave_the_group_alone() {
     assert!(refused.contains("--to-earliest"), "no target: {refused}");
 
     // A scheduled reset is pending; a second one of the group is refused; cancelling
-    // it leaves the group as it was.
-    let scheduled = proxyctl_ok(
+    // it leaves the group as it was, and `--wait` on it fails saying so.
+    let waiting = spawn_proxyctl(
         node,
         &reset_args(
             &group,
             &topic,
-            &["--to-earliest", "--start-in", "1h", "-o", "json"],
+            &["--to-earliest", "--start-in", "1h", "--wait"],
         ),
     );
-    let id = reset_id(&scheduled);
-    let listed = resets(node);
-    let pending = listed
-        .iter()
-        .find(|r| r.id == id)
-        .expect("the reset listed");
-    assert_eq!(
-        (pending.state.as_str(), pending.group.as_str()),
-        ("pending", group.as_str())
-    );
+    let pending = wait_for("the scheduled reset listed", SETTLE, || {
+        resets(node).into_iter().find(|r| r.group == group)
+    });
+    let id = pending.id.clone();
+    assert_eq!(id.len(), 12, "{pending:?}");
+    assert_eq!(pending.state, "pending");
     assert_eq!(pending.requested_by, "anonymous");
+    let starts_in = pending.start_at_ms - pending.created_at_ms;
+    assert!((3_599_000..=3_600_000).contains(&starts_in), "{pending:?}");
     let second = proxyctl_refused(node, &reset_args(&group, &topic, &["--to-latest"]));
     println!("second reset: {second}");
     assert!(
@@ -497,6 +500,13 @@ async fn dry_run_refusals_and_cancel_leave_the_group_alone() {
     );
     let cancelled = proxyctl_ok(&fleet.nodes[2], &["group", "reset-cancel", &id]);
     assert!(cancelled.contains("cancelled"), "{cancelled}");
+    let waited = waiting.wait_with_output().unwrap();
+    let told = String::from_utf8_lossy(&waited.stderr);
+    assert!(
+        !waited.status.success(),
+        "--wait on a cancelled reset succeeded"
+    );
+    assert!(told.contains("ended cancelled after"), "{told}");
     let again = proxyctl_refused(node, &["group", "reset-cancel", &id]);
     assert!(again.contains("only a pending reset"), "{again}");
     let table = proxyctl_ok(node, &["group", "resets"]);
