@@ -241,6 +241,28 @@ impl Observed {
         counts
     }
 
+    /// Each consumer's partitions now, from its assign and revoke callbacks (incremental,
+    /// as the cooperative protocol calls them).
+    fn assignments(&self) -> BTreeMap<usize, Vec<i32>> {
+        let mut owned: BTreeMap<usize, Vec<i32>> = BTreeMap::new();
+        for (consumer, what, _) in self.events.lock().unwrap().iter() {
+            let (verb, list) = what.split_once(' ').unwrap_or((what, ""));
+            let partitions: Vec<i32> = list
+                .trim_matches(['[', ']'])
+                .split(", ")
+                .filter_map(|p| p.parse().ok())
+                .collect();
+            let mine = owned.entry(*consumer).or_default();
+            match verb {
+                "assigned" => mine.extend(partitions),
+                "revoked" => mine.retain(|p| !partitions.contains(p)),
+                _ => {}
+            }
+            mine.sort();
+        }
+        owned
+    }
+
     fn rebalances(&self) -> usize {
         let all = self.events.lock().unwrap();
         all.iter()
@@ -559,6 +581,13 @@ async fn a_running_cooperative_group_reset_to_earliest_reads_everything_once_mor
     let consumers = GroupConsumers::start(&fleet, &group, &topic, 3);
     let ends = view.ends();
     wait_delivered(&consumers.observed, &ends, 1, "the group read every record");
+    // A steady group: each of the three owns two partitions (a reset while a member is
+    // still joining is another case).
+    wait_for("each consumer owning two partitions", SETTLE, || {
+        let owned = consumers.observed.assignments();
+        let steady = owned.len() == 3 && owned.values().all(|p| p.len() == 2);
+        steady.then_some(())
+    });
     view.wait_committed_at_end();
     let once = consumers.observed.counts();
     assert!(
