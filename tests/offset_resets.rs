@@ -583,11 +583,7 @@ async fn a_running_cooperative_group_reset_to_earliest_reads_everything_once_mor
     wait_delivered(&consumers.observed, &ends, 1, "the group read every record");
     // A steady group: each of the three owns two partitions (a reset while a member is
     // still joining is another case).
-    wait_for("each consumer owning two partitions", SETTLE, || {
-        let owned = consumers.observed.assignments();
-        let steady = owned.len() == 3 && owned.values().all(|p| p.len() == 2);
-        steady.then_some(())
-    });
+    wait_steady(&consumers.observed);
     view.wait_committed_at_end();
     let once = consumers.observed.counts();
     assert!(
@@ -631,6 +627,7 @@ async fn a_running_cooperative_group_reset_to_earliest_reads_everything_once_mor
                 (all.len() == PARTITIONS as usize && ready).then_some(())
             },
         );
+        wait_steady(&consumers.observed);
         let (figure, _) = reset_to_earliest(&fleet, &consumers, &group, &topic, passes + 1);
         figures.push(figure);
     }
@@ -691,6 +688,16 @@ async fn a_running_cooperative_group_reset_to_earliest_reads_everything_once_mor
         });
     }
     consumers.stop();
+}
+
+/// Waits until each of the three consumers owns two partitions: the group is steady.
+/// (A reset that meets the group mid-rebalance, a member still joining, is another case.)
+fn wait_steady(observed: &Observed) {
+    wait_for("each consumer owning two partitions", SETTLE, || {
+        let owned = observed.assignments();
+        let steady = owned.len() == 3 && owned.values().all(|p| p.len() == 2);
+        steady.then_some(())
+    });
 }
 
 /// One reset, timed from the `proxyctl group reset` call.
