@@ -7,6 +7,14 @@
 //!
 //! The tests print the time from the `proxyctl group reset` call to the group consuming
 //! at the target.
+//!
+//! Known problem, so each reset here waits for a steady group (each consumer owning two
+//! partitions): a reset that meets the group mid-rebalance (a member still joining, or
+//! the previous reset's rejoin not settled; the driver then removes only the members
+//! Kafka lists) has twice left a librdkafka member consuming its old partitions for about
+//! a session timeout while another member was assigned all six, so both read the same
+//! records. That member sent nothing during the half second the reset was applying (its
+//! JoinGroup was already at the broker), so no node ever refused it.
 
 mod support;
 
