@@ -14,6 +14,7 @@ use crate::api::{ClusterStatus, Mode, NodeState, NodeSummary, RaftRole};
 use crate::backend;
 use crate::cluster::fence::Fence;
 use crate::cluster::fleet::Fleet;
+use crate::cluster::offset_resets::evictions::Evictions;
 use crate::cluster::usage::FleetUsage;
 use crate::directory::{AdvertisedNode, Directory};
 use crate::metrics::Metrics;
@@ -73,6 +74,8 @@ pub struct Context {
     pub usage: Arc<FleetUsage>,
     /// Traffic per topic and client, and the rates `proxyctl top` shows.
     pub traffic: Arc<Traffic>,
+    /// Members the `offset_reset` filter fenced, for this node's evictor to remove.
+    pub evictions: Arc<Evictions>,
     /// How to reach the brokers (TCP or TLS).
     pub backend: Arc<backend::Link>,
     /// Present with a `[tls]` section: the TLS listeners' certificate.
@@ -113,7 +116,8 @@ impl Context {
         let traffic = Arc::new(Traffic::new(metrics.clone(), &config.monitoring));
         let control = Arc::new(ArcSwap::from_pointee(ControlState::default()));
         let usage = Arc::new(FleetUsage::default());
-        let built_in = filters::built_in(&directory, &config, &metrics, &usage);
+        let evictions = Arc::new(Evictions::default());
+        let built_in = filters::built_in(&directory, &config, &metrics, &usage, &evictions);
         let chain = FilterChain::new(built_in, control.clone(), &metrics);
         Context {
             fleet,
@@ -130,6 +134,7 @@ impl Context {
             metrics,
             usage,
             traffic,
+            evictions,
             listening_slots: AtomicUsize::new(0),
             next_bootstrap: AtomicUsize::new(0),
         }

@@ -119,6 +119,11 @@ fn start_tasks(
             crate::cluster::offset_resets::driver::drive(fleet, driving).await;
             Ok(())
         });
+        let evicting = ctx.clone();
+        tasks.spawn("offset reset evictions", async move {
+            crate::cluster::offset_resets::driver::evict_fenced(evicting).await;
+            Ok(())
+        });
         let learning = ctx.clone();
         tasks.spawn("topic ids for breakers", async move {
             crate::cluster::breakers::learn_topic_ids(learning).await;

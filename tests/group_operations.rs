@@ -14,12 +14,19 @@ use std::time::{Duration, Instant};
 use flotilla::backend::groups::{self, GroupDescription, GroupProtocol, OffsetSpec};
 use flotilla::backend::{BrokerClient, Link};
 use flotilla::cluster::error::ClusterError;
+use flotilla::cluster::fleet::Fleet;
+use flotilla::cluster::offset_resets::driver::{drive, evict_fenced};
+use flotilla::cluster::offset_resets::evictions::{Eviction, GroupProtocol as FencedProtocol};
 use flotilla::cluster::offset_resets::plan::{
     parse_datetime, plan, ResetRequest, ResetTarget, TopicSelection,
 };
+use flotilla::cluster::offset_resets::LEVEL;
+use flotilla::cluster::writes::commit;
 use flotilla::context::{Context, Transports};
 use flotilla_config::Config;
-use flotilla_raft::offset_resets::PartitionReset;
+use flotilla_raft::governance::unix_millis;
+use flotilla_raft::offset_resets::{OffsetReset, PartitionReset, ResetPhase};
+use flotilla_raft::{Command, ControlState};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::TopicPartitionList;
@@ -197,6 +204,67 @@ async fn a_classic_group_is_described_emptied_and_committed_to() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kip_848_group_is_described_emptied_and_committed_to() {
     group_lifecycle("consumer", GroupProtocol::Consumer).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fenced_member_is_evicted_while_its_reset_applies() {
+    let ctx = context();
+    let link = &ctx.backend;
+    let topic = unique_topic("groupops-evict");
+    let group = format!("{topic}-group");
+    create_topic(kafka(), &topic, 1).await;
+    let member = consumer(&topic, &group, "classic");
+    let joined = describe_until(link, &group, Some(&member), "the member to join", |d| {
+        d.members.len() == 1
+    })
+    .await;
+    let first_member = joined.members[0].member_id.clone();
+
+    let reset = OffsetReset {
+        id: "evict-1".into(),
+        group: group.clone(),
+        partitions: vec![PartitionReset {
+            topic: topic.clone(),
+            partition: 0,
+            previous: None,
+            target: 0,
+            applied: false,
+        }],
+        phase: ResetPhase::Applying,
+        spec: "to-earliest".into(),
+        requested_by: "test".into(),
+        created_at_ms: 0,
+        start_at_ms: 0,
+        deadline_ms: u64::MAX,
+        finished_at_ms: None,
+    };
+    let mut state = ControlState::default();
+    state.offset_resets.insert(reset.id.clone(), reset);
+    ctx.control.store(Arc::new(state));
+    let evictor = tokio::spawn(evict_fenced(ctx.clone()));
+    ctx.evictions.request(Eviction {
+        reset_id: "evict-1".into(),
+        group: group.clone(),
+        member_id: first_member.clone(),
+        group_instance_id: None,
+        protocol: FencedProtocol::Classic,
+    });
+    // Removed, the consumer joins again as a new member (no filter fences it here).
+    describe_until(
+        link,
+        &group,
+        Some(&member),
+        "the member to be removed",
+        |d| d.members.iter().all(|m| m.member_id != first_member),
+    )
+    .await;
+    // The count follows the coordinator's answer, which may come after the describe.
+    let start = Instant::now();
+    while ctx.metrics.offset_resets.evicted_members.get() != 1 {
+        assert!(start.elapsed() < DEADLINE, "the eviction was not counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    evictor.abort();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -408,4 +476,208 @@ async fn delete_records(topic: &str, partition: i32, before: i64) {
     for element in deleted.elements() {
         assert!(element.error().is_ok(), "{element:?}");
     }
+}
+
+/// A one-node fleet in this process, its Raft leader once the offset reset level is
+/// committed, with the node's context (standalone data path: no filter fences anything).
+async fn one_node_fleet(dir: &std::path::Path) -> (Arc<Fleet>, Arc<Context>) {
+    let host = support::next_host();
+    let text = format!(
+        "[node]\nid = 1\nadvertised_host = \"{host}\"\nadmin_listen = \"{host}:9644\"\n\
+         [backend]\nbootstrap_servers = [{}]\n\
+         [cluster]\nid = \"groupops\"\ngossip_listen = \"{host}:7946\"\n\
+         raft_listen = \"{host}:7947\"\ndata_dir = \"{}\"\ninitial_members = [1]\n",
+        addresses()
+            .iter()
+            .map(|a| format!("{a:?}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        dir.display()
+    );
+    let config = Config::parse(&text).unwrap();
+    let transports = Transports::load(&config).unwrap();
+    let fleet = Fleet::start(&config, None).await.unwrap();
+    let ctx = Arc::new(Context::new(config, Some(fleet.clone()), transports));
+    let running = fleet.clone();
+    let (directory, control, metrics) = (
+        ctx.directory.clone(),
+        ctx.control.clone(),
+        ctx.metrics.clone(),
+    );
+    tokio::spawn(async move { running.run(directory, control, metrics).await });
+    let start = Instant::now();
+    loop {
+        let status = fleet.status();
+        let level = fleet.raft.state().borrow().feature_level;
+        if status.leader == Some(1) && level >= LEVEL {
+            return (fleet, ctx);
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the fleet did not reach level {LEVEL}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn reset_of(
+    id: &str,
+    group: &str,
+    partitions: Vec<PartitionReset>,
+    deadline_ms: u64,
+) -> OffsetReset {
+    let now = unix_millis();
+    OffsetReset {
+        id: id.into(),
+        group: group.into(),
+        partitions,
+        phase: ResetPhase::Pending,
+        spec: "to-offset".into(),
+        requested_by: "test".into(),
+        created_at_ms: now,
+        start_at_ms: now,
+        deadline_ms,
+        finished_at_ms: None,
+    }
+}
+
+async fn wait_phase(fleet: &Fleet, id: &str, phase: ResetPhase) -> OffsetReset {
+    let start = Instant::now();
+    loop {
+        let reset = fleet.raft.state().borrow().offset_resets.get(id).cloned();
+        if let Some(reset) = reset.filter(|r| r.phase == phase) {
+            return reset;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "reset {id} did not become {phase}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_leader_drives_resets_to_done_or_expired() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("flotilla::cluster::offset_resets=debug")
+        .with_test_writer()
+        .try_init();
+    let dir = tempfile::tempdir().unwrap();
+    let (fleet, ctx) = one_node_fleet(dir.path()).await;
+    tokio::spawn(drive(fleet.clone(), ctx.clone()));
+    let topic = unique_topic("groupops-drive");
+    create_topic(kafka(), &topic, 2).await;
+    produce(&topic, 0, 6, FIRST_MS).await;
+    produce(&topic, 1, 6, FIRST_MS).await;
+
+    // A group whose consumer has gone: the reset commits the targets and is done.
+    let idle = format!("{topic}-idle");
+    let mut client = coordinator_client(&ctx.backend, &idle).await;
+    let before = BTreeMap::from([((topic.clone(), 0), 6), ((topic.clone(), 1), 6)]);
+    groups::commit_offsets(&mut client, &idle, &before)
+        .await
+        .unwrap();
+    let targets = vec![
+        PartitionReset {
+            topic: topic.clone(),
+            partition: 0,
+            previous: Some(6),
+            target: 1,
+            applied: false,
+        },
+        PartitionReset {
+            topic: topic.clone(),
+            partition: 1,
+            previous: Some(6),
+            target: 4,
+            applied: false,
+        },
+    ];
+    let reset = reset_of("drive-done", &idle, targets, unix_millis() + 60_000);
+    commit(&fleet, Command::CreateOffsetReset { reset })
+        .await
+        .unwrap();
+    let done = wait_phase(&fleet, "drive-done", ResetPhase::Done).await;
+    assert!(done.partitions.iter().all(|p| p.applied));
+    let committed = groups::committed_offsets(&mut client, &idle).await.unwrap();
+    assert_eq!(
+        committed,
+        BTreeMap::from([((topic.clone(), 0), 1), ((topic.clone(), 1), 4)])
+    );
+    assert_eq!(ctx.metrics.offset_resets.duration.get_sample_count(), 1);
+    let by_state = |s: &str| {
+        ctx.metrics
+            .offset_resets
+            .by_state
+            .with_label_values(&[s])
+            .get()
+    };
+    assert_eq!(by_state("done"), 1);
+
+    // A live member is removed. Without the filter nothing fences it, so it may rejoin
+    // before the targets are committed (then the reset expires, committing nothing) or
+    // not (then it is done and the member resumes from the target).
+    let busy = format!("{topic}-busy");
+    let member = consumer(&topic, &busy, "classic");
+    describe_until(
+        &ctx.backend,
+        &busy,
+        Some(&member),
+        "the member to join",
+        |d| d.members.len() == 1,
+    )
+    .await;
+    let target = PartitionReset {
+        topic: topic.clone(),
+        partition: 0,
+        previous: None,
+        target: 2,
+        applied: false,
+    };
+    let reset = reset_of("drive-busy", &busy, vec![target], unix_millis() + 5_000);
+    commit(&fleet, Command::CreateOffsetReset { reset })
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let finished = loop {
+        let phase = fleet.raft.state().borrow().offset_resets["drive-busy"].phase;
+        if !phase.is_active() {
+            break phase;
+        }
+        assert!(start.elapsed() < DEADLINE, "the reset did not finish");
+        let _ = tokio::time::timeout(Duration::from_millis(100), member.recv()).await;
+    };
+    assert!(ctx.metrics.offset_resets.evicted_members.get() >= 1);
+    let mut client = coordinator_client(&ctx.backend, &busy).await;
+    let committed = groups::committed_offsets(&mut client, &busy).await.unwrap();
+    match finished {
+        ResetPhase::Done => assert_eq!(committed.get(&(topic.clone(), 0)), Some(&2)),
+        ResetPhase::Expired => assert_eq!(committed.get(&(topic.clone(), 0)), None),
+        other => panic!("the reset ended {other}"),
+    }
+    drop(member);
+
+    // A scheduled reset whose deadline comes before its start expires untouched.
+    let late = format!("{topic}-late");
+    let mut client = coordinator_client(&ctx.backend, &late).await;
+    groups::commit_offsets(&mut client, &late, &before)
+        .await
+        .unwrap();
+    let target = PartitionReset {
+        topic: topic.clone(),
+        partition: 0,
+        previous: Some(6),
+        target: 0,
+        applied: false,
+    };
+    let mut reset = reset_of("drive-late", &late, vec![target], unix_millis() + 500);
+    reset.start_at_ms = unix_millis() + 600_000;
+    commit(&fleet, Command::CreateOffsetReset { reset })
+        .await
+        .unwrap();
+    let expired = wait_phase(&fleet, "drive-late", ResetPhase::Expired).await;
+    assert!(expired.partitions.iter().all(|p| !p.applied));
+    assert!(by_state("expired") >= 1);
+    let committed = groups::committed_offsets(&mut client, &late).await.unwrap();
+    assert_eq!(committed, before);
 }

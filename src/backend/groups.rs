@@ -61,7 +61,7 @@ pub struct Coordinator {
 }
 
 /// Which group protocol a group runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum GroupProtocol {
     /// JoinGroup/SyncGroup/Heartbeat, with client-side assignment.
     Classic,

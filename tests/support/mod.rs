@@ -6,6 +6,7 @@ pub mod admin;
 pub mod certs;
 pub mod fake_broker;
 pub mod fleet;
+pub mod groups;
 pub mod java;
 pub mod quotas;
 pub mod rdkafka;

@@ -10,7 +10,9 @@
 //! after kill -9 of the old one just carries on from the committed phase.
 //!
 //! Every node, leader or not, keeps `flotilla_offset_resets{state}` equal to the
-//! committed state's counts.
+//! committed state's counts, and runs an evictor: the members its `offset_reset` filter
+//! fences are removed from their group at once, which is what usually empties a group;
+//! the leader's own removals only catch the members no node has heard from.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -20,8 +22,9 @@ use flotilla_raft::governance::unix_millis;
 use flotilla_raft::offset_resets::{OffsetReset, ResetPhase};
 use flotilla_raft::{Command, ControlState};
 
+use super::evictions::{Eviction, GroupProtocol as FencedProtocol};
 use super::plan::broker_addresses;
-use crate::backend::groups::{self, TopicPartition};
+use crate::backend::groups::{self, GroupMember, GroupProtocol, TopicPartition};
 use crate::backend::BrokerClient;
 use crate::cluster::fleet::Fleet;
 use crate::cluster::writes::commit;
@@ -229,11 +232,16 @@ impl Driver {
 fn log_phase_change(reset: &OffsetReset, to: ResetPhase) {
     let (id, group) = (&reset.id, &reset.group);
     match to {
+        ResetPhase::Expired if reset.phase == ResetPhase::Pending => tracing::warn!(
+            reset = %id,
+            group = %group,
+            "offset reset expired before it started; the group was never touched"
+        ),
         ResetPhase::Expired => tracing::warn!(
             reset = %id,
             group = %group,
-            "offset reset expired while {}: the group is open again with the offsets it had",
-            reset.phase
+            "offset reset expired while applying: the group is open again with the \
+             offsets it had"
         ),
         _ => tracing::info!(
             reset = %id,
@@ -243,6 +251,77 @@ fn log_phase_change(reset: &OffsetReset, to: ResetPhase) {
             reset.phase
         ),
     }
+}
+
+/// Removes the members this node's `offset_reset` filter fenced, as soon as it fenced
+/// them, so a group empties within a heartbeat interval rather than a session timeout;
+/// the leader's driver removes any the evictor missed. Runs for the life of the node.
+pub async fn evict_fenced(ctx: Arc<Context>) {
+    let Some(mut fenced) = ctx.evictions.take_receiver() else {
+        return;
+    };
+    while let Some(first) = fenced.recv().await {
+        // Whatever else is queued goes along: one LeaveGroup per classic group.
+        let mut batch = vec![first];
+        while let Ok(next) = fenced.try_recv() {
+            batch.push(next);
+        }
+        for ((reset_id, group, protocol), members) in by_group(batch) {
+            if !still_applying(&ctx, &reset_id) {
+                // A KIP-848 member keeps its id when it rejoins: once the reset is over,
+                // removing that id would throw out a member in good standing.
+                continue;
+            }
+            if let Err(e) = evict(&ctx, &group, protocol, &members).await {
+                tracing::warn!(reset = %reset_id, group = %group, "offset reset: removing fenced members: {e:#}; the leader retries");
+            }
+        }
+    }
+}
+
+type GroupKey = (String, String, GroupProtocol);
+
+fn by_group(batch: Vec<Eviction>) -> BTreeMap<GroupKey, Vec<GroupMember>> {
+    let mut groups: BTreeMap<GroupKey, Vec<GroupMember>> = BTreeMap::new();
+    for eviction in batch {
+        let protocol = match eviction.protocol {
+            FencedProtocol::Classic => GroupProtocol::Classic,
+            FencedProtocol::Consumer => GroupProtocol::Consumer,
+        };
+        groups
+            .entry((eviction.reset_id, eviction.group, protocol))
+            .or_default()
+            .push(GroupMember {
+                member_id: eviction.member_id,
+                instance_id: eviction.group_instance_id,
+            });
+    }
+    groups
+}
+
+fn still_applying(ctx: &Context, reset_id: &str) -> bool {
+    ctx.control
+        .load()
+        .offset_resets
+        .get(reset_id)
+        .is_some_and(|r| r.phase == ResetPhase::Applying)
+}
+
+async fn evict(
+    ctx: &Context,
+    group: &str,
+    protocol: GroupProtocol,
+    members: &[GroupMember],
+) -> anyhow::Result<()> {
+    let addresses = broker_addresses(ctx);
+    let coordinator = groups::find_coordinator(&ctx.backend, &addresses, group).await?;
+    let mut client = BrokerClient::connect(&ctx.backend, &coordinator.address).await?;
+    let removed = groups::remove_members(&mut client, group, protocol, members).await?;
+    ctx.metrics
+        .offset_resets
+        .evicted_members
+        .inc_by(removed as u64);
+    Ok(())
 }
 
 fn targets_of(reset: &OffsetReset) -> BTreeMap<TopicPartition, i64> {
@@ -316,6 +395,27 @@ mod tests {
             targets,
             BTreeMap::from([(("t".to_string(), 0), 4), (("t".to_string(), 1), 3)])
         );
+    }
+
+    #[test]
+    fn fenced_members_are_removed_group_by_group() {
+        let fenced = |reset: &str, group: &str, member: &str, protocol| Eviction {
+            reset_id: reset.into(),
+            group: group.into(),
+            member_id: member.into(),
+            group_instance_id: None,
+            protocol,
+        };
+        let batch = vec![
+            fenced("r1", "g", "m1", FencedProtocol::Classic),
+            fenced("r2", "h", "k1", FencedProtocol::Consumer),
+            fenced("r1", "g", "m2", FencedProtocol::Classic),
+        ];
+        let groups = by_group(batch);
+        assert_eq!(groups.len(), 2);
+        let classic = &groups[&("r1".into(), "g".into(), GroupProtocol::Classic)];
+        assert_eq!(classic.len(), 2);
+        assert!(groups.contains_key(&("r2".into(), "h".into(), GroupProtocol::Consumer)));
     }
 
     #[test]

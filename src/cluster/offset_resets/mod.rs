@@ -6,12 +6,15 @@
 //! replicated): once it is `applying`, every node's `offset_reset` filter refuses the
 //! group's members (UNKNOWN_MEMBER_ID for the classic protocol, FENCED_MEMBER_EPOCH for
 //! KIP-848), so each drops its positions without committing them, and holds back anyone
-//! joining or reading the group's offsets. The leader's driver then removes the members
-//! still registered (as `kafka-consumer-groups --remove-members` would), commits the
-//! targets to the now empty group exactly as Kafka's own tool does, and marks the reset
-//! `done`; members rejoin and read the targets from Kafka itself.
+//! joining or reading the group's offsets. The refusing node then removes the member from
+//! the group at the coordinator ([`evictions`]), so the group empties within a heartbeat
+//! interval ([`driver::evict_fenced`]). The leader's driver removes whatever member is
+//! still registered (one no node has heard from since), waits for the group to be empty,
+//! commits the targets exactly as Kafka's own tool does, and marks the reset `done`;
+//! members rejoin and read the targets from Kafka itself.
 
 pub mod driver;
+pub mod evictions;
 pub mod plan;
 
 use flotilla_raft::offset_resets::{OffsetReset, ResetPhase};

@@ -27,6 +27,7 @@ use kafka_protocol::protocol::StrBytes;
 use flotilla_config::Config;
 
 use super::filter::{Env, Filter, Transport};
+use crate::cluster::offset_resets::evictions::Evictions;
 use crate::cluster::usage::FleetUsage;
 use crate::directory::{Broker, Directory};
 use crate::metrics::Metrics;
@@ -45,6 +46,7 @@ pub fn built_in(
     config: &Config,
     metrics: &Arc<Metrics>,
     usage: &Arc<FleetUsage>,
+    _evictions: &Arc<Evictions>,
 ) -> Vec<Box<dyn Filter>> {
     let names = directory.topic_names.clone();
     let mut filters: Vec<Box<dyn Filter>> = Vec::new();

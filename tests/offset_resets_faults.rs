@@ -1,0 +1,138 @@
+//! Offset resets survive the nodes carrying them out: kill -9 of the node serving the
+//! group's coordinator connection, or of the Raft leader, in the middle of a reset. The
+//! reset still completes, once: a running librdkafka group reset to the earliest offsets
+//! receives every record exactly once more, and no consumer is restarted.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use flotilla::api::OffsetResetSummary;
+use support::fleet::Fleet;
+use support::groups::{fill_partitions, proxyctl, wait_reset_finished, RdkafkaGroup};
+use support::{kafka, unique_topic, wait_for};
+
+const PARTITIONS: i32 = 6;
+const PER_PARTITION: i64 = 100;
+
+/// The broker id of `group`'s coordinator, from Kafka's own tool.
+fn coordinator_of(group: &str) -> i32 {
+    let out = support::run_tool(
+        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+        &[
+            "--bootstrap-server",
+            kafka(),
+            "--describe",
+            "--group",
+            group,
+            "--state",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(group))
+        .unwrap_or_else(|| panic!("no state line for {group}: {text}"));
+    let id = line
+        .split('(')
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_else(|| panic!("no coordinator id in {line}"));
+    id.trim().parse().unwrap()
+}
+
+/// The group's committed offsets, read with a dry run.
+fn committed(node: &support::Node, group: &str, topic: &str) -> Vec<Option<i64>> {
+    let planned = proxyctl(
+        node,
+        &[
+            "group",
+            "reset",
+            group,
+            "--topic",
+            topic,
+            "--to-latest",
+            "--dry-run",
+            "-o",
+            "json",
+        ],
+    );
+    let plan: OffsetResetSummary = serde_json::from_str(&planned).unwrap();
+    plan.partitions.iter().map(|p| p.current).collect()
+}
+
+/// A group consumes everything; a reset to the earliest offsets starts through a node
+/// other than `victim`'s pick, which is killed at once; the reset completes and every
+/// record is delivered exactly once more.
+async fn a_reset_survives_kill_of(pick_victim: impl Fn(&Fleet, &str) -> u64, what: &str) {
+    let topic = unique_topic("reset-kill");
+    support::rdkafka::create_topic(kafka(), &topic, PARTITIONS).await;
+    fill_partitions(&topic, PARTITIONS, PER_PARTITION, "record").await;
+    let mut fleet = Fleet::start(3, kafka(), "2s");
+    let group_id = unique_topic("reset-kill-group");
+    let group = RdkafkaGroup::start(&fleet.bootstrap(), &topic, &group_id, 3);
+    group.wait_delivered(PARTITIONS, PER_PARTITION, 1);
+
+    let victim = pick_victim(&fleet, &group_id);
+    let survivor = if victim == 1 { 2 } else { 1 };
+    let asked = Instant::now();
+    proxyctl(
+        fleet.node(survivor),
+        &[
+            "group",
+            "reset",
+            &group_id,
+            "--topic",
+            &topic,
+            "--to-earliest",
+        ],
+    );
+    fleet.node(victim).kill();
+    println!("{what}: killed node {victim} after the reset was committed");
+
+    let (reset, done) =
+        wait_reset_finished(fleet.node(survivor), &group_id, Duration::from_secs(120));
+    assert_eq!(reset.state, "done", "{reset:?}");
+    assert!(reset.partitions.iter().all(|p| p.target == 0 && p.applied));
+    group.wait_delivered(PARTITIONS, PER_PARTITION, 2);
+    println!(
+        "{what}: reset done {:?} and every record delivered again {:?} after it was asked",
+        done - asked,
+        asked.elapsed()
+    );
+    // Once the group has committed the end again, nothing is left to deliver.
+    let end = vec![Some(PER_PARTITION); PARTITIONS as usize];
+    wait_for(
+        "the group committed the end",
+        Duration::from_secs(60),
+        || (committed(fleet.node(survivor), &group_id, &topic) == end).then_some(()),
+    );
+    let expected = (PARTITIONS as i64 * PER_PARTITION) as usize;
+    assert_eq!(
+        group.observed.delivered(2),
+        (expected, 0),
+        "every record exactly twice: {}",
+        group.observed.summary()
+    );
+    println!("{what}: the application saw {}", group.observed.summary());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_survives_kill_of_the_coordinator_connections_node() {
+    let pick = |fleet: &Fleet, group: &str| {
+        let coordinator = coordinator_of(group);
+        let status = fleet.status(1).expect("node 1 answers");
+        let owner = status.identity(coordinator).and_then(|i| i.owner);
+        owner.expect("the coordinator's identity has an owner")
+    };
+    a_reset_survives_kill_of(pick, "coordinator node").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_survives_kill_of_the_raft_leader() {
+    let pick = |fleet: &Fleet, _: &str| {
+        let status = fleet.status(1).expect("node 1 answers");
+        status.leader.expect("a leader")
+    };
+    a_reset_survives_kill_of(pick, "raft leader").await;
+}
