@@ -21,9 +21,10 @@
 //!   generation and member id, and its next `onJoinPrepare` gives every partition away as
 //!   lost (no commit: a commit outside a stable generation fails locally). librdkafka
 //!   resets the member id and revokes everything as lost (cooperative) or rejoins
-//!   (eager, which revoked before joining). ILLEGAL_GENERATION would keep the Java member
-//!   id and, on SyncGroup, the same outcome, but on JoinGroup it is fatal to Java.
-//!   COORDINATOR_LOAD_IN_PROGRESS is "unexpected" and fatal on Java's SyncGroup.
+//!   (eager, which revoked before joining). ILLEGAL_GENERATION would do as well here but
+//!   is fatal to Java on JoinGroup, so UNKNOWN_MEMBER_ID is the one code for members.
+//!   COORDINATOR_LOAD_IN_PROGRESS would be an "unexpected error", fatal, on Java's
+//!   SyncGroup, and REBALANCE_IN_PROGRESS keeps positions under cooperative assignors.
 //! - JoinGroup with a member id: UNKNOWN_MEMBER_ID; Java resets, runs `onJoinPrepare`
 //!   again and loses every partition. librdkafka under a cooperative assignor only resets
 //!   its member id and rejoins *keeping* its assignment, which its next JoinGroup shows as
@@ -49,8 +50,10 @@
 //!   its assignment.
 //! - Simple commits (no member id, generation -1: `assign()` consumers, admin tools) and
 //!   OffsetFetch of the group: held, then COORDINATOR_LOAD_IN_PROGRESS, which both clients
-//!   retry (librdkafka's OffsetFetch retries while its assignment is unchanged; Java's
-//!   until the call's timeout). An OffsetFetch naming several groups (v8+) is held whole
+//!   retry (librdkafka's OffsetFetch retries while its assignment is unchanged, its
+//!   commits twice before the commit callback gets the error; Java's until the call's
+//!   timeout). An `assign()` consumer has no membership to lose: it keeps its positions,
+//!   and a commit of it that outlives the fence lands after the targets. An OffsetFetch naming several groups (v8+) is held whole
 //!   if any is fenced: consumers name their one group, only admin tools batch, and one
 //!   answer for the request keeps the filter from splitting and merging responses.
 //! - ConsumerGroupHeartbeat (KIP-848): epoch > 0 gets FENCED_MEMBER_EPOCH; Java moves to
