@@ -76,6 +76,8 @@ pub enum Unauthenticated {
 #[derive(Debug, Clone, Default)]
 pub struct Caller {
     pub authorization: Option<String>,
+    /// Who the credentials name (`token ops`, `certificate CN=...`); none on an open API.
+    pub who: Option<String>,
 }
 
 impl AdminAuth {
@@ -208,7 +210,13 @@ pub async fn authenticate(
             if method != Method::GET && method != Method::HEAD {
                 log_write(&verdict, &address, &method, &path);
             }
-            request.extensions_mut().insert(Caller { authorization });
+            let who = match &verdict {
+                Verdict::Allowed { who } => Some(who.clone()),
+                _ => None,
+            };
+            request
+                .extensions_mut()
+                .insert(Caller { authorization, who });
             next.run(request).await
         }
         Verdict::Unauthenticated(why) => {

@@ -4,7 +4,7 @@
 //!
 //! Every request passes `auth` first. The fleet's own resources (cluster, identities,
 //! drain) are here; the fleet's security data has a file each (`users`, `acls`,
-//! `tokens`), and so do traffic governance's resources (`breakers`, `quotas`) and the
+//! `tokens`), and so do traffic governance's resources (`breakers`, `quotas`, `offset_resets`) and the
 //! fleet-wide traffic reads (`traffic`). A write on a node that does not lead Raft is
 //! replayed at the leader with the caller's credentials (`cluster::writes`).
 
@@ -12,6 +12,7 @@ mod acls;
 pub mod auth;
 mod breakers;
 pub mod listener;
+mod offset_resets;
 mod quotas;
 mod tokens;
 mod traffic;
@@ -50,6 +51,7 @@ pub fn router(ctx: Arc<Context>) -> Router {
         .merge(acls::routes())
         .merge(quotas::routes())
         .merge(breakers::routes())
+        .merge(offset_resets::routes())
         .merge(tokens::routes(auth.clone()))
         .merge(traffic::routes())
         .layer(middleware::from_fn_with_state(

@@ -4,6 +4,7 @@
 mod acls;
 mod breakers;
 mod client;
+mod groups;
 mod output;
 mod quotas;
 mod tokens;
@@ -90,6 +91,11 @@ enum Command {
     Breaker {
         #[command(subcommand)]
         command: breakers::BreakerCommand,
+    },
+    /// Consumer groups: reset their committed offsets while they run.
+    Group {
+        #[command(subcommand)]
+        command: groups::GroupCommand,
     },
     /// The busiest topics and clients of the whole fleet right now (rates per second).
     #[command(alias = "traffic")]
@@ -201,6 +207,7 @@ fn render(cli: &Cli) -> Result<String, String> {
         Command::Quota { command } => quotas::run(&api, command, cli.output)?,
         Command::Token { command } => tokens::run(&api, command, cli.output)?,
         Command::Breaker { command } => breakers::run(&api, command, cli.output)?,
+        Command::Group { command } => groups::run(&api, command, cli.output)?,
         Command::Top { limit } => traffic::top(&api, *limit, cli.output)?,
         Command::Clients => traffic::clients(&api, cli.output)?,
     })
