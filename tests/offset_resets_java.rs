@@ -10,12 +10,10 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use support::fleet::Fleet;
-use support::groups::{fill_partitions, last_reset, proxyctl};
+use support::groups::{fill_partitions, last_reset, proxyctl, JavaGroupConsumer};
 use support::{kafka, unique_topic, wait_for, Node};
 
 const PARTITIONS: i32 = 3;
@@ -23,159 +21,6 @@ const PARTITIONS: i32 = 3;
 const BACKLOG: i64 = 1_000;
 /// Bytes a second the lagging group may fetch.
 const LAGGING_RATE: u64 = 20_000;
-
-/// What the consumer printed, with when it was read.
-#[derive(Debug, Clone)]
-enum Event {
-    Record { partition: i32, offset: i64 },
-    Revoked,
-    Assigned,
-    CommitFailed(String),
-}
-
-type Events = Arc<Mutex<Vec<(Instant, Event)>>>;
-
-/// Kafka's VerifiableConsumer in a group, printing every record it delivers.
-struct JavaGroupConsumer {
-    child: std::process::Child,
-    reader: Option<std::thread::JoinHandle<()>>,
-    events: Events,
-}
-
-impl JavaGroupConsumer {
-    fn start(bootstrap: &str, topic: &str, group: &str, protocol: &str, client_id: &str) -> Self {
-        let config = std::env::temp_dir().join(format!("{group}.properties"));
-        // Small fetches, so the quota paces the group record by record.
-        std::fs::write(
-            &config,
-            format!(
-                "client.id={client_id}\nmax.partition.fetch.bytes=4096\nfetch.max.bytes=8192\n"
-            ),
-        )
-        .unwrap();
-        let mut child = support::kafka_tool(
-            "org.apache.kafka.tools.VerifiableConsumer",
-            &[
-                "--bootstrap-server",
-                bootstrap,
-                "--topic",
-                topic,
-                "--group-id",
-                group,
-                "--group-protocol",
-                protocol,
-                "--reset-policy",
-                "earliest",
-                "--command-config",
-                &config.display().to_string(),
-                "--verbose",
-            ],
-        )
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-        let events: Events = Arc::default();
-        let stdout = child.stdout.take().unwrap();
-        let sink = events.clone();
-        let reader = std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if let Some(event) = parse(&line) {
-                    sink.lock().unwrap().push((Instant::now(), event));
-                }
-            }
-        });
-        JavaGroupConsumer {
-            child,
-            reader: Some(reader),
-            events,
-        }
-    }
-
-    /// Records delivered after `since`, per partition, in delivery order.
-    fn delivered_after(&self, since: Instant) -> BTreeMap<i32, Vec<i64>> {
-        self.delivered_between(since, Instant::now() + Duration::from_secs(3600))
-    }
-
-    /// Records delivered after `from` and before `to`, per partition, in delivery order.
-    fn delivered_between(&self, from: Instant, to: Instant) -> BTreeMap<i32, Vec<i64>> {
-        let mut delivered: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
-        for (at, event) in self.events.lock().unwrap().iter() {
-            if let Event::Record { partition, offset } = event {
-                if *at > from && *at < to {
-                    delivered.entry(*partition).or_default().push(*offset);
-                }
-            }
-        }
-        delivered
-    }
-
-    fn records_delivered(&self) -> usize {
-        let events = self.events.lock().unwrap();
-        events
-            .iter()
-            .filter(|(_, e)| matches!(e, Event::Record { .. }))
-            .count()
-    }
-
-    /// Whether every partition has delivered `end - 1` since `since`.
-    fn reached(&self, since: Instant, end: &BTreeMap<i32, i64>) -> bool {
-        let delivered = self.delivered_after(since);
-        end.iter().all(|(p, end)| {
-            delivered
-                .get(p)
-                .is_some_and(|offsets| offsets.contains(&(end - 1)))
-        })
-    }
-
-    fn summary(&self) -> String {
-        let events = self.events.lock().unwrap();
-        let count = |f: fn(&Event) -> bool| events.iter().filter(|(_, e)| f(e)).count();
-        let failed: Vec<&String> = events
-            .iter()
-            .filter_map(|(_, e)| match e {
-                Event::CommitFailed(why) => Some(why),
-                _ => None,
-            })
-            .collect();
-        format!(
-            "{} assignments, {} revocations, {} failed commits {:?}",
-            count(|e| matches!(e, Event::Assigned)),
-            count(|e| matches!(e, Event::Revoked)),
-            failed.len(),
-            failed.iter().take(3).collect::<Vec<_>>()
-        )
-    }
-}
-
-impl Drop for JavaGroupConsumer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
-    }
-}
-
-fn parse(line: &str) -> Option<Event> {
-    let event: serde_json::Value = serde_json::from_str(line).ok()?;
-    match event["name"].as_str()? {
-        "record_data" => Some(Event::Record {
-            partition: i32::try_from(event["partition"].as_i64()?).ok()?,
-            offset: event["offset"].as_i64()?,
-        }),
-        "partitions_revoked" => Some(Event::Revoked),
-        "partitions_assigned" => Some(Event::Assigned),
-        "offsets_committed" if event["success"] == false => Some(Event::CommitFailed(
-            event["error"].as_str().unwrap_or_default().to_string(),
-        )),
-        _ => None,
-    }
-}
 
 /// Runs a reset to completion; returns its targets by partition and when it was done.
 fn reset(node: &Node, group: &str, topic: &str, target: &[&str]) -> (BTreeMap<i32, i64>, Instant) {

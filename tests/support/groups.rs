@@ -27,15 +27,6 @@ pub struct Observed {
 }
 
 impl Observed {
-    /// How many (partition, offset) were delivered exactly `times` times, and how many
-    /// more often.
-    pub fn delivered(&self, times: u32) -> (usize, usize) {
-        let deliveries = self.deliveries.lock().unwrap();
-        let exactly = deliveries.values().filter(|n| **n == times).count();
-        let more = deliveries.values().filter(|n| **n > times).count();
-        (exactly, more)
-    }
-
     pub fn summary(&self) -> String {
         let errors = self.errors.lock().unwrap();
         format!(
@@ -50,7 +41,15 @@ impl Observed {
 
 struct Observer(Arc<Observed>);
 
-impl ClientContext for Observer {}
+impl ClientContext for Observer {
+    /// librdkafka's own log (with `debug` set, see [`DEBUG_ENV`]) goes to stderr.
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        eprintln!("rdkafka {level:?} {fac}: {log_message}");
+    }
+}
+
+/// Set to a librdkafka `debug` list (`cgrp,protocol`) to see the consumers' own log.
+const DEBUG_ENV: &str = "FLOTILLA_TEST_RDKAFKA_DEBUG";
 
 impl ConsumerContext for Observer {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance) {
@@ -83,7 +82,13 @@ impl RdkafkaGroup {
         let stop = Arc::new(AtomicBool::new(false));
         let threads = (0..members)
             .map(|member| {
-                let consumer: BaseConsumer<Observer> = super::rdkafka::client_config(bootstrap)
+                let mut config = super::rdkafka::client_config(bootstrap);
+                if let Ok(debug) = std::env::var(DEBUG_ENV) {
+                    config
+                        .set("debug", debug)
+                        .set_log_level(rdkafka::config::RDKafkaLogLevel::Debug);
+                }
+                let consumer: BaseConsumer<Observer> = config
                     .set("group.id", group)
                     .set("client.id", format!("{group}-{member}"))
                     .set("partition.assignment.strategy", "cooperative-sticky")
@@ -104,21 +109,6 @@ impl RdkafkaGroup {
             threads,
         }
     }
-
-    /// Waits until every one of `per_partition` records of each of `partitions`
-    /// partitions was delivered at least `times` times.
-    pub fn wait_delivered(&self, partitions: i32, per_partition: i64, times: u32) {
-        let expected = partitions as usize * per_partition as usize;
-        wait_for(
-            &format!("every record delivered {times} times"),
-            Duration::from_secs(120),
-            || {
-                let deliveries = self.observed.deliveries.lock().unwrap();
-                let reached = deliveries.values().filter(|n| **n >= times).count();
-                (reached >= expected).then_some(())
-            },
-        );
-    }
 }
 
 fn consume(consumer: &BaseConsumer<Observer>, observed: &Observed, stop: &AtomicBool) {
@@ -132,6 +122,94 @@ fn consume(consumer: &BaseConsumer<Observer>, observed: &Observed, stop: &Atomic
             None => {}
         }
     }
+}
+
+/// A group of consumers whose deliveries a test counts.
+pub trait RunningGroup {
+    /// Deliveries of each (partition, offset) so far.
+    fn deliveries(&self) -> BTreeMap<(i32, i64), u32>;
+    /// What the application saw, for messages.
+    fn summary(&self) -> String;
+}
+
+impl RunningGroup for RdkafkaGroup {
+    fn deliveries(&self) -> BTreeMap<(i32, i64), u32> {
+        self.observed.deliveries.lock().unwrap().clone()
+    }
+
+    fn summary(&self) -> String {
+        self.observed.summary()
+    }
+}
+
+/// Java consumers of one group, counted together.
+pub struct JavaGroup(pub Vec<JavaGroupConsumer>);
+
+impl RunningGroup for JavaGroup {
+    fn deliveries(&self) -> BTreeMap<(i32, i64), u32> {
+        let mut deliveries = BTreeMap::new();
+        for consumer in &self.0 {
+            for (_, event) in consumer.events.lock().unwrap().iter() {
+                if let Event::Record { partition, offset } = event {
+                    *deliveries.entry((*partition, *offset)).or_default() += 1;
+                }
+            }
+        }
+        deliveries
+    }
+
+    fn summary(&self) -> String {
+        let each: Vec<String> = self.0.iter().map(|c| c.summary()).collect();
+        each.join("; ")
+    }
+}
+
+/// Waits until every one of `per_partition` records of each of `partitions` partitions
+/// was delivered at least `times` times.
+pub fn wait_delivered(group: &dyn RunningGroup, partitions: i32, per_partition: i64, times: u32) {
+    let expected = partitions as usize * per_partition as usize;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let deliveries = group.deliveries();
+        let reached = deliveries.values().filter(|n| **n >= times).count();
+        if reached >= expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for every record delivered {times} times; by partition \
+             (offsets delivered fewer times, first of them): {:?}; {}",
+            short_of(&deliveries, partitions, per_partition, times),
+            group.summary()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// How many (partition, offset) were delivered exactly `times` times, and how many more.
+pub fn delivered(group: &dyn RunningGroup, times: u32) -> (usize, usize) {
+    let deliveries = group.deliveries();
+    let exactly = deliveries.values().filter(|n| **n == times).count();
+    let more = deliveries.values().filter(|n| **n > times).count();
+    (exactly, more)
+}
+
+/// Per partition, how many of its records were delivered fewer than `times` times, and
+/// the first such offset.
+fn short_of(
+    deliveries: &BTreeMap<(i32, i64), u32>,
+    partitions: i32,
+    per_partition: i64,
+    times: u32,
+) -> Vec<(i32, usize, i64)> {
+    (0..partitions)
+        .filter_map(|p| {
+            let short: Vec<i64> = (0..per_partition)
+                .filter(|o| deliveries.get(&(p, *o)).copied().unwrap_or(0) < times)
+                .collect();
+            Some((p, short.len(), *short.first()?))
+        })
+        .collect()
 }
 
 impl Drop for RdkafkaGroup {
@@ -202,5 +280,163 @@ pub async fn fill_partitions(topic: &str, partitions: i32, per_partition: i64, v
     }
     for send in sends {
         send.await.expect("record acknowledged");
+    }
+}
+
+/// What a Java consumer printed, with when it was read.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Record { partition: i32, offset: i64 },
+    Revoked,
+    Assigned,
+    CommitFailed(String),
+}
+
+pub type Events = Arc<Mutex<Vec<(Instant, Event)>>>;
+
+/// Kafka's VerifiableConsumer (the Java client) in a group, printing every record it
+/// delivers.
+pub struct JavaGroupConsumer {
+    child: std::process::Child,
+    reader: Option<std::thread::JoinHandle<()>>,
+    events: Events,
+}
+
+impl JavaGroupConsumer {
+    /// Starts a consumer of `topic` in `group` with the group protocol `protocol`
+    /// (`classic` or `consumer`) and the client properties `properties`.
+    pub fn start(
+        bootstrap: &str,
+        topic: &str,
+        group: &str,
+        protocol: &str,
+        properties: &str,
+    ) -> Self {
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, Ordering::Relaxed);
+        let config = std::env::temp_dir().join(format!("{group}-{n}.properties"));
+        std::fs::write(&config, properties).unwrap();
+        let mut child = super::kafka_tool(
+            "org.apache.kafka.tools.VerifiableConsumer",
+            &[
+                "--bootstrap-server",
+                bootstrap,
+                "--topic",
+                topic,
+                "--group-id",
+                group,
+                "--group-protocol",
+                protocol,
+                "--reset-policy",
+                "earliest",
+                "--command-config",
+                &config.display().to_string(),
+                "--verbose",
+            ],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+        let events: Events = Arc::default();
+        let stdout = child.stdout.take().unwrap();
+        let sink = events.clone();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(event) = parse(&line) {
+                    sink.lock().unwrap().push((Instant::now(), event));
+                }
+            }
+        });
+        JavaGroupConsumer {
+            child,
+            reader: Some(reader),
+            events,
+        }
+    }
+
+    /// Records delivered after `since`, per partition, in delivery order.
+    pub fn delivered_after(&self, since: Instant) -> BTreeMap<i32, Vec<i64>> {
+        self.delivered_between(since, Instant::now() + Duration::from_secs(3600))
+    }
+
+    /// Records delivered after `from` and before `to`, per partition, in delivery order.
+    pub fn delivered_between(&self, from: Instant, to: Instant) -> BTreeMap<i32, Vec<i64>> {
+        let mut delivered: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+        for (at, event) in self.events.lock().unwrap().iter() {
+            if let Event::Record { partition, offset } = event {
+                if *at > from && *at < to {
+                    delivered.entry(*partition).or_default().push(*offset);
+                }
+            }
+        }
+        delivered
+    }
+
+    pub fn records_delivered(&self) -> usize {
+        let events = self.events.lock().unwrap();
+        events
+            .iter()
+            .filter(|(_, e)| matches!(e, Event::Record { .. }))
+            .count()
+    }
+
+    /// Whether every partition has delivered `end - 1` since `since`.
+    pub fn reached(&self, since: Instant, end: &BTreeMap<i32, i64>) -> bool {
+        let delivered = self.delivered_after(since);
+        end.iter().all(|(p, end)| {
+            delivered
+                .get(p)
+                .is_some_and(|offsets| offsets.contains(&(end - 1)))
+        })
+    }
+
+    pub fn summary(&self) -> String {
+        let events = self.events.lock().unwrap();
+        let count = |f: fn(&Event) -> bool| events.iter().filter(|(_, e)| f(e)).count();
+        let failed: Vec<&String> = events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::CommitFailed(why) => Some(why),
+                _ => None,
+            })
+            .collect();
+        format!(
+            "{} assignments, {} revocations, {} failed commits {:?}",
+            count(|e| matches!(e, Event::Assigned)),
+            count(|e| matches!(e, Event::Revoked)),
+            failed.len(),
+            failed.iter().take(3).collect::<Vec<_>>()
+        )
+    }
+}
+
+impl Drop for JavaGroupConsumer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+fn parse(line: &str) -> Option<Event> {
+    let event: serde_json::Value = serde_json::from_str(line).ok()?;
+    match event["name"].as_str()? {
+        "record_data" => Some(Event::Record {
+            partition: i32::try_from(event["partition"].as_i64()?).ok()?,
+            offset: event["offset"].as_i64()?,
+        }),
+        "partitions_revoked" => Some(Event::Revoked),
+        "partitions_assigned" => Some(Event::Assigned),
+        "offsets_committed" if event["success"] == false => Some(Event::CommitFailed(
+            event["error"].as_str().unwrap_or_default().to_string(),
+        )),
+        _ => None,
     }
 }
