@@ -13,11 +13,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use flotilla::api::OffsetResetSummary;
 use support::fleet::Fleet;
 use support::groups::{
-    delivered, fill_partitions, proxyctl, wait_delivered, wait_reset_finished, JavaGroup,
-    JavaGroupConsumer, RdkafkaGroup, RunningGroup,
+    committed, delivered, fill_partitions, proxyctl, wait_delivered, wait_reset_finished,
+    JavaGroup, JavaGroupConsumer, RdkafkaGroup, RunningGroup,
 };
 use support::{kafka, unique_topic, wait_for};
 
@@ -48,26 +47,6 @@ fn coordinator_of(group: &str) -> i32 {
         .and_then(|rest| rest.split(')').next())
         .unwrap_or_else(|| panic!("no coordinator id in {line}"));
     id.trim().parse().unwrap()
-}
-
-/// The group's committed offsets, read with a dry run.
-fn committed(node: &support::Node, group: &str, topic: &str) -> Vec<Option<i64>> {
-    let planned = proxyctl(
-        node,
-        &[
-            "group",
-            "reset",
-            group,
-            "--topic",
-            topic,
-            "--to-latest",
-            "--dry-run",
-            "-o",
-            "json",
-        ],
-    );
-    let plan: OffsetResetSummary = serde_json::from_str(&planned).unwrap();
-    plan.partitions.iter().map(|p| p.current).collect()
 }
 
 /// Three consumers of a group through the fleet.
@@ -130,7 +109,7 @@ async fn a_reset_survives_kill_of(
     wait_for(
         "the group committed the end",
         Duration::from_secs(60),
-        || (committed(fleet.node(survivor), &group_id, &topic) == end).then_some(()),
+        || (committed(fleet.node(survivor), &group_id, &topic)? == end).then_some(()),
     );
     let expected = (PARTITIONS as i64 * PER_PARTITION) as usize;
     assert_eq!(

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use support::fleet::Fleet;
-use support::groups::{fill_partitions, last_reset, proxyctl, JavaGroupConsumer};
+use support::groups::{committed, fill_partitions, last_reset, proxyctl, JavaGroupConsumer};
 use support::{kafka, unique_topic, wait_for, Node};
 
 const PARTITIONS: i32 = 3;
@@ -94,11 +94,20 @@ async fn forward_resets_of_a_lagging_group(protocol: &str) {
     let group = unique_topic(&format!("reset-java-group-{protocol}"));
     let client_id = unique_topic("reset-java-client");
     support::quotas::set_client_quota(&fleet, &client_id, "--consumer-byte-rate", LAGGING_RATE);
+    // Small fetches, so the quota paces the group record by record.
+    let properties =
+        format!("client.id={client_id}\nmax.partition.fetch.bytes=4096\nfetch.max.bytes=8192\n");
     let consumer =
-        JavaGroupConsumer::start(&fleet.bootstrap(), &topic, &group, protocol, &client_id);
-    wait_for("the group consuming", Duration::from_secs(60), || {
-        (consumer.records_delivered() >= 150).then_some(())
-    });
+        JavaGroupConsumer::start(&fleet.bootstrap(), &topic, &group, protocol, &properties);
+    wait_for(
+        "the group consuming and committing",
+        Duration::from_secs(60),
+        || {
+            let offsets = committed(node, &group, &topic)?;
+            let everywhere = offsets.iter().all(Option::is_some);
+            (everywhere && consumer.records_delivered() >= 150).then_some(())
+        },
+    );
 
     // A shift forward from wherever the group has committed.
     let (shifted, shift_done) = reset(node, &group, &topic, &["--shift-by", "300"]);

@@ -233,6 +233,28 @@ pub fn proxyctl(node: &Node, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
+/// The group's committed offsets by partition, read with a dry run; `None` while the
+/// fleet does not know the group.
+pub fn committed(node: &Node, group: &str, topic: &str) -> Option<Vec<Option<i64>>> {
+    let args = [
+        "group",
+        "reset",
+        group,
+        "--topic",
+        topic,
+        "--to-latest",
+        "--dry-run",
+        "-o",
+        "json",
+    ];
+    let out = AdminAccess::default().proxyctl(node, &args, "");
+    if !out.status.success() {
+        return None;
+    }
+    let plan: OffsetResetSummary = serde_json::from_slice(&out.stdout).unwrap();
+    Some(plan.partitions.iter().map(|p| p.current).collect())
+}
+
 /// Every reset `node` lists.
 pub fn resets(node: &Node) -> Vec<OffsetResetSummary> {
     let listed = proxyctl(node, &["group", "resets", "-o", "json"]);
