@@ -78,6 +78,9 @@ pub struct Session {
     /// The connection's quota state (until when it is muted, the quotas that govern it);
     /// shared by every snapshot of this connection's session.
     pub quota: Arc<ConnectionQuota>,
+    /// When the connection was accepted, in wall-clock milliseconds (compared with
+    /// instants in the control state, which are wall-clock too).
+    pub opened_at_ms: u64,
 }
 
 /// What a filter takes out of a request to put back into its response (the entries it
@@ -138,6 +141,7 @@ impl Session {
             principal: None,
             notes: Arc::default(),
             quota: Arc::default(),
+            opened_at_ms: flotilla_raft::governance::unix_millis(),
         }
     }
 }

@@ -52,8 +52,12 @@
 //!   OffsetFetch of the group: held, then COORDINATOR_LOAD_IN_PROGRESS, which both clients
 //!   retry (librdkafka's OffsetFetch retries while its assignment is unchanged, its
 //!   commits twice before the commit callback gets the error; Java's until the call's
-//!   timeout). An `assign()` consumer has no membership to lose: it keeps its positions,
-//!   and a commit of it that outlives the fence lands after the targets. An OffsetFetch naming several groups (v8+) is held whole
+//!   timeout). An `assign()` consumer has no membership to lose: it keeps its positions.
+//!   So for [`rules::GUARD_MS`] after a reset is done, a simple commit of one of its
+//!   partitions from a connection opened before it was done is refused with
+//!   UNKNOWN_MEMBER_ID (the application's commit fails; one warning per connection
+//!   names the reset): such a consumer read its positions before the reset and would put
+//!   them back. A consumer restarted since reads the targets and commits freely. An OffsetFetch naming several groups (v8+) is held whole
 //!   if any is fenced: consumers name their one group, only admin tools batch, and one
 //!   answer for the request keeps the filter from splitting and merging responses.
 //! - ConsumerGroupHeartbeat (KIP-848): epoch > 0 gets FENCED_MEMBER_EPOCH; Java moves to
@@ -82,6 +86,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use flotilla_raft::governance::unix_millis;
 use flotilla_raft::offset_resets::{OffsetReset, ResetPhase};
 use flotilla_raft::ControlState;
 use kafka_protocol::messages::{ApiKey, RequestKind};
@@ -121,6 +126,9 @@ pub struct OffsetResets {
     evictions: Arc<Evictions>,
     /// Resets this node has already logged a refusal for at info level.
     announced: Mutex<HashSet<String>>,
+    /// Connections already warned that their commits undo a reset, by reset. Bounded by
+    /// the connections of `assign()` consumers that outlived a reset in its guard.
+    warned_connections: Mutex<HashSet<(String, std::net::SocketAddr)>>,
 }
 
 /// Counters resolved once, so refusing costs no label lookup.
@@ -144,6 +152,7 @@ impl OffsetResets {
             },
             evictions: evictions.clone(),
             announced: Mutex::default(),
+            warned_connections: Mutex::default(),
         }
     }
 
@@ -201,12 +210,14 @@ impl Filter for OffsetResets {
         FILTER
     }
 
-    /// In the chain only while a reset is applying: pending ones do not touch the group.
+    /// In the chain while a reset is applying (pending ones do not touch the group), and
+    /// while a finished one guards against `assign()` consumers older than it.
     fn is_active(&self, control: &ControlState) -> bool {
+        let now_ms = unix_millis();
         control
             .offset_resets
             .values()
-            .any(|r| r.phase == ResetPhase::Applying)
+            .any(|r| r.phase == ResetPhase::Applying || rules::guarding(r, now_ms))
     }
 
     fn wants_request(&self, api_key: ApiKey, version: i16) -> bool {
@@ -222,7 +233,7 @@ impl Filter for OffsetResets {
         };
         let fenced = |group: &str| applying(env.control, group);
         let Some((reset, decision)) = rules::decide(body, &fenced) else {
-            return Verdict::Forward;
+            return self.guard(request, env);
         };
         let (error, held) = match decision {
             Decision::Refuse(error) => (error, false),
@@ -242,6 +253,49 @@ impl Filter for OffsetResets {
         } else {
             Verdict::Answer(answer)
         }
+    }
+}
+
+impl OffsetResets {
+    /// Refuses a simple commit that would undo a finished reset: it comes from a
+    /// connection opened before the reset was done, so from a consumer that never re-read
+    /// its positions (see the module doc).
+    fn guard(&self, request: &mut Request, env: &Env) -> Verdict {
+        let version = request.version();
+        let Ok(body) = request.body() else {
+            return Verdict::Forward;
+        };
+        let opened_at_ms = env.session.opened_at_ms;
+        let Some(reset) =
+            rules::undone_by_simple_commit(body, env.control, opened_at_ms, unix_millis())
+        else {
+            return Verdict::Forward;
+        };
+        let error = ResponseError::UnknownMemberId;
+        let answer = match error_response(body, version, error, 0) {
+            Ok(answer) => Box::new(answer),
+            Err(e) => return Verdict::Close(format!("refused, and cannot build the answer: {e}")),
+        };
+        self.count(request.api_key());
+        let first = self
+            .warned_connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((reset.id.clone(), env.session.peer));
+        if !first {
+            tracing::debug!(peer = %env.session.peer, reset = %reset.id, "refused a pre-reset simple commit");
+            return Verdict::Answer(answer);
+        }
+        tracing::warn!(
+            peer = %env.session.peer,
+            client_id = ?env.session.client_id,
+            group = %reset.group,
+            reset = %reset.id,
+            "refused a commit from a consumer connected before the offset reset was done: \
+             it commits positions from before the reset (an assign() consumer); restart it \
+             to read the reset's targets"
+        );
+        Verdict::Answer(answer)
     }
 }
 

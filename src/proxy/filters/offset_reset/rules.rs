@@ -1,7 +1,8 @@
 //! What a request of a fenced group is answered, API by API (the reasons are in the
 //! module doc of `offset_reset`).
 
-use flotilla_raft::offset_resets::OffsetReset;
+use flotilla_raft::offset_resets::{OffsetReset, ResetPhase};
+use flotilla_raft::ControlState;
 use kafka_protocol::messages::{
     ConsumerGroupHeartbeatRequest, JoinGroupRequest, OffsetCommitRequest, OffsetFetchRequest,
     RequestKind, TxnOffsetCommitRequest,
@@ -10,6 +11,10 @@ use kafka_protocol::ResponseError;
 
 use super::owned::claims_owned_partitions;
 use crate::cluster::offset_resets::evictions::GroupProtocol;
+
+/// How long after a reset is done simple commits from connections older than it are
+/// refused (see [`undone_by_simple_commit`]).
+pub(super) const GUARD_MS: u64 = 15 * 60 * 1000;
 
 /// How a request of a fenced group is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +108,70 @@ fn commit(from_member: bool) -> Decision {
         Refuse(UnknownMemberId)
     } else {
         Hold(CoordinatorLoadInProgress)
+    }
+}
+
+/// The finished reset a simple commit (an `assign()` consumer's) would undo: a reset of
+/// the commit's group, done within [`GUARD_MS`] of `now_ms` but after the committing
+/// connection was opened, covering a partition the commit names. That consumer read its
+/// positions before the reset and, having no membership, was never told to drop them.
+pub(super) fn undone_by_simple_commit<'a>(
+    body: &RequestKind,
+    control: &'a ControlState,
+    opened_at_ms: u64,
+    now_ms: u64,
+) -> Option<&'a OffsetReset> {
+    let (group, partitions) = simple_commit(body)?;
+    control.offset_resets.values().find(|reset| {
+        reset.group == group
+            && reset.phase == ResetPhase::Done
+            && reset
+                .finished_at_ms
+                .is_some_and(|done| done > opened_at_ms && now_ms.saturating_sub(done) < GUARD_MS)
+            && partitions.iter().any(|(t, p)| reset.covers(t, *p))
+    })
+}
+
+/// Whether a reset finished recently enough for its guard to hold.
+pub(super) fn guarding(reset: &OffsetReset, now_ms: u64) -> bool {
+    reset.phase == ResetPhase::Done
+        && reset
+            .finished_at_ms
+            .is_some_and(|done| now_ms.saturating_sub(done) < GUARD_MS)
+}
+
+/// The group and partitions of a simple (no member) OffsetCommit or TxnOffsetCommit.
+fn simple_commit(body: &RequestKind) -> Option<(&str, Vec<(&str, i32)>)> {
+    match body {
+        RequestKind::OffsetCommit(r)
+            if !from_member(
+                &r.member_id,
+                r.generation_id_or_member_epoch,
+                r.group_instance_id.as_deref(),
+            ) =>
+        {
+            let partitions = r.topics.iter().flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(move |p| (t.name.as_str(), p.partition_index))
+            });
+            Some((r.group_id.as_str(), partitions.collect()))
+        }
+        RequestKind::TxnOffsetCommit(r)
+            if !from_member(
+                &r.member_id,
+                r.generation_id,
+                r.group_instance_id.as_deref(),
+            ) =>
+        {
+            let partitions = r.topics.iter().flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(move |p| (t.name.as_str(), p.partition_index))
+            });
+            Some((r.group_id.as_str(), partitions.collect()))
+        }
+        _ => None,
     }
 }
 

@@ -656,3 +656,47 @@ fn refused_members_are_handed_to_the_evictor_once() {
     }
     assert!(handed.try_recv().is_err(), "nobody else handed over");
 }
+
+/// A simple commit (an `assign()` consumer's) from a connection opened before a reset was
+/// done would put pre-reset positions back: refused while the reset's guard holds. The
+/// same commit from a newer connection, of another partition, or from a member passes.
+#[test]
+fn simple_commits_from_connections_older_than_a_done_reset_are_refused() {
+    const DONE: &str = "done-group";
+    let mut f = Fixture::new();
+    let finished = flotilla_raft::governance::unix_millis() - 1_000;
+    let mut done = reset("r9", DONE, ResetPhase::Done);
+    done.finished_at_ms = Some(finished);
+    f.control.offset_resets.insert("r9".into(), done);
+    let commit = |partition: i32, member: &str, generation: i32| {
+        OffsetCommitRequest::default()
+            .with_group_id(group(DONE))
+            .with_generation_id_or_member_epoch(generation)
+            .with_member_id(text(member))
+            .with_topics(vec![
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(text("t")))
+                    .with_partitions(vec![
+                        offset_commit_request::OffsetCommitRequestPartition::default()
+                            .with_partition_index(partition)
+                            .with_committed_offset(10),
+                    ]),
+            ])
+    };
+    f.session.opened_at_ms = finished - 5_000;
+    let (answer, held) = answered(f.on_request(ApiKey::OffsetCommit, 8, &commit(0, "", -1)));
+    let ResponseKind::OffsetCommit(answer) = answer else {
+        panic!("{answer:?}")
+    };
+    assert!(!held);
+    assert_eq!(
+        answer.topics[0].partitions[0].error_code,
+        code(ResponseError::UnknownMemberId)
+    );
+    assert_eq!(f.stale_commits(), 1);
+    assert_forwarded(f.on_request(ApiKey::OffsetCommit, 8, &commit(1, "", -1)));
+    assert_forwarded(f.on_request(ApiKey::OffsetCommit, 8, &commit(0, "m-1", 3)));
+    f.session.opened_at_ms = finished + 1;
+    assert_forwarded(f.on_request(ApiKey::OffsetCommit, 8, &commit(0, "", -1)));
+    assert_eq!(f.stale_commits(), 1);
+}
