@@ -2,9 +2,10 @@
 //!
 //! Every 250 ms the leader looks at each active reset: one past its deadline is expired;
 //! a pending one whose start has come becomes applying (from then on every node fences
-//! the group); an applying one has its group's remaining members removed at the
-//! coordinator, and once the group is empty the targets are committed there with no
-//! member and generation -1, after which the reset is done. Every step reads Kafka afresh
+//! the group); an applying one waits for its group to be empty (the nodes' evictors
+//! remove each member once it has been refused; members still listed 15 s on are removed
+//! by the leader), then the targets are committed at the coordinator with no member and
+//! generation -1, after which the reset is done. Every step reads Kafka afresh
 //! and is safe to repeat while the group is fenced (removing a member already gone, or
 //! committing the same targets again, changes nothing), so a new leader that takes over
 //! after kill -9 of the old one just carries on from the committed phase.

@@ -8,8 +8,9 @@
 //! KIP-848), so each drops its positions without committing them, and holds back anyone
 //! joining or reading the group's offsets. The refusing node then removes the member from
 //! the group at the coordinator ([`evictions`]), so the group empties within a heartbeat
-//! interval ([`driver::evict_fenced`]). The leader's driver removes whatever member is
-//! still registered (one no node has heard from since), waits for the group to be empty,
+//! interval ([`driver::evict_fenced`]). The leader's driver waits for the group to be
+//! empty (removing, after 15 s, members no node has fenced: their node died first, or
+//! they reach Kafka past the fleet),
 //! commits the targets exactly as Kafka's own tool does, and marks the reset `done`;
 //! members rejoin and read the targets from Kafka itself.
 
