@@ -68,6 +68,10 @@
 #                        the brokers' ranges
 #   KAFKA_SASL_REAUTH_MS connections.max.reauth.ms of the SASL_SSL listener (default
 #                        10000, so a test sees re-authentication; 0 turns it off)
+#   KAFKA_RACKS          1 (default): broker i gets broker.rack zone-((i-1)%3+1), the
+#                        zones scripts/fleet.sh gives its nodes, and the rack-aware replica
+#                        selector, so consumers can fetch from a replica in their zone
+#                        (KIP-392); 0: no racks
 #   KAFKA_START_TIMEOUT  seconds `up` waits for the cluster (default 120)
 #   KAFKA_STOP_TIMEOUT   seconds `down` waits after SIGTERM before SIGKILL (default 30)
 #   FLOTILLA_CACHE       cache directory (default ~/.cache/flotilla); TLS files in its tls/
@@ -90,6 +94,7 @@ base_port=${KAFKA_BASE_PORT:-39092}
 start_timeout=${KAFKA_START_TIMEOUT:-120}
 stop_timeout=${KAFKA_STOP_TIMEOUT:-30}
 sasl_reauth_ms=${KAFKA_SASL_REAUTH_MS:-10000}
+racks=${KAFKA_RACKS:-1}
 tls_dir=$cache/tls
 # The brokers' certificate is per address, since clusters on different KAFKA_HOSTs (the
 # chaos harness's) share the cache.
@@ -117,6 +122,7 @@ fi
 [[ $start_timeout =~ ^[0-9]+$ ]] || die "KAFKA_START_TIMEOUT must be a number of seconds"
 [[ $stop_timeout =~ ^[0-9]+$ ]] || die "KAFKA_STOP_TIMEOUT must be a number of seconds"
 [[ $sasl_reauth_ms =~ ^[0-9]+$ ]] || die "KAFKA_SASL_REAUTH_MS must be a number of milliseconds"
+[[ $racks == [01] ]] || die "KAFKA_RACKS must be 1 (brokers in racks zone-1..3) or 0, not '$racks'"
 
 broker_port() { echo $((base_port + $1 - 1)); }
 controller_port() { echo $((base_port + 100 + $1 - 1)); }
@@ -425,8 +431,8 @@ write_config() {
 }
 
 # True when nodes 1 to 3 have the configuration this script writes now: not when an older
-# version of it wrote theirs, nor after a change of KAFKA_HOST, KAFKA_SASL_REAUTH_MS or
-# the certificate.
+# version of it wrote theirs, nor after a change of KAFKA_HOST, KAFKA_SASL_REAUTH_MS,
+# KAFKA_RACKS or the certificate.
 configs_current() {
   local i
   for i in "${nodes[@]}"; do
@@ -476,6 +482,10 @@ log.segment.bytes=16777216
 log.retention.hours=24
 log.cleaner.dedupe.buffer.size=33554432
 PROPS
+  if [[ $racks == 1 ]]; then
+    printf 'broker.rack=zone-%d\n' $(((i - 1) % 3 + 1))
+    echo "replica.selector.class=org.apache.kafka.common.replica.RackAwareReplicaSelector"
+  fi
   tls_sasl_config "$dir"
 }
 

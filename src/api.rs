@@ -7,6 +7,8 @@
 //! JSON stays compatible both ways: enums serialize to the strings earlier releases wrote,
 //! and fields added later carry `#[serde(default)]`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 mod monitoring;
@@ -148,6 +150,25 @@ pub struct IdentitySummary {
     pub address: String,
     /// `host:port` of the real broker behind it.
     pub broker: String,
+    /// The broker's rack, if the backend is rack-aware.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rack: Option<String>,
+    /// Per zone with live nodes, the node that serves the identity to that zone's clients.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub zone_owners: BTreeMap<String, u64>,
+}
+
+/// One entry of the CIDR -> zone map (`GET`/`POST /api/v1/zone-map`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneMapping {
+    pub cidr: String,
+    pub zone: String,
+}
+
+/// `DELETE /api/v1/zone-map/CIDR`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneMappingRemoved {
+    pub removed: String,
 }
 
 /// `POST /api/v1/nodes/ID/drain`.

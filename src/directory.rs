@@ -11,8 +11,11 @@
 //! In a fleet, slots and owners are decided through Raft so that every node gives the same
 //! answer; the cluster module installs them with [`Directory::install_routes`], and what
 //! this node sees of the backend is only published for the leader's controller.
+//!
+//! In a fleet, an identity may also have an owner per zone: a client whose zone is known
+//! is told the address of its zone's owner, when its zone has one (see `cluster::routes`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::{ArcSwap, Guard};
@@ -21,6 +24,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::proxy::filters::topic_names::TopicNames;
+use crate::proxy::filters::zone::ClientRacks;
 use crate::stream::Transport;
 
 /// A real broker of the backend cluster, as its own Metadata describes it.
@@ -56,6 +60,8 @@ pub struct IdentityView {
     pub address: String,
     pub broker: Broker,
     pub owner: Option<u64>,
+    /// Per zone, the node that serves the identity to that zone's clients.
+    pub zone_owners: BTreeMap<String, u64>,
 }
 
 /// One identity as the fleet decided it: its slot, broker and advertised owner.
@@ -69,6 +75,17 @@ pub struct Route {
     /// responses.
     pub advertised: Option<(String, u16)>,
     /// The same for TLS clients: the owner's TLS identity port.
+    pub advertised_tls: Option<(String, u16)>,
+    /// The answers for clients of each zone that has live nodes.
+    pub zones: Vec<ZoneRoute>,
+}
+
+/// An identity's owner and addresses for the clients of one zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneRoute {
+    pub zone: String,
+    pub owner: Option<u64>,
+    pub advertised: Option<(String, u16)>,
     pub advertised_tls: Option<(String, u16)>,
 }
 
@@ -86,13 +103,33 @@ struct Advertised {
     owner: Option<u64>,
     plaintext: Option<(StrBytes, i32)>,
     tls: Option<(StrBytes, i32)>,
+    /// The same per zone; a handful at most, so a list.
+    zones: Vec<(String, Advertised)>,
 }
 
 impl Advertised {
-    fn over(&self, transport: Transport) -> Option<&(StrBytes, i32)> {
+    fn new(
+        owner: Option<u64>,
+        plaintext: Option<(String, u16)>,
+        tls: Option<(String, u16)>,
+    ) -> Advertised {
+        Advertised {
+            owner,
+            plaintext: wire_address(plaintext),
+            tls: wire_address(tls),
+            zones: Vec::new(),
+        }
+    }
+
+    /// The answer for a client of `zone` (its zone's owner when the zone has live nodes,
+    /// else the fleet-wide one) over `transport`.
+    fn over(&self, transport: Transport, zone: Option<&str>) -> Option<&(StrBytes, i32)> {
+        let chosen = zone
+            .and_then(|zone| self.zones.iter().find(|(z, _)| z == zone))
+            .map_or(self, |(_, advertised)| advertised);
         match transport {
-            Transport::Plaintext => self.plaintext.as_ref(),
-            Transport::Tls => self.tls.as_ref(),
+            Transport::Plaintext => chosen.plaintext.as_ref(),
+            Transport::Tls => chosen.tls.as_ref(),
         }
     }
 }
@@ -114,6 +151,8 @@ pub struct Directory {
     /// Topic names by id, as Metadata responses (the clients' and the node's own) gave
     /// them; for filters that name topics a request gives by id.
     pub topic_names: Arc<TopicNames>,
+    /// The racks clients named in their Fetches, which place them in a zone.
+    pub client_racks: Arc<ClientRacks>,
 }
 
 /// A slot was wanted beyond `node.max_identities`.
@@ -143,6 +182,7 @@ impl Directory {
             slot_count: watch::Sender::new(0),
             observed: watch::Sender::new(Vec::new()),
             topic_names: Arc::default(),
+            client_racks: Arc::default(),
         }
     }
 
@@ -161,11 +201,16 @@ impl Directory {
                 }
                 slots.by_id.insert(route.identity, route.slot);
                 slots.brokers.push(route.broker);
-                let advertised = Advertised {
-                    owner: route.owner,
-                    plaintext: wire_address(route.advertised),
-                    tls: wire_address(route.advertised_tls),
-                };
+                let mut advertised =
+                    Advertised::new(route.owner, route.advertised, route.advertised_tls);
+                advertised.zones = route
+                    .zones
+                    .into_iter()
+                    .map(|z| {
+                        let zoned = Advertised::new(z.owner, z.advertised, z.advertised_tls);
+                        (z.zone, zoned)
+                    })
+                    .collect();
                 table.insert(route.identity, advertised);
             }
             slots.routes = Some(table);
@@ -231,12 +276,17 @@ impl Directory {
         result
     }
 
-    /// The address clients of `transport` are told for broker `id`, learning the broker
-    /// first if this is its first sighting. `None` when no slot is left for it, or its
-    /// owner has no listener of that transport.
-    pub fn advertise(&self, broker: &Broker, transport: Transport) -> Option<(StrBytes, i32)> {
+    /// The address clients of `transport` in `zone` are told for broker `id`, learning the
+    /// broker first if this is its first sighting. `None` when no slot is left for it, or
+    /// its owner has no listener of that transport.
+    pub fn advertise(
+        &self,
+        broker: &Broker,
+        transport: Transport,
+        zone: Option<&str>,
+    ) -> Option<(StrBytes, i32)> {
         if let Some(routes) = &self.read().routes {
-            return routes.get(&broker.id)?.over(transport).cloned();
+            return routes.get(&broker.id)?.over(transport, zone).cloned();
         }
         if self.slot_of(broker.id).is_none() {
             if let Err(e) = self.learn([broker]) {
@@ -274,6 +324,11 @@ impl Directory {
         Some(base + slot)
     }
 
+    /// The rack of the broker behind `slot`, if the backend is rack-aware.
+    pub fn rack_of_slot(&self, slot: u16) -> Option<String> {
+        self.read().brokers.get(usize::from(slot))?.rack.clone()
+    }
+
     pub fn identity_of_slot(&self, slot: u16) -> Option<i32> {
         self.read().brokers.get(usize::from(slot)).map(|b| b.id)
     }
@@ -290,19 +345,28 @@ impl Directory {
             .iter()
             .enumerate()
             .map(|(slot, broker)| {
-                let (owner, address) = match &slots.routes {
-                    Some(routes) => match routes.get(&broker.id) {
-                        Some(advertised) => (advertised.owner, shown(advertised)),
-                        None => (None, String::new()),
-                    },
+                let routed = slots.routes.as_ref().map(|r| r.get(&broker.id));
+                let (owner, address) = match routed {
+                    Some(Some(advertised)) => (advertised.owner, shown(advertised)),
+                    Some(None) => (None, String::new()),
                     None => (None, self.own_address(slot as u16)),
                 };
+                let zone_owners = routed
+                    .flatten()
+                    .map(|a| {
+                        let owned = a.zones.iter();
+                        owned
+                            .filter_map(|(zone, z)| Some((zone.clone(), z.owner?)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 IdentityView {
                     id: broker.id,
                     slot: slot as u16,
                     address,
                     broker: broker.clone(),
                     owner,
+                    zone_owners,
                 }
             })
             .collect()
@@ -318,6 +382,8 @@ impl Directory {
                 owner: v.owner,
                 address: v.address,
                 broker: v.broker.address(),
+                rack: v.broker.rack,
+                zone_owners: v.zone_owners,
             })
             .collect()
     }
@@ -385,6 +451,7 @@ pub(crate) mod tests {
                 owner: Some(7),
                 advertised: None,
                 advertised_tls: None,
+                zones: Vec::new(),
             },
             Route {
                 identity: 1,
@@ -393,19 +460,45 @@ pub(crate) mod tests {
                 owner: Some(7),
                 advertised: Some(("node7".into(), 9200)),
                 advertised_tls: Some(("node7".into(), 9300)),
+                zones: vec![ZoneRoute {
+                    zone: "b".into(),
+                    owner: Some(8),
+                    advertised: Some(("node8".into(), 9200)),
+                    advertised_tls: None,
+                }],
             },
         ]);
-        let (host, port) = dir.advertise(&broker(1, 11), Transport::Plaintext).unwrap();
+        let (host, port) = dir
+            .advertise(&broker(1, 11), Transport::Plaintext, None)
+            .unwrap();
         assert_eq!((host.as_str(), port), ("node7", 9200));
-        let (_, tls_port) = dir.advertise(&broker(1, 11), Transport::Tls).unwrap();
+        let (_, tls_port) = dir.advertise(&broker(1, 11), Transport::Tls, None).unwrap();
         assert_eq!(tls_port, 9300);
+        let (host, _) = dir
+            .advertise(&broker(1, 11), Transport::Plaintext, Some("b"))
+            .unwrap();
+        assert_eq!(
+            host.as_str(),
+            "node8",
+            "a client of zone b is told zone b's owner"
+        );
+        let (host, _) = dir
+            .advertise(&broker(1, 11), Transport::Plaintext, Some("c"))
+            .unwrap();
+        assert_eq!(
+            host.as_str(),
+            "node7",
+            "zone c has no owner: the fleet-wide one"
+        );
+        assert_eq!(dir.identities()[0].zone_owners["b"], 8);
         assert!(
-            dir.advertise(&broker(2, 22), Transport::Plaintext)
+            dir.advertise(&broker(2, 22), Transport::Plaintext, None)
                 .is_none(),
             "no live owner: left out"
         );
         assert!(
-            dir.advertise(&broker(9, 1), Transport::Plaintext).is_none(),
+            dir.advertise(&broker(9, 1), Transport::Plaintext, None)
+                .is_none(),
             "not committed: left out"
         );
         dir.learn(&[broker(9, 1)]).unwrap();
@@ -417,10 +510,14 @@ pub(crate) mod tests {
     #[test]
     fn advertise_learns_unknown_brokers_until_slots_run_out() {
         let dir = directory(1);
-        let (host, port) = dir.advertise(&broker(7, 1), Transport::Plaintext).unwrap();
+        let (host, port) = dir
+            .advertise(&broker(7, 1), Transport::Plaintext, None)
+            .unwrap();
         assert_eq!((host.as_str(), port), ("proxy.example", 9200));
-        let (_, tls_port) = dir.advertise(&broker(7, 1), Transport::Tls).unwrap();
+        let (_, tls_port) = dir.advertise(&broker(7, 1), Transport::Tls, None).unwrap();
         assert_eq!(tls_port, 9300);
-        assert!(dir.advertise(&broker(8, 1), Transport::Plaintext).is_none());
+        assert!(dir
+            .advertise(&broker(8, 1), Transport::Plaintext, None)
+            .is_none());
     }
 }

@@ -1,6 +1,7 @@
 //! The fleet's replicated control state: which node serves which broker identity, at
 //! which assignment epoch, which nodes are draining, and the fleet's security (SCRAM
-//! users, ACLs, admin tokens) and traffic governance (breakers, quotas).
+//! users, ACLs, admin tokens), traffic governance (breakers, quotas), offset resets and
+//! zones.
 //!
 //! One typed [`Command`] enum applied by one deterministic state machine is the only way
 //! to change that state, so every node that has applied the same log index holds the
@@ -25,6 +26,7 @@ pub mod state_machine;
 pub mod status;
 pub mod tls;
 pub mod types;
+pub mod zones;
 
 pub use control_plane::{ControlPlane, RaftConfig};
 pub use error::{ProposeError, RaftError};

@@ -2,7 +2,9 @@
 //! identities the fleet impersonates and who serves them, drained nodes, the fleet
 //! feature level, (level 2) the fleet's security: SCRAM users, ACLs and admin tokens
 //! (see [`crate::security`]), and (level 3) traffic governance: topic circuit breakers,
-//! their automatic rules and client quotas (see [`crate::governance`]).
+//! their automatic rules and client quotas (see [`crate::governance`]), (level 4) online
+//! consumer offset resets (see [`crate::offset_resets`]) and (level 5) zones: the CIDR ->
+//! zone map and per-zone identity owners (see [`crate::zones`]).
 //!
 //! Every replica applies the same committed commands in the same order, so `apply` must
 //! be a pure function of (state, command): no clocks, no randomness, no iteration over
@@ -23,6 +25,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::governance::{Breaker, BreakerRule, QuotaKey, QuotaLimits, TopicPattern};
@@ -55,8 +58,9 @@ pub struct Identity {
 /// itself ([`Command::SetFeatureLevel`]) and the snapshot format that records it; level 2
 /// the security state (users, ACLs, admin tokens) and the snapshot format that holds it;
 /// level 3 the governance state (breakers, breaker rules, quotas) and its snapshot format;
-/// level 4 online consumer offset resets and their snapshot format.
-pub const FEATURE_LEVEL: u16 = 4;
+/// level 4 online consumer offset resets and their snapshot format; level 5 zones (the
+/// zone map, per-zone owners) and their snapshot format.
+pub const FEATURE_LEVEL: u16 = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ControlState {
@@ -83,6 +87,11 @@ pub struct ControlState {
     pub quotas: BTreeMap<QuotaKey, QuotaLimits>,
     /// Consumer offset resets by id, active and recently finished. Empty below level 4.
     pub offset_resets: BTreeMap<String, OffsetReset>,
+    /// Client address blocks and their zones; blocks never overlap. Empty below level 5.
+    pub zone_map: BTreeMap<IpNet, String>,
+    /// Per zone, the node of that zone that serves each identity to the zone's clients.
+    /// Empty below level 5.
+    pub zone_owners: BTreeMap<String, BTreeMap<i32, u64>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,6 +186,24 @@ pub enum Command {
         to: ResetPhase,
         at_ms: u64,
     },
+    /// Maps client addresses in `cidr` to `zone`, replacing that block's zone; refused
+    /// (`Conflict`) when it overlaps another block. (Level 5.)
+    SetZoneMapping {
+        cidr: IpNet,
+        zone: String,
+    },
+    /// Removes the block `cidr` from the zone map, if present. (Level 5.)
+    RemoveZoneMapping {
+        cidr: IpNet,
+    },
+    /// Replaces zone `zone`'s identity owners (an empty list removes the zone), computed
+    /// by the leader's controller; applied only at `expected_epoch`, which it bumps, as
+    /// `Assign` does. (Level 5.)
+    AssignZone {
+        expected_epoch: u64,
+        zone: String,
+        owners: Vec<(i32, u64)>,
+    },
 }
 
 impl Command {
@@ -201,6 +228,9 @@ impl Command {
             Command::CreateOffsetReset { .. } | Command::AdvanceOffsetReset { .. } => {
                 crate::offset_resets::LEVEL
             }
+            Command::SetZoneMapping { .. }
+            | Command::RemoveZoneMapping { .. }
+            | Command::AssignZone { .. } => crate::zones::LEVEL,
         }
     }
 }
@@ -273,6 +303,13 @@ impl ControlState {
                 to,
                 at_ms,
             } => self.advance_offset_reset(id, *from, *to, *at_ms),
+            Command::SetZoneMapping { cidr, zone } => self.set_zone_mapping(cidr, zone),
+            Command::RemoveZoneMapping { cidr } => self.remove_zone_mapping(cidr),
+            Command::AssignZone {
+                expected_epoch,
+                zone,
+                owners,
+            } => self.assign_zone(*expected_epoch, zone, owners),
         }
     }
 

@@ -24,6 +24,7 @@ use tokio::sync::{watch, Mutex};
 use crate::codec;
 use crate::governance::{Breaker, BreakerRule, QuotaKey, QuotaLimits, TopicPattern};
 use crate::log_store::StoreError;
+use crate::offset_resets::OffsetReset;
 use crate::security::{AclBinding, AdminToken, ScramCredential, ScramMechanism};
 use crate::state::{CommandResult, ControlState, Identity};
 use crate::types::{
@@ -69,8 +70,10 @@ enum SnapshotPayload {
     V3(StateV3),
     /// Feature level 3: the governance state.
     V4(StateV4),
-    /// Feature level 4 and later: offset resets.
-    V5(ControlState),
+    /// Feature level 4: offset resets.
+    V5(StateV5),
+    /// Feature level 5 and later: zones.
+    V6(ControlState),
 }
 
 /// The control state as releases before feature levels knew it.
@@ -117,6 +120,22 @@ struct StateV4 {
     quotas: BTreeMap<QuotaKey, QuotaLimits>,
 }
 
+/// The control state as the release of feature level 4 knew it.
+#[derive(Serialize, Deserialize)]
+struct StateV5 {
+    identities: BTreeMap<i32, Identity>,
+    assignment_epoch: u64,
+    drained: BTreeSet<u64>,
+    feature_level: u16,
+    users: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
+    acls: BTreeSet<AclBinding>,
+    tokens: BTreeMap<String, AdminToken>,
+    breakers: BTreeMap<TopicPattern, Breaker>,
+    breaker_rules: BTreeMap<String, BreakerRule>,
+    quotas: BTreeMap<QuotaKey, QuotaLimits>,
+    offset_resets: BTreeMap<String, OffsetReset>,
+}
+
 /// Why a state was not written.
 #[derive(Debug, thiserror::Error)]
 enum EncodeStateError {
@@ -136,6 +155,9 @@ enum EncodeStateError {
         "the control state holds offset resets at feature level {0}, which cannot record them"
     )]
     ResetsBelowLevel(u16),
+    /// Likewise for the zone map and per-zone owners below level 5.
+    #[error("the control state holds zones at feature level {0}, which cannot record them")]
+    ZonesBelowLevel(u16),
     #[error(transparent)]
     Encode(#[from] codec::EncodeError),
 }
@@ -149,6 +171,9 @@ fn encode_state(state: &ControlState) -> Result<Vec<u8>, EncodeStateError> {
     }
     if state.feature_level < 4 && !state.offset_resets.is_empty() {
         return Err(EncodeStateError::ResetsBelowLevel(state.feature_level));
+    }
+    if state.feature_level < 5 && state.has_zone_data() {
+        return Err(EncodeStateError::ZonesBelowLevel(state.feature_level));
     }
     let payload = match state.feature_level {
         0 => SnapshotPayload::V1(StateV1 {
@@ -183,7 +208,20 @@ fn encode_state(state: &ControlState) -> Result<Vec<u8>, EncodeStateError> {
             breaker_rules: state.breaker_rules.clone(),
             quotas: state.quotas.clone(),
         }),
-        _ => SnapshotPayload::V5(state.clone()),
+        4 => SnapshotPayload::V5(StateV5 {
+            identities: state.identities.clone(),
+            assignment_epoch: state.assignment_epoch,
+            drained: state.drained.clone(),
+            feature_level: state.feature_level,
+            users: state.users.clone(),
+            acls: state.acls.clone(),
+            tokens: state.tokens.clone(),
+            breakers: state.breakers.clone(),
+            breaker_rules: state.breaker_rules.clone(),
+            quotas: state.quotas.clone(),
+            offset_resets: state.offset_resets.clone(),
+        }),
+        _ => SnapshotPayload::V6(state.clone()),
     };
     Ok(codec::encode(&payload)?)
 }
@@ -226,7 +264,21 @@ fn decode_state(data: &[u8]) -> Result<ControlState, codec::DecodeError> {
             quotas: v4.quotas,
             ..ControlState::default()
         }),
-        SnapshotPayload::V5(state) => Ok(state),
+        SnapshotPayload::V5(v5) => Ok(ControlState {
+            identities: v5.identities,
+            assignment_epoch: v5.assignment_epoch,
+            drained: v5.drained,
+            feature_level: v5.feature_level,
+            users: v5.users,
+            acls: v5.acls,
+            tokens: v5.tokens,
+            breakers: v5.breakers,
+            breaker_rules: v5.breaker_rules,
+            quotas: v5.quotas,
+            offset_resets: v5.offset_resets,
+            ..ControlState::default()
+        }),
+        SnapshotPayload::V6(state) => Ok(state),
     }
 }
 
@@ -799,6 +851,84 @@ mod tests {
         let bytes = encode_state(&state).unwrap();
         assert_eq!(decode_state(&bytes).unwrap(), state);
         assert!(codec::decode::<Level3Payload>(&bytes).is_err());
+    }
+
+    /// The snapshot payload exactly as the release of feature level 4 declared it.
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    enum Level4Payload {
+        V1(PreviousState),
+        V2(Level1State),
+        V3(Level2State),
+        V4(Level3State),
+        V5(Level4State),
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Level4State {
+        identities: BTreeMap<i32, Identity>,
+        assignment_epoch: u64,
+        drained: BTreeSet<u64>,
+        feature_level: u16,
+        users: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
+        acls: BTreeSet<AclBinding>,
+        tokens: BTreeMap<String, AdminToken>,
+        breakers: BTreeMap<TopicPattern, Breaker>,
+        breaker_rules: BTreeMap<String, BreakerRule>,
+        quotas: BTreeMap<QuotaKey, QuotaLimits>,
+        offset_resets: BTreeMap<String, crate::offset_resets::OffsetReset>,
+    }
+
+    #[test]
+    fn a_level_4_state_is_written_as_the_level_4_release_wrote_it() {
+        let state = with_reset();
+        let bytes = encode_state(&state).unwrap();
+        let expected = Level4Payload::V5(Level4State {
+            identities: state.identities.clone(),
+            assignment_epoch: state.assignment_epoch,
+            drained: state.drained.clone(),
+            feature_level: state.feature_level,
+            users: state.users.clone(),
+            acls: state.acls.clone(),
+            tokens: state.tokens.clone(),
+            breakers: state.breakers.clone(),
+            breaker_rules: state.breaker_rules.clone(),
+            quotas: state.quotas.clone(),
+            offset_resets: state.offset_resets.clone(),
+        });
+        assert_eq!(bytes, codec::encode(&expected).unwrap());
+        assert_eq!(decode_state(&bytes).unwrap(), state);
+    }
+
+    fn zoned() -> ControlState {
+        let mut state = with_reset();
+        state.apply(&Command::SetFeatureLevel { level: 5 });
+        state.apply(&Command::SetZoneMapping {
+            cidr: "10.1.0.0/16".parse().unwrap(),
+            zone: "eu-1".into(),
+        });
+        state.apply(&Command::AssignZone {
+            expected_epoch: state.assignment_epoch,
+            zone: "eu-1".into(),
+            owners: state.identities.keys().map(|id| (*id, 4)).collect(),
+        });
+        state
+    }
+
+    #[test]
+    fn zones_survive_a_snapshot_at_level_5() {
+        let state = zoned();
+        assert!(state.has_zone_data());
+        let bytes = encode_state(&state).unwrap();
+        assert_eq!(decode_state(&bytes).unwrap(), state);
+        assert!(codec::decode::<Level4Payload>(&bytes).is_err());
+    }
+
+    #[test]
+    fn zones_below_level_5_are_not_written_without_them() {
+        let mut state = zoned();
+        state.feature_level = 4;
+        let err = encode_state(&state).unwrap_err();
+        assert!(matches!(err, EncodeStateError::ZonesBelowLevel(4)));
     }
 
     #[test]

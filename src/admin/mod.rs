@@ -4,9 +4,10 @@
 //!
 //! Every request passes `auth` first. The fleet's own resources (cluster, identities,
 //! drain) are here; the fleet's security data has a file each (`users`, `acls`,
-//! `tokens`), and so do traffic governance's resources (`breakers`, `quotas`, `offset_resets`) and the
-//! fleet-wide traffic reads (`traffic`). A write on a node that does not lead Raft is
-//! replayed at the leader with the caller's credentials (`cluster::writes`).
+//! `tokens`), and so do traffic governance's resources (`breakers`, `quotas`,
+//! `offset_resets`, `zones`) and the fleet-wide traffic reads (`traffic`). A write on a
+//! node that does not lead Raft is replayed at the leader with the caller's credentials
+//! (`cluster::writes`).
 
 mod acls;
 pub mod auth;
@@ -17,6 +18,7 @@ mod quotas;
 mod tokens;
 mod traffic;
 mod users;
+mod zones;
 
 use std::sync::Arc;
 
@@ -54,6 +56,7 @@ pub fn router(ctx: Arc<Context>) -> Router {
         .merge(offset_resets::routes())
         .merge(tokens::routes(auth.clone()))
         .merge(traffic::routes())
+        .merge(zones::routes())
         .layer(middleware::from_fn_with_state(
             (ctx.clone(), auth),
             auth::authenticate,

@@ -160,6 +160,9 @@ pub struct ClientConnection {
     pub transactional_id: Option<String>,
     /// Groups it joined, synced, heartbeat or committed offsets in.
     pub groups: Vec<String>,
+    /// The zone the node placed it in (`none`); absent where the node has no zone.
+    #[serde(default)]
+    pub zone: Option<String>,
 }
 
 impl ClientsReport {

@@ -31,6 +31,7 @@ pub struct View<'a> {
 pub fn next_command(view: &View) -> Option<Command> {
     sync_brokers(view)
         .or_else(|| reassign(view))
+        .or_else(|| reassign_zones(view))
         .or_else(|| raise_feature_level(view))
 }
 
@@ -82,32 +83,39 @@ fn sync_brokers(view: &View) -> Option<Command> {
     (!unchanged).then_some(Command::SyncBrokers { brokers })
 }
 
+impl View<'_> {
+    /// A node dead for less than the takeover deadline keeps its identities: it may be a
+    /// blip, and moving identities costs every client a reconnect.
+    fn in_grace(&self, node: u64) -> bool {
+        self.dead_for
+            .get(&node)
+            .is_some_and(|d| *d < self.takeover_after)
+    }
+
+    /// Nodes that may own identities: alive, serving and not drained.
+    fn candidates(&self) -> Vec<Candidate> {
+        self.members
+            .iter()
+            .filter(|m| m.alive && m.state.lifecycle == Lifecycle::Serving)
+            .filter(|m| !self.state.drained.contains(&m.state.node_id))
+            .map(|m| Candidate {
+                node: m.state.node_id,
+                zone: m.state.zone.clone(),
+            })
+            .collect()
+    }
+}
+
 fn reassign(view: &View) -> Option<Command> {
-    // A node dead for less than the takeover deadline keeps its identities: it may be a
-    // blip, and moving identities costs every client a reconnect.
-    let in_grace = |node: &u64| {
-        view.dead_for
-            .get(node)
-            .is_some_and(|d| *d < view.takeover_after)
-    };
     if view
         .state
         .identities
         .values()
-        .any(|i| i.owner.as_ref().is_some_and(in_grace))
+        .any(|i| i.owner.is_some_and(|o| view.in_grace(o)))
     {
         return None;
     }
-    let candidates: Vec<Candidate> = view
-        .members
-        .iter()
-        .filter(|m| m.alive && m.state.lifecycle == Lifecycle::Serving)
-        .filter(|m| !view.state.drained.contains(&m.state.node_id))
-        .map(|m| Candidate {
-            node: m.state.node_id,
-            zone: m.state.zone.clone(),
-        })
-        .collect();
+    let candidates = view.candidates();
     let zone_of = |node: u64| {
         view.members
             .iter()
@@ -133,6 +141,52 @@ fn reassign(view: &View) -> Option<Command> {
         expected_epoch: view.state.assignment_epoch,
         owners,
     })
+}
+
+/// The first zone whose owner table is not what balancing its own live nodes gives: each
+/// zone with candidates gets an owner for every identity among them, with the same rules
+/// as the fleet-wide owners (grace for a dead owner, balance, least movement); a zone left
+/// with no candidate is removed, so its clients are told the fleet-wide owners.
+fn reassign_zones(view: &View) -> Option<Command> {
+    if view.state.feature_level < flotilla_raft::zones::LEVEL {
+        return None;
+    }
+    let mut zones: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
+    for candidate in view.candidates() {
+        if let Some(zone) = candidate.zone.clone() {
+            zones.entry(zone).or_default().push(candidate);
+        }
+    }
+    let committed = &view.state.zone_owners;
+    let empty = BTreeMap::new();
+    let all_zones: BTreeSet<&str> = zones
+        .keys()
+        .chain(committed.keys())
+        .map(String::as_str)
+        .collect();
+    let next = all_zones.into_iter().find_map(|zone| {
+        let current = committed.get(zone).unwrap_or(&empty);
+        if current.values().any(|o| view.in_grace(*o)) {
+            return None;
+        }
+        let slots: Vec<Slot> = view
+            .state
+            .identities
+            .values()
+            .map(|i| Slot {
+                identity: i.id,
+                owner: current.get(&i.id).copied(),
+                preferred_zone: None,
+            })
+            .collect();
+        let wanted = assign(&slots, zones.get(zone).map_or(&[], Vec::as_slice));
+        (&wanted != current).then(|| Command::AssignZone {
+            expected_epoch: view.state.assignment_epoch,
+            zone: zone.to_string(),
+            owners: wanted.into_iter().collect(),
+        })
+    });
+    next
 }
 
 #[cfg(test)]

@@ -564,5 +564,15 @@ fn command_label(command: &Command) -> String {
         Command::AdvanceOffsetReset { id, from, to, .. } => {
             format!("offset reset {id}: {from} -> {to}")
         }
+        Command::SetZoneMapping { cidr, zone } => format!("zone map {cidr} -> {zone}"),
+        Command::RemoveZoneMapping { cidr } => format!("removal of {cidr} from the zone map"),
+        Command::AssignZone {
+            expected_epoch,
+            zone,
+            owners,
+        } => format!(
+            "owners in zone {zone}: {owners:?} (epoch {expected_epoch} -> {})",
+            expected_epoch + 1
+        ),
     }
 }

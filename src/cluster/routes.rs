@@ -7,33 +7,50 @@
 //! without quorum (degraded mode) the fallback is the only way clients reach a live node.
 //! Nodes with the same gossip view compute the same fallback, and every node serves every
 //! identity port, so a client holding any advertised address keeps working.
+//!
+//! Each zone with live nodes gets its own answer the same way: the committed owner of the
+//! zone's table while it is alive, else the rendezvous fallback among the zone's live
+//! nodes. A zone with no live node has no answer of its own, so its clients are told the
+//! fleet-wide owners: the fleet never strands a client to keep it local.
+
+use std::collections::BTreeMap;
 
 use flotilla_gossip::{Lifecycle, Member};
-use flotilla_raft::ControlState;
+use flotilla_raft::{ControlState, Identity};
 
 use super::fallback::fallback_owner;
-use crate::directory::{Broker, Route};
+use crate::directory::{Broker, Route, ZoneRoute};
 
 pub fn routes(state: &ControlState, members: &[Member]) -> Vec<Route> {
     let live = live_nodes(members);
+    let zones = live_by_zone(members, &live);
     let mut routes: Vec<Route> = state
         .identities
         .values()
         .map(|identity| {
             let committed = identity.owner.filter(|o| live.contains(o));
             let owner = committed.or_else(|| fallback_owner(identity.id, &live));
-            let owner_state = owner
-                .and_then(|o| members.iter().find(|m| m.state.node_id == o))
-                .map(|m| &m.state);
-            let at = |base: Option<u16>| {
-                let state = owner_state?;
-                Some((
-                    state.advertised_host.clone(),
-                    base?.saturating_add(identity.slot),
-                ))
-            };
-            let advertised = at(owner_state.map(|s| s.identity_port_base));
-            let advertised_tls = at(owner_state.and_then(|s| s.tls_identity_port_base));
+            let (advertised, advertised_tls) = addresses(identity, owner, members);
+            let zones = zones
+                .iter()
+                .map(|(zone, live)| {
+                    let committed = state
+                        .zone_owners
+                        .get(*zone)
+                        .and_then(|owners| owners.get(&identity.id))
+                        .filter(|o| live.contains(o));
+                    let owner = committed
+                        .copied()
+                        .or_else(|| fallback_owner(identity.id, live));
+                    let (advertised, advertised_tls) = addresses(identity, owner, members);
+                    ZoneRoute {
+                        zone: zone.to_string(),
+                        owner,
+                        advertised,
+                        advertised_tls,
+                    }
+                })
+                .collect();
             Route {
                 identity: identity.id,
                 slot: identity.slot,
@@ -46,11 +63,43 @@ pub fn routes(state: &ControlState, members: &[Member]) -> Vec<Route> {
                 owner,
                 advertised,
                 advertised_tls,
+                zones,
             }
         })
         .collect();
     routes.sort_by_key(|r| r.slot);
     routes
+}
+
+type Address = Option<(String, u16)>;
+
+/// Where `owner` serves `identity`, in plaintext and over TLS.
+fn addresses(identity: &Identity, owner: Option<u64>, members: &[Member]) -> (Address, Address) {
+    let owner_state = owner
+        .and_then(|o| members.iter().find(|m| m.state.node_id == o))
+        .map(|m| &m.state);
+    let at = |base: Option<u16>| {
+        let state = owner_state?;
+        Some((
+            state.advertised_host.clone(),
+            base?.saturating_add(identity.slot),
+        ))
+    };
+    (
+        at(owner_state.map(|s| s.identity_port_base)),
+        at(owner_state.and_then(|s| s.tls_identity_port_base)),
+    )
+}
+
+/// The nodes of `live` by zone, for the zones that have any.
+fn live_by_zone<'a>(members: &'a [Member], live: &[u64]) -> BTreeMap<&'a str, Vec<u64>> {
+    let mut zones: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for member in members.iter().filter(|m| live.contains(&m.state.node_id)) {
+        if let Some(zone) = &member.state.zone {
+            zones.entry(zone).or_default().push(member.state.node_id);
+        }
+    }
+    zones
 }
 
 /// Live nodes that accept identities; if none is serving (all draining), any live node,

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
-use prometheus::IntGauge;
+use prometheus::{IntCounter, IntGauge};
 
-use super::metrics::{ClientSlot, PrincipalSlot, TopicSlot};
+use super::metrics::{ClientSlot, PrincipalSlot, TopicSlot, ZoneSlot};
 use super::topic_ids::TopicId;
 use super::Traffic;
 use crate::protocol::batches::{summarize, Codecs};
@@ -42,11 +42,35 @@ pub struct ConnectionTraffic {
     traffic: Arc<Traffic>,
     connection: Arc<Connected>,
     labels: ArcSwap<ClientLabels>,
+    site: Option<Site>,
 }
 
 struct ClientLabels {
     client: Arc<ClientSlot>,
     principal: Arc<PrincipalSlot>,
+    /// The client's zone (`none` if unknown) and its counters; only on a node with a zone.
+    zone: Option<(String, Arc<ZoneSlot>)>,
+}
+
+/// Where a connection runs, for the zone byte counters: the node's zone and the rack of
+/// the broker it forwards to. Only nodes with a zone count zone bytes.
+pub struct Site {
+    node_zone: String,
+    /// Bytes to and from the broker, by the node's zone and the broker's rack.
+    rack_in: IntCounter,
+    rack_out: IntCounter,
+}
+
+impl Site {
+    /// The site of a connection of a node in `node_zone` to a broker in `broker_rack`.
+    pub fn new(traffic: &Traffic, node_zone: &str, broker_rack: &str) -> Site {
+        let racks = &traffic.metrics().rack_bytes;
+        Site {
+            node_zone: node_zone.to_string(),
+            rack_in: racks.with_label_values(&[node_zone, broker_rack, "in"]),
+            rack_out: racks.with_label_values(&[node_zone, broker_rack, "out"]),
+        }
+    }
 }
 
 impl ConnectionTraffic {
@@ -54,18 +78,47 @@ impl ConnectionTraffic {
         traffic: Arc<Traffic>,
         connection: Arc<Connected>,
         principal: Option<&str>,
+        site: Option<Site>,
     ) -> ConnectionTraffic {
         let metrics = traffic.metrics();
         let labels = ClientLabels {
             client: metrics.clients.slot(""),
             principal: metrics.principals.slot(principal.unwrap_or(ANONYMOUS)),
+            zone: None,
         };
         connection.change(|f| f.principal = principal.map(str::to_string));
-        ConnectionTraffic {
+        let traffic = ConnectionTraffic {
             traffic,
             connection,
             labels: ArcSwap::from_pointee(labels),
+            site,
+        };
+        traffic.place(None);
+        traffic
+    }
+
+    /// Whether this connection counts zone bytes (its node has a zone).
+    pub fn counts_zones(&self) -> bool {
+        self.site.is_some()
+    }
+
+    /// The client is (now known to be) in `zone`.
+    pub fn place(&self, zone: Option<&str>) {
+        let Some(site) = &self.site else {
+            return;
+        };
+        let zone = zone.unwrap_or("none");
+        if matches!(&self.labels.load().zone, Some((placed, _)) if placed == zone) {
+            return;
         }
+        let key = format!("{zone}\0{}", site.node_zone);
+        let slot = self.traffic.metrics().zones.slot(&key);
+        self.labels.rcu(|labels| ClientLabels {
+            client: labels.client.clone(),
+            principal: labels.principal.clone(),
+            zone: Some((zone.to_string(), slot.clone())),
+        });
+        self.connection.change(|f| f.zone = Some(zone.to_string()));
     }
 
     /// The client sent a new client id.
@@ -74,6 +127,7 @@ impl ConnectionTraffic {
         self.labels.rcu(|labels| ClientLabels {
             client: client.clone(),
             principal: labels.principal.clone(),
+            zone: labels.zone.clone(),
         });
         self.connection
             .change(|f| f.client_id = client_id.map(str::to_string));
@@ -85,6 +139,7 @@ impl ConnectionTraffic {
         self.labels.rcu(|labels| ClientLabels {
             client: labels.client.clone(),
             principal: slot.clone(),
+            zone: labels.zone.clone(),
         });
         self.connection
             .change(|f| f.principal = Some(principal.to_string()));
@@ -127,6 +182,10 @@ impl RequestTally<'_> {
         labels.client.bytes_in.inc_by(frame_bytes);
         labels.client.add_requests(1);
         labels.principal.bytes_in.inc_by(frame_bytes);
+        if let (Some((_, zone)), Some(site)) = (&labels.zone, &self.shared.site) {
+            zone.bytes_in.inc_by(frame_bytes);
+            site.rack_in.inc_by(frame_bytes);
+        }
         let body = frame.get(meta.header_len..).unwrap_or_default();
         let flexible = meta.api_key.request_header_version(meta.api_version) >= 2;
         match meta.api_key {
@@ -314,6 +373,10 @@ impl ResponseTally<'_> {
         let labels = self.shared.labels.load();
         labels.client.bytes_out.inc_by(frame_bytes);
         labels.principal.bytes_out.inc_by(frame_bytes);
+        if let (Some((_, zone)), Some(site)) = (&labels.zone, &self.shared.site) {
+            zone.bytes_out.inc_by(frame_bytes);
+            site.rack_out.inc_by(frame_bytes);
+        }
     }
 }
 

@@ -76,6 +76,18 @@ pub struct TrafficMetrics {
     pub software: CappedLabels<IntGauge>,
     pub produce_latency: Histogram,
     pub fetch_latency: Histogram,
+    /// Frame bytes by (client zone, node zone), keyed `client_zone\0node_zone`; client
+    /// zones come from client ids too, so they are capped like client ids.
+    pub zones: CappedLabels<ZoneSlot>,
+    /// Frame bytes by (node zone, broker rack, direction): what crosses zones behind the
+    /// proxy.
+    pub rack_bytes: IntCounterVec,
+}
+
+/// The byte counters of one (client zone, node zone) pair.
+pub struct ZoneSlot {
+    pub bytes_in: IntCounter,
+    pub bytes_out: IntCounter,
 }
 
 impl TrafficMetrics {
@@ -170,6 +182,29 @@ impl TrafficMetrics {
                 &["api"],
             ),
         );
+        let zone_bytes = register(
+            r,
+            IntCounterVec::new(
+                Opts::new(
+                    "flotilla_zone_bytes_total",
+                    "Frame bytes from (in) and to (out) clients, by the client's zone and the \
+                     node's (`none` where unknown)",
+                ),
+                &["client_zone", "node_zone", "direction"],
+            ),
+        );
+        let rack_bytes = register(
+            r,
+            IntCounterVec::new(
+                Opts::new(
+                    "flotilla_rack_bytes_total",
+                    "Frame bytes to (in) and from (out) brokers, by the node's zone and the \
+                     broker's rack (`none` where unknown, `bootstrap` for bootstrap \
+                     connections)",
+                ),
+                &["node_zone", "broker_rack", "direction"],
+            ),
+        );
         let folded_of = |label: &str| folded.with_label_values(&[label]);
         TrafficMetrics {
             topics: CappedLabels::new(config.max_topics, folded_of("topic"), move |topic| {
@@ -209,6 +244,14 @@ impl TrafficMetrics {
             }),
             produce_latency: latency.with_label_values(&["produce"]),
             fetch_latency: latency.with_label_values(&["fetch"]),
+            zones: CappedLabels::new(MAX_ZONES, folded_of("client_zone"), move |key| {
+                let (client, node) = key.split_once('\0').unwrap_or((key, "none"));
+                ZoneSlot {
+                    bytes_in: zone_bytes.with_label_values(&[client, node, "in"]),
+                    bytes_out: zone_bytes.with_label_values(&[client, node, "out"]),
+                }
+            }),
+            rack_bytes,
         }
     }
 
@@ -225,6 +268,9 @@ impl TrafficMetrics {
         self.software.slot(&format!("{name}\0{version}"))
     }
 }
+
+/// Client zones counted apart; more are counted as `other`.
+const MAX_ZONES: usize = 64;
 
 fn register<M: prometheus::core::Collector + Clone + 'static>(
     r: &Families,

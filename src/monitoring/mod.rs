@@ -96,6 +96,7 @@ pub fn describe(node: u64, connection: &Connected) -> ClientConnection {
         idempotent: facts.idempotent,
         transactional_id: facts.transactional_id.clone(),
         groups: facts.groups.clone(),
+        zone: facts.zone.clone(),
     }
 }
 

@@ -62,7 +62,8 @@ fn a_produce_request_is_counted_per_topic_and_its_facts_reported() {
     let traffic = traffic(10);
     let clients = ClientConnections::new(4);
     let registration = clients.register("127.0.0.1:9".parse().unwrap(), "1");
-    let connection = ConnectionTraffic::new(traffic.clone(), registration.connection.clone(), None);
+    let connection =
+        ConnectionTraffic::new(traffic.clone(), registration.connection.clone(), None, None);
     connection.set_client_id(Some("app-1"));
     let mut tally = connection.requests();
     let frame = produce(&["orders", "audit"], 3);
@@ -97,7 +98,7 @@ fn random_topics_and_client_ids_cannot_grow_the_labels_past_the_cap() {
     for i in 0..4 * cap {
         let registration = clients.register("127.0.0.1:9".parse().unwrap(), "1");
         let connection =
-            ConnectionTraffic::new(traffic.clone(), registration.connection.clone(), None);
+            ConnectionTraffic::new(traffic.clone(), registration.connection.clone(), None, None);
         connection.set_client_id(Some(&format!("random-client-{i}")));
         let mut tally = connection.requests();
         let frame = produce(&[&format!("random-topic-{i}")], 1);
@@ -131,7 +132,8 @@ fn fetch_responses_count_records_out_errors_and_latency() {
     let traffic = traffic(10);
     let clients = ClientConnections::new(4);
     let registration = clients.register("127.0.0.1:9".parse().unwrap(), "1");
-    let connection = ConnectionTraffic::new(traffic.clone(), registration.connection.clone(), None);
+    let connection =
+        ConnectionTraffic::new(traffic.clone(), registration.connection.clone(), None, None);
     let mut tally = connection.responses();
     let topic = FetchableTopicResponse::default()
         .with_topic(TopicName(StrBytes::from_static_str("clicks")))

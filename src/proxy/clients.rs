@@ -72,6 +72,8 @@ pub struct ClientFacts {
     pub idempotent: bool,
     pub transactional_id: Option<String>,
     pub groups: Vec<String>,
+    /// The client's zone as this node placed it (`none`), on a node with a zone.
+    pub zone: Option<String>,
 }
 
 impl ClientFacts {

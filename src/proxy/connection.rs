@@ -38,12 +38,13 @@ use super::auth::Gate;
 use super::chain::Outcome;
 use super::clients::{Phase, StopSignal};
 use super::filter::{Listener, Session, Transport};
+use super::filters::zone;
 use super::in_flight::{Forwarded, InFlight, Owed};
 use super::redirect;
 use crate::backend::{Exchange, Login, Purpose, Session as LoginSession};
 use crate::context::Context;
 use crate::metrics::ConnectionMetrics;
-use crate::monitoring::connection::{ConnectionTraffic, RequestTally, ResponseTally};
+use crate::monitoring::connection::{ConnectionTraffic, RequestTally, ResponseTally, Site};
 use crate::protocol::frame::{write_frame, FrameCodec, FrameError, SIZE_PREFIX};
 use crate::protocol::header::{self, HeaderError, RequestMeta};
 use crate::stream::{ReadHalf, Stream, WriteHalf};
@@ -182,6 +183,7 @@ pub async fn serve(
                 ctx.traffic.clone(),
                 registration.connection.clone(),
                 session.principal.as_deref(),
+                site(&ctx, listener),
             );
             let session = ArcSwap::from_pointee(session);
             let close = run(&ctx, client, &session, &traffic, &mut metrics).await;
@@ -200,6 +202,31 @@ pub async fn serve(
     } else {
         tracing::warn!(%peer, %identity, principal, ?lifetime, reason = %close, "connection closed");
     }
+}
+
+/// Where the connection runs, for the zone byte counters; `None` on a node with no zone.
+fn site(ctx: &Context, listener: Listener) -> Option<Site> {
+    let node_zone = ctx.config.cluster.as_ref()?.zone.as_deref()?;
+    let rack = match listener {
+        Listener::Bootstrap => "bootstrap".to_string(),
+        Listener::Identity { slot } => ctx
+            .directory
+            .rack_of_slot(slot)
+            .unwrap_or_else(|| "none".into()),
+    };
+    Some(Site::new(&ctx.traffic, node_zone, &rack))
+}
+
+/// Places the client in its zone for the zone byte counters, as filters would now.
+fn place(shared: &Shared<'_>) {
+    if !shared.traffic.counts_zones() {
+        return;
+    }
+    let session = shared.session.load();
+    let control = shared.ctx.control.load();
+    let racks = &shared.ctx.directory.client_racks;
+    let zone = zone::client_zone(&session, &control, racks);
+    shared.traffic.place(zone.as_deref());
 }
 
 /// What both directions of one connection share.
@@ -414,6 +441,8 @@ async fn forward_requests(
         .map(|settings| Terminator::new(settings, &ctx.control, &ctx.metrics));
     // A v0 SaslHandshake was forwarded: raw SASL tokens may come next.
     let mut awaiting_raw = false;
+    // The first Fetch may name the client's rack, which places it in a zone.
+    let mut fetched = false;
     loop {
         let next = tokio::select! {
             next = tokio::time::timeout(idle_timeout, frames.next()) => next,
@@ -472,6 +501,7 @@ async fn forward_requests(
             client_id = request.client_id.clone();
             remember_client_id(shared.session, &client_id);
             shared.traffic.set_client_id(client_id.as_deref());
+            place(shared);
         }
         match authenticate(
             shared,
@@ -518,6 +548,11 @@ async fn forward_requests(
             }
             Outcome::Close { filter, reason } => return Close::Filter { filter, reason },
         };
+        let fetch = forwarded.api_key == ApiKey::Fetch;
+        if forwarded.api_key == ApiKey::Metadata || (fetch && !fetched) {
+            fetched |= fetch;
+            place(shared);
+        }
         if let Some(renewal) = renewal.as_mut().filter(|r| r.is_due()) {
             // Boxed: a rare, large future the connection's own need not carry.
             if let Err(e) = Box::pin(renewal.renew(shared, &mut upstream)).await {

@@ -25,6 +25,7 @@ use flotilla_raft::ControlState;
 use kafka_protocol::messages::{ApiKey, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
+pub use super::filters::zone::ConnectionRack;
 pub use super::filters::ConnectionQuota;
 use super::message::{Request, Response};
 pub use crate::stream::Transport;
@@ -78,6 +79,9 @@ pub struct Session {
     /// The connection's quota state (until when it is muted, the quotas that govern it);
     /// shared by every snapshot of this connection's session.
     pub quota: Arc<ConnectionQuota>,
+    /// Whether the client names its own rack in Fetches; shared by every snapshot of this
+    /// connection's session.
+    pub rack: Arc<ConnectionRack>,
     /// When the connection was accepted, in wall-clock milliseconds (compared with
     /// instants in the control state, which are wall-clock too).
     pub opened_at_ms: u64,
@@ -141,6 +145,7 @@ impl Session {
             principal: None,
             notes: Arc::default(),
             quota: Arc::default(),
+            rack: Arc::default(),
             opened_at_ms: flotilla_raft::governance::unix_millis(),
         }
     }

@@ -10,6 +10,7 @@ mod quotas;
 mod tokens;
 mod traffic;
 mod users;
+mod zones;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -107,6 +108,11 @@ enum Command {
     /// The client connections of the whole fleet: client id, software, address,
     /// principal, node, and what they do (acks, codecs, idempotence, groups).
     Clients,
+    /// Zones: where clients are, for near-source routing.
+    Zone {
+        #[command(subcommand)]
+        command: zones::ZoneCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -210,6 +216,7 @@ fn render(cli: &Cli) -> Result<String, String> {
         Command::Group { command } => groups::run(&api, command, cli.output)?,
         Command::Top { limit } => traffic::top(&api, *limit, cli.output)?,
         Command::Clients => traffic::clients(&api, cli.output)?,
+        Command::Zone { command } => zones::run(&api, command, cli.output)?,
     })
 }
 
@@ -283,17 +290,29 @@ fn cluster_table(status: &ClusterStatus) -> String {
 }
 
 fn identity_table(identities: &[IdentitySummary]) -> String {
+    let zoned = identities.iter().any(|i| !i.zone_owners.is_empty());
     let rows = identities.iter().map(|i| {
-        vec![
+        let mut row = vec![
             i.id.to_string(),
             i.slot.to_string(),
             i.owner.map_or("-".into(), |o| o.to_string()),
             i.address.clone(),
             i.broker.clone(),
-        ]
+            i.rack.clone().unwrap_or_else(|| "-".into()),
+        ];
+        if zoned {
+            let owners: Vec<String> = i
+                .zone_owners
+                .iter()
+                .map(|(zone, node)| format!("{zone}:{node}"))
+                .collect();
+            row.push(owners.join(" "));
+        }
+        row
     });
-    table(
-        &["IDENTITY", "SLOT", "OWNER", "ADVERTISED", "BROKER"],
-        rows.collect(),
-    )
+    let mut headers = vec!["IDENTITY", "SLOT", "OWNER", "ADVERTISED", "BROKER", "RACK"];
+    if zoned {
+        headers.push("ZONE OWNERS");
+    }
+    table(&headers, rows.collect())
 }

@@ -19,14 +19,17 @@ mod quota;
 #[cfg(feature = "test-hooks")]
 mod test_filter;
 pub mod topic_names;
+pub mod zone;
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::sync::Arc;
 
 use kafka_protocol::protocol::StrBytes;
 
 use flotilla_config::Config;
 
-use super::filter::{Env, Filter, Transport};
+use super::filter::{Env, Filter};
 use crate::cluster::offset_resets::evictions::Evictions;
 use crate::cluster::usage::FleetUsage;
 use crate::directory::{Broker, Directory};
@@ -40,7 +43,7 @@ pub use quota::ConnectionQuota;
 /// requests of a group under reset before anything else spends work on them (nothing
 /// after it rewrites group requests); then breakers, so a held topic costs the brokers
 /// nothing (and counts against no quota); then quotas, so a throttled request is held
-/// before anything else is done for it.
+/// before anything else is done for it; then zones, which may name a Fetch's rack.
 pub fn built_in(
     directory: &Arc<Directory>,
     config: &Config,
@@ -60,6 +63,7 @@ pub fn built_in(
     usage.register(meter.clone());
     filters.push(Box::new(breaker::Breakers::new(&names, &meter, metrics)));
     filters.push(Box::new(quota::Quotas::new(usage, metrics)));
+    filters.push(Box::new(zone::Zones::new(&directory.client_racks)));
     filters.extend::<[Box<dyn Filter>; 5]>([
         Box::new(api_versions::ApiVersionsNarrowing),
         Box::new(metadata::MetadataAddresses::new(directory)),
@@ -73,25 +77,34 @@ pub fn built_in(
 }
 
 /// Where a response's broker addresses point for the client reading it: the directory's
-/// advertised addresses over the client's own transport (a TLS client is told TLS ports).
-#[derive(Clone, Copy)]
+/// advertised addresses over the client's own transport (a TLS client is told TLS ports),
+/// for the client's zone (see [`zone`]), worked out on the first address rewritten.
 struct Addressing<'a> {
     dir: &'a Directory,
-    transport: Transport,
+    env: &'a Env<'a>,
+    zone: OnceCell<Option<Cow<'a, str>>>,
 }
 
 impl<'a> Addressing<'a> {
-    fn new(dir: &'a Directory, env: &Env) -> Self {
+    fn new(dir: &'a Directory, env: &'a Env<'a>) -> Self {
         Addressing {
             dir,
-            transport: env.session.transport,
+            env,
+            zone: OnceCell::new(),
         }
+    }
+
+    fn zone(&self) -> Option<&str> {
+        let env = self.env;
+        self.zone
+            .get_or_init(|| zone::client_zone(env.session, env.control, &self.dir.client_racks))
+            .as_deref()
     }
 
     /// Replaces one broker address with the address clients are told for that identity.
     /// Returns false when the identity cannot be advertised and the entry must be dropped.
     fn readdress(
-        self,
+        &self,
         id: i32,
         host: &mut StrBytes,
         port: &mut i32,
@@ -103,7 +116,10 @@ impl<'a> Addressing<'a> {
             port: u16::try_from(*port).unwrap_or(0),
             rack: rack.map(|r| r.to_string()),
         };
-        match self.dir.advertise(&broker, self.transport) {
+        match self
+            .dir
+            .advertise(&broker, self.env.session.transport, self.zone())
+        {
             Some((new_host, new_port)) => {
                 *host = new_host;
                 *port = new_port;
