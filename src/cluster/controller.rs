@@ -318,6 +318,85 @@ mod tests {
         );
     }
 
+    fn at_level_5(owners: &[(i32, Option<u64>)]) -> ControlState {
+        let mut state = state(owners);
+        state.feature_level = flotilla_raft::zones::LEVEL;
+        state
+    }
+
+    fn two_zones() -> [Member; 4] {
+        [
+            member(1, true, "a"),
+            member(2, true, "a"),
+            member(3, true, "b"),
+            member(4, true, "b"),
+        ]
+    }
+
+    /// Applies what the controller proposes until it proposes nothing more.
+    fn settle(state: &mut ControlState, members: &[Member], dead: &HashMap<u64, Duration>) {
+        let backend = [broker(1, 39092), broker(2, 39093), broker(3, 39094)];
+        for _ in 0..10 {
+            match next_command(&view(state, members, dead, &backend)) {
+                Some(command) => {
+                    state.apply(&command);
+                }
+                None => return,
+            }
+        }
+        panic!("the controller did not settle");
+    }
+
+    #[test]
+    fn every_zone_gets_a_balanced_owner_for_every_identity_among_its_own_nodes() {
+        let mut state = at_level_5(&[(1, Some(1)), (2, Some(2)), (3, Some(3))]);
+        settle(&mut state, &two_zones(), &HashMap::new());
+        let a = &state.zone_owners["a"];
+        let b = &state.zone_owners["b"];
+        assert_eq!(a.len(), 3);
+        assert!(a.values().all(|n| [1, 2].contains(n)), "{a:?}");
+        assert!(b.values().all(|n| [3, 4].contains(n)), "{b:?}");
+        let on = |table: &BTreeMap<i32, u64>, node| table.values().filter(|n| **n == node).count();
+        assert!(on(a, 1).abs_diff(on(a, 2)) <= 1, "{a:?}");
+    }
+
+    #[test]
+    fn a_dead_node_moves_within_its_zone_after_the_deadline_and_a_dead_zone_is_dropped() {
+        let mut state = at_level_5(&[(1, Some(1)), (2, Some(2)), (3, Some(3))]);
+        settle(&mut state, &two_zones(), &HashMap::new());
+        let mut members = two_zones();
+        members[2].alive = false; // node 3, zone b
+        let mut dead = HashMap::from([(3, Duration::from_millis(500))]);
+        let before = state.zone_owners["b"].clone();
+        settle(&mut state, &members, &dead);
+        assert_eq!(
+            state.zone_owners["b"], before,
+            "in grace: nothing moves in b"
+        );
+        dead.insert(3, Duration::from_secs(3));
+        settle(&mut state, &members, &dead);
+        assert!(state.zone_owners["b"].values().all(|n| *n == 4));
+        let a_before = state.zone_owners["a"].clone();
+
+        members[3].alive = false; // node 4: zone b has no live node
+        dead.insert(4, Duration::from_secs(3));
+        settle(&mut state, &members, &dead);
+        assert!(
+            !state.zone_owners.contains_key("b"),
+            "{:?}",
+            state.zone_owners
+        );
+        assert_eq!(state.zone_owners["a"], a_before, "zone a untouched");
+    }
+
+    #[test]
+    fn no_zone_owners_below_level_5() {
+        let mut state = state(&[(1, Some(1)), (2, Some(2)), (3, Some(3))]);
+        state.feature_level = 4;
+        settle(&mut state, &two_zones(), &HashMap::new());
+        assert!(state.zone_owners.is_empty());
+    }
+
     #[test]
     fn a_node_cut_off_from_the_backend_gives_up_its_identities() {
         let state = state(&[(1, Some(1)), (2, Some(2))]);

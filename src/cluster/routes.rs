@@ -210,6 +210,50 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn each_zone_is_told_its_own_owner_and_a_zone_without_live_nodes_none() {
+        let members = [
+            member(1, true, "a"),
+            member(2, true, "b"),
+            member(3, false, "c"),
+        ];
+        let mut state = state(&[(1, Some(1))]);
+        state
+            .zone_owners
+            .insert("b".into(), BTreeMap::from([(1, 2)]));
+        let route = &routes(&state, &members)[0];
+        let zones: Vec<_> = route
+            .zones
+            .iter()
+            .map(|z| (z.zone.as_str(), z.owner, z.advertised.clone().unwrap().0))
+            .collect();
+        assert_eq!(
+            zones,
+            vec![
+                ("a", Some(1), "127.0.0.1".to_string()),
+                ("b", Some(2), "127.0.0.2".to_string())
+            ],
+            "zone a has no committed table yet: its live node by fallback; c has none"
+        );
+    }
+
+    #[test]
+    fn a_dead_zone_owner_is_replaced_by_a_live_node_of_the_same_zone() {
+        let members = [
+            member(1, true, "a"),
+            member(2, false, "b"),
+            member(3, true, "b"),
+        ];
+        let mut state = state(&[(1, Some(1)), (2, Some(1))]);
+        state
+            .zone_owners
+            .insert("b".into(), BTreeMap::from([(1, 2), (2, 2)]));
+        for route in routes(&state, &members) {
+            let b = route.zones.iter().find(|z| z.zone == "b").unwrap();
+            assert_eq!(b.owner, Some(3));
+        }
+    }
+
+    #[test]
     fn no_live_node_means_nothing_advertised() {
         let routes = routes(&state(&[(1, Some(1))]), &[member(1, false, "a")]);
         assert_eq!(routes[0].advertised, None);

@@ -60,22 +60,61 @@ impl Fleet {
         extra_toml: &dyn Fn(u64, &str) -> String,
         access: AdminAccess,
     ) -> Fleet {
+        let zones: Vec<String> = (0..count).map(|i| format!("zone-{i}")).collect();
+        Self::start_in_zones(&zones, backend, takeover_after, launch, extra_toml, access)
+    }
+
+    /// A fleet of one node per entry of `zones`, node `i + 1` in `zones[i]`.
+    pub fn start_zoned(zones: &[&str], backend: &str, takeover_after: &str) -> Fleet {
+        let zones: Vec<String> = zones.iter().map(|z| z.to_string()).collect();
+        let no_extra = |_: u64, _: &str| String::new();
+        let access = AdminAccess::default();
+        Self::start_in_zones(
+            &zones,
+            backend,
+            takeover_after,
+            Launch::default(),
+            &no_extra,
+            access,
+        )
+    }
+
+    fn start_in_zones(
+        zones: &[String],
+        backend: &str,
+        takeover_after: &str,
+        launch: Launch,
+        extra_toml: &dyn Fn(u64, &str) -> String,
+        access: AdminAccess,
+    ) -> Fleet {
+        let count = zones.len();
         let hosts: Vec<String> = (0..count).map(|_| next_host()).collect();
         let nodes = (0..count)
             .map(|i| {
-                let seeds: Vec<String> =
-                    hosts.iter().filter(|h| **h != hosts[i]).map(|h| format!("\"{h}:7946\"")).collect();
+                let seeds: Vec<String> = hosts
+                    .iter()
+                    .filter(|h| **h != hosts[i])
+                    .map(|h| format!("\"{h}:7946\""))
+                    .collect();
                 let members: Vec<String> = (1..=count.min(3)).map(|n| n.to_string()).collect();
                 let cluster = format!(
-                    "[cluster]\nid = \"test\"\nzone = \"zone-{i}\"\ngossip_listen = \"{{host}}:7946\"\n\
+                    "[cluster]\nid = \"test\"\nzone = \"{}\"\ngossip_listen = \"{{host}}:7946\"\n\
                      seeds = [{}]\nraft_listen = \"{{host}}:7947\"\ndata_dir = \"{{dir}}/data\"\n\
                      initial_members = [{}]\ntakeover_after = \"{takeover_after}\"\n{}",
+                    zones[i],
                     seeds.join(", "),
                     members.join(", "),
                     extra_toml(i as u64 + 1, &hosts[i])
                 );
                 let id = i as u64 + 1;
-                Node::spawn_secured(id, &hosts[i], backend, &cluster, launch.clone(), access.clone())
+                Node::spawn_secured(
+                    id,
+                    &hosts[i],
+                    backend,
+                    &cluster,
+                    launch.clone(),
+                    access.clone(),
+                )
             })
             .collect();
         let fleet = Fleet { nodes };

@@ -30,6 +30,28 @@ impl RawClient {
         }
     }
 
+    /// Connects from `source`, a loopback address of the test's choosing, as a client on
+    /// another host of that address would.
+    pub fn connect_from(address: &str, source: std::net::IpAddr) -> RawClient {
+        use socket2::{Domain, Socket, Type};
+        let target: std::net::SocketAddr = address.parse().expect("an ip:port");
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket
+            .bind(&std::net::SocketAddr::new(source, 0).into())
+            .unwrap_or_else(|e| panic!("bind {source}: {e}"));
+        socket
+            .connect(&target.into())
+            .unwrap_or_else(|e| panic!("connect {address} from {source}: {e}"));
+        let stream: TcpStream = socket.into();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        RawClient {
+            stream,
+            next_correlation_id: 1,
+        }
+    }
+
     pub fn local_port(&self) -> u16 {
         self.stream.local_addr().unwrap().port()
     }
