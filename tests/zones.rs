@@ -319,3 +319,132 @@ async fn a_consumer_naming_no_rack_fetches_from_the_replica_in_its_zone() {
         "zone bytes counted"
     );
 }
+
+/// Bytes counted by `node` for the client ids that start with `prefix`.
+fn client_bytes(node: &support::Node, prefix: &str) -> f64 {
+    node.metric(
+        "flotilla_client_bytes_total",
+        &format!("client_id=\"{prefix}"),
+    )
+}
+
+/// Bytes between the fleet's nodes and brokers of another zone (their rack), so far.
+fn cross_zone_broker_bytes(fleet: &Fleet, zones: &[&str]) -> f64 {
+    let mut total = 0.0;
+    for (node, zone) in fleet.nodes.iter().zip(zones) {
+        for rack in zones.iter().filter(|r| *r != zone) {
+            total += node.metric(
+                "flotilla_rack_bytes_total",
+                &format!("broker_rack=\"{rack}\""),
+            );
+        }
+    }
+    total
+}
+
+/// One client per zone producing to every partition and one reading them all, as `run`
+/// (`off`: client ids without a zone; `on`: tagged with their zone).
+async fn mixed_workload(fleet: &Fleet, zones: &[&str], topic: &str, run: &str) -> Crossing {
+    let broker_before = cross_zone_broker_bytes(fleet, zones);
+    let client_id = |zone: &str, role: &str| match run {
+        "on" => format!("{run}-{zone}-{role},flotilla_zone={zone}"),
+        _ => format!("{run}-{zone}-{role}"),
+    };
+    let payload = "x".repeat(1024);
+    for zone in zones {
+        let producer = producer(fleet, &client_id(zone, "producer"));
+        for i in 0..600 {
+            let record = FutureRecord::to(topic)
+                .partition(i % 3)
+                .key("k")
+                .payload(&payload);
+            producer
+                .send(record, Duration::from_secs(30))
+                .await
+                .unwrap();
+        }
+    }
+    for zone in zones {
+        let consumer: BaseConsumer = client_config(&fleet.bootstrap())
+            .set("client.id", client_id(zone, "consumer"))
+            .set("group.id", client_id(zone, "consumer"))
+            .create()
+            .unwrap();
+        let mut assignment = TopicPartitionList::new();
+        for partition in 0..3 {
+            assignment
+                .add_partition_offset(topic, partition, Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&assignment).unwrap();
+        let mut read = 0;
+        wait_for("the workload read back", Duration::from_secs(60), || {
+            if let Some(Ok(_)) = consumer.poll(Duration::from_millis(200)) {
+                read += 1;
+            }
+            (read >= 600 * zones.len()).then_some(())
+        });
+    }
+    let (mut cross, mut total) = (0.0, 0.0);
+    for (node, node_zone) in fleet.nodes.iter().zip(zones) {
+        for zone in zones {
+            let bytes = client_bytes(node, &format!("{run}-{zone}-"));
+            total += bytes;
+            if zone != node_zone {
+                cross += bytes;
+            }
+        }
+    }
+    Crossing {
+        client_share: cross / total,
+        client: cross,
+        broker: cross_zone_broker_bytes(fleet, zones) - broker_before,
+    }
+}
+
+/// Bytes of one run that crossed zones.
+struct Crossing {
+    /// The share of client bytes that reached a node of another zone.
+    client_share: f64,
+    /// Client bytes that reached a node of another zone.
+    client: f64,
+    /// Bytes between nodes and brokers of different zones.
+    broker: f64,
+}
+
+impl Crossing {
+    fn total_mib(&self) -> f64 {
+        (self.client + self.broker) / 1048576.0
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn zones_keep_client_traffic_in_its_zone() {
+    let zones = [ZONE_1, ZONE_2, "zone-3"];
+    let fleet = Fleet::start_zoned(&zones, kafka(), "2s");
+    let topic = unique_topic("mixed");
+    support::rdkafka::create_topic(&fleet.bootstrap(), &topic, 3).await;
+    let off = mixed_workload(&fleet, &zones, &topic, "off").await;
+    let on = mixed_workload(&fleet, &zones, &topic, "on").await;
+    println!(
+        "bytes crossing zones, zones off / on: client-node {:.1}% / {:.1}% of client bytes; \
+         node-broker {:.1} / {:.1} MiB; in all {:.1} / {:.1} MiB (on/off {:.2})",
+        off.client_share * 100.0,
+        on.client_share * 100.0,
+        off.broker / 1048576.0,
+        on.broker / 1048576.0,
+        off.total_mib(),
+        on.total_mib(),
+        on.total_mib() / off.total_mib()
+    );
+    assert!(
+        off.client_share > 0.3,
+        "without zones most clients reach another zone"
+    );
+    assert!(
+        on.client_share < 0.05,
+        "with zones only bootstrap requests cross zones"
+    );
+    // Produce must reach the leader's zone either way; consumers read in their own zone.
+    assert!(on.total_mib() < off.total_mib() / 2.0);
+}

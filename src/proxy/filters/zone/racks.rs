@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -16,34 +17,39 @@ use kafka_protocol::protocol::StrBytes;
 /// by their next Fetch.
 const MAX_CLIENTS: usize = 16_384;
 
-type Key = (IpAddr, String);
+/// Racks by client address, then client id (nested, so a lookup allocates nothing).
+type Racks = HashMap<IpAddr, HashMap<String, StrBytes>>;
 
 #[derive(Default)]
 pub struct ClientRacks {
-    by_client: ArcSwap<HashMap<Key, StrBytes>>,
+    by_client: ArcSwap<Racks>,
+    /// Clients in `by_client`.
+    count: AtomicUsize,
     writing: Mutex<()>,
 }
 
 impl ClientRacks {
     pub fn rack_of(&self, address: IpAddr, client_id: &str) -> Option<StrBytes> {
-        let racks = self.by_client.load();
-        if racks.is_empty() {
-            return None;
-        }
-        racks.get(&(address, client_id.to_string())).cloned()
+        self.by_client.load().get(&address)?.get(client_id).cloned()
     }
 
     pub fn learn(&self, address: IpAddr, client_id: &str, rack: &StrBytes) {
-        let key = (address, client_id.to_string());
-        if self.by_client.load().get(&key) == Some(rack) {
+        if self.rack_of(address, client_id).as_ref() == Some(rack) {
             return;
         }
         let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
-        let mut racks = HashMap::clone(&self.by_client.load());
-        if racks.len() >= MAX_CLIENTS {
+        let mut racks = Racks::clone(&self.by_client.load());
+        if self.count.load(Ordering::Relaxed) >= MAX_CLIENTS {
             racks.clear();
+            self.count.store(0, Ordering::Relaxed);
         }
-        racks.insert(key, rack.clone());
+        let known = racks
+            .entry(address)
+            .or_default()
+            .insert(client_id.to_string(), rack.clone());
+        if known.is_none() {
+            self.count.fetch_add(1, Ordering::Relaxed);
+        }
         self.by_client.store(Arc::new(racks));
     }
 }
