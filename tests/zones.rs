@@ -107,22 +107,38 @@ async fn produce(producer: &FutureProducer, topic: &str, from: u32, count: u32) 
     first.unwrap_or_default()
 }
 
-/// Reads partition 0 of `topic` from the start until `count` records are in.
-fn consume_all(consumer: &BaseConsumer, topic: &str, count: usize) -> Vec<String> {
+/// Reads `partitions` of `topic` from the start until `count` records are in.
+fn read_from_start(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partitions: i32,
+    count: usize,
+) -> Vec<String> {
     let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap();
+    for partition in 0..partitions {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .unwrap();
+    }
     consumer.assign(&assignment).unwrap();
     let mut seen = Vec::new();
     wait_for("every record consumed", Duration::from_secs(60), || {
-        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
-            let payload = message.payload().unwrap_or_default();
-            seen.push(String::from_utf8_lossy(payload).to_string());
+        while seen.len() < count {
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(message)) => {
+                    let payload = message.payload().unwrap_or_default();
+                    seen.push(String::from_utf8_lossy(payload).to_string());
+                }
+                _ => break,
+            }
         }
         (seen.len() >= count).then_some(())
     });
     seen
+}
+
+fn consume_all(consumer: &BaseConsumer, topic: &str, count: usize) -> Vec<String> {
+    read_from_start(consumer, topic, 1, count)
 }
 
 async fn create_topic_on(bootstrap: &str, topic: &str, replicas: &[i32]) {
@@ -370,20 +386,7 @@ async fn mixed_workload(fleet: &Fleet, zones: &[&str], topic: &str, run: &str) -
             .set("group.id", client_id(zone, "consumer"))
             .create()
             .unwrap();
-        let mut assignment = TopicPartitionList::new();
-        for partition in 0..3 {
-            assignment
-                .add_partition_offset(topic, partition, Offset::Beginning)
-                .unwrap();
-        }
-        consumer.assign(&assignment).unwrap();
-        let mut read = 0;
-        wait_for("the workload read back", Duration::from_secs(60), || {
-            if let Some(Ok(_)) = consumer.poll(Duration::from_millis(200)) {
-                read += 1;
-            }
-            (read >= 600 * zones.len()).then_some(())
-        });
+        read_from_start(&consumer, topic, 3, 600 * zones.len());
     }
     let (mut cross, mut total) = (0.0, 0.0);
     for (node, node_zone) in fleet.nodes.iter().zip(zones) {
