@@ -575,6 +575,12 @@ impl ClusterConfig {
         if self.id.trim().is_empty() {
             return Err(invalid("cluster.id", "must not be empty"));
         }
+        if let Some(zone) = self.zone.as_deref().filter(|z| !valid_zone_name(z)) {
+            return Err(invalid(
+                "cluster.zone",
+                format!("`{zone}`: 1 to 64 letters, digits, '-', '_' or '.'"),
+            ));
+        }
         for seed in &self.seeds {
             parse_host_port(seed)
                 .map_err(|reason| invalid("cluster.seeds", format!("`{seed}`: {reason}")))?;
@@ -642,6 +648,15 @@ impl Limits {
 }
 
 /// Splits `host:port` (IPv6 hosts in brackets), refusing empty hosts and bad ports.
+/// Whether `zone` may name a zone (a node's, a client's, a CIDR block's): zones travel in
+/// client ids and match broker racks, so they are kept to characters both allow.
+pub fn valid_zone_name(zone: &str) -> bool {
+    (1..=64).contains(&zone.len())
+        && zone
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 pub fn parse_host_port(text: &str) -> Result<(String, u16), String> {
     let (host, port) = text
         .rsplit_once(':')
@@ -802,6 +817,7 @@ mod tests {
             ("seeds = [\"nope\"]", "cluster.seeds"),
             ("takeover_after = \"100ms\"", "cluster.takeover_after"),
             ("initial_members = [0]", "cluster.initial_members"),
+            ("zone = \"eu 1\"", "cluster.zone"),
             (
                 "[cluster.tls]\nca = \"\"\ncert = \"c\"\nkey = \"k\"",
                 "cluster.tls.ca",

@@ -50,14 +50,7 @@ pub fn parse_cidr(text: &str) -> Result<IpNet, ZoneMapError> {
     Ok(net)
 }
 
-/// Whether `zone` may name a zone: it travels in client ids and broker racks, so it is kept
-/// to characters both allow.
-pub fn valid_zone_name(zone: &str) -> bool {
-    (1..=64).contains(&zone.len())
-        && zone
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
+pub use flotilla_config::valid_zone_name;
 
 fn overlaps(a: &IpNet, b: &IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
