@@ -22,6 +22,7 @@ use crate::monitoring::Traffic;
 use crate::proxy::chain::FilterChain;
 use crate::proxy::clients::{ClientConnections, Phase};
 use crate::proxy::filters;
+use crate::proxy::filters::zone::Placement;
 use crate::stream::Transport;
 use crate::tls::{ServerFiles, ServerTls};
 
@@ -93,12 +94,16 @@ pub struct Context {
 
 impl Context {
     pub fn new(config: Config, fleet: Option<Arc<Fleet>>, transports: Transports) -> Self {
+        let zone_map = config.cluster.as_ref().map(|c| c.parsed_zone_map());
         let directory = Directory::new(AdvertisedNode {
             host: config.node.advertised_host.clone(),
             identity_port_base: config.node.identity_port_base,
             tls_identity_port_base: config.tls.as_ref().map(|t| t.identity_port_base),
             max_identities: config.node.max_identities,
-        });
+        })
+        .with_placement(Placement::new(
+            zone_map.and_then(Result::ok).unwrap_or_default(),
+        ));
         if fleet.is_some() {
             // A fleet node advertises only what the fleet committed; until the table
             // arrives it has no identities at all, rather than ones it learned itself.

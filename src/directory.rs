@@ -24,7 +24,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::proxy::filters::topic_names::TopicNames;
-use crate::proxy::filters::zone::ClientRacks;
+use crate::proxy::filters::zone::Placement;
 use crate::stream::Transport;
 
 /// A real broker of the backend cluster, as its own Metadata describes it.
@@ -151,8 +151,9 @@ pub struct Directory {
     /// Topic names by id, as Metadata responses (the clients' and the node's own) gave
     /// them; for filters that name topics a request gives by id.
     pub topic_names: Arc<TopicNames>,
-    /// The racks clients named in their Fetches, which place them in a zone.
-    pub client_racks: Arc<ClientRacks>,
+    /// What places clients in zones besides the control state (their racks, the node's
+    /// configured CIDR map).
+    pub placement: Arc<Placement>,
 }
 
 /// A slot was wanted beyond `node.max_identities`.
@@ -182,8 +183,14 @@ impl Directory {
             slot_count: watch::Sender::new(0),
             observed: watch::Sender::new(Vec::new()),
             topic_names: Arc::default(),
-            client_racks: Arc::default(),
+            placement: Arc::default(),
         }
+    }
+
+    /// The same directory, placing clients with `placement`.
+    pub fn with_placement(mut self, placement: Placement) -> Self {
+        self.placement = Arc::new(placement);
+        self
     }
 
     /// Puts the node in fleet mode with the slots and owners the fleet committed.

@@ -6,6 +6,7 @@
 //! flags override the file through [`Overrides`]; validation runs after they are applied,
 //! so a bad flag is reported the same way as a bad file value.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,6 +16,7 @@ use serde::Deserialize;
 mod admin;
 mod monitoring;
 mod security;
+pub mod zones;
 
 pub use admin::{AdminConfig, AdminScope, AdminTls, StaticToken};
 pub use monitoring::MonitoringConfig;
@@ -22,6 +24,7 @@ pub use security::{
     AclConfig, ClusterTls, ListenerKind, ListenerTls, SaslMechanism, SaslTermination,
     ServiceCredentials, UpstreamTls,
 };
+pub use zones::valid_zone_name;
 
 /// The whole configuration of one node.
 #[derive(Debug, Clone, Deserialize)]
@@ -109,9 +112,14 @@ pub struct BackendConfig {
 pub struct ClusterConfig {
     /// Nodes only gossip with nodes of the same cluster id.
     pub id: String,
-    /// Failure domain (rack, availability zone); identities move within a zone first.
+    /// Failure domain (rack, availability zone); identities move within a zone first,
+    /// and clients of the zone are served by its nodes.
     #[serde(default)]
     pub zone: Option<String>,
+    /// Client address blocks and their zones (`"10.1.0.0/16" = "eu-1"`), for clients the
+    /// fleet's own map (`proxyctl zone map set`) does not place.
+    #[serde(default)]
+    pub zone_map: BTreeMap<String, String>,
     /// UDP address for gossip.
     pub gossip_listen: SocketAddr,
     /// `host:port` gossip addresses of other nodes; any subset of the fleet will do.
@@ -571,6 +579,17 @@ impl BackendConfig {
 }
 
 impl ClusterConfig {
+    /// `zone_map` with its blocks parsed; refused as the fleet's map would refuse them.
+    pub fn parsed_zone_map(&self) -> Result<BTreeMap<ipnet::IpNet, String>, zones::ZoneMapError> {
+        let mut map = BTreeMap::new();
+        for (cidr, zone) in &self.zone_map {
+            let net = zones::parse_cidr(cidr)?;
+            zones::check_mapping(&map, &net, zone)?;
+            map.insert(net, zone.clone());
+        }
+        Ok(map)
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         if self.id.trim().is_empty() {
             return Err(invalid("cluster.id", "must not be empty"));
@@ -581,6 +600,8 @@ impl ClusterConfig {
                 format!("`{zone}`: 1 to 64 letters, digits, '-', '_' or '.'"),
             ));
         }
+        self.parsed_zone_map()
+            .map_err(|e| invalid("cluster.zone_map", e.to_string()))?;
         for seed in &self.seeds {
             parse_host_port(seed)
                 .map_err(|reason| invalid("cluster.seeds", format!("`{seed}`: {reason}")))?;
@@ -648,15 +669,6 @@ impl Limits {
 }
 
 /// Splits `host:port` (IPv6 hosts in brackets), refusing empty hosts and bad ports.
-/// Whether `zone` may name a zone (a node's, a client's, a CIDR block's): zones travel in
-/// client ids and match broker racks, so they are kept to characters both allow.
-pub fn valid_zone_name(zone: &str) -> bool {
-    (1..=64).contains(&zone.len())
-        && zone
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
 pub fn parse_host_port(text: &str) -> Result<(String, u16), String> {
     let (host, port) = text
         .rsplit_once(':')
@@ -818,6 +830,14 @@ mod tests {
             ("takeover_after = \"100ms\"", "cluster.takeover_after"),
             ("initial_members = [0]", "cluster.initial_members"),
             ("zone = \"eu 1\"", "cluster.zone"),
+            (
+                "[cluster.zone_map]\n\"10.0.0.0/8\" = \"a\"\n\"10.1.0.0/16\" = \"b\"",
+                "cluster.zone_map",
+            ),
+            (
+                "[cluster.zone_map]\n\"10.0.0.1/8\" = \"a\"",
+                "cluster.zone_map",
+            ),
             (
                 "[cluster.tls]\nca = \"\"\ncert = \"c\"\nkey = \"k\"",
                 "cluster.tls.ca",

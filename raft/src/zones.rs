@@ -14,47 +14,14 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use flotilla_config::zones::{check_mapping, zone_in};
+pub use flotilla_config::zones::{parse_cidr, valid_zone_name, ZoneMapError};
 use ipnet::IpNet;
 
 use crate::state::{CommandResult, ControlState};
 
 /// The fleet feature level that introduced zones (see [`crate::state`]).
 pub const LEVEL: u16 = 5;
-
-/// Why a CIDR -> zone entry was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ZoneMapError {
-    #[error("cidr: `{0}` is not a CIDR block (for example 10.1.0.0/16 or fd00::/8)")]
-    Malformed(String),
-    #[error("cidr: `{0}` has host bits set; did you mean {1}?")]
-    HostBits(String, IpNet),
-    #[error("zone: must be 1 to 64 characters of letters, digits, '-', '_' or '.'")]
-    ZoneName,
-    #[error("cidr: {cidr} overlaps {existing} (zone {zone}); remove that entry first")]
-    Overlap {
-        cidr: IpNet,
-        existing: IpNet,
-        zone: String,
-    },
-}
-
-/// Parses an operator's CIDR: an address block with no host bits set.
-pub fn parse_cidr(text: &str) -> Result<IpNet, ZoneMapError> {
-    let net: IpNet = text
-        .trim()
-        .parse()
-        .map_err(|_| ZoneMapError::Malformed(text.to_string()))?;
-    if net.trunc() != net {
-        return Err(ZoneMapError::HostBits(text.to_string(), net.trunc()));
-    }
-    Ok(net)
-}
-
-pub use flotilla_config::valid_zone_name;
-
-fn overlaps(a: &IpNet, b: &IpNet) -> bool {
-    a.contains(&b.network()) || b.contains(&a.network())
-}
 
 impl ControlState {
     /// Whether the state holds anything only level 5 can record.
@@ -65,37 +32,12 @@ impl ControlState {
     /// Checks a new zone map entry against the map: a valid zone name, and no overlap with
     /// another block (replacing the same block's zone is allowed).
     pub fn check_zone_mapping(&self, cidr: &IpNet, zone: &str) -> Result<(), ZoneMapError> {
-        if !valid_zone_name(zone) {
-            return Err(ZoneMapError::ZoneName);
-        }
-        if cidr.trunc() != *cidr {
-            return Err(ZoneMapError::HostBits(cidr.to_string(), cidr.trunc()));
-        }
-        match self
-            .zone_map
-            .iter()
-            .find(|(existing, _)| *existing != cidr && overlaps(existing, cidr))
-        {
-            Some((existing, zone)) => Err(ZoneMapError::Overlap {
-                cidr: *cidr,
-                existing: *existing,
-                zone: zone.clone(),
-            }),
-            None => Ok(()),
-        }
+        check_mapping(&self.zone_map, cidr, zone)
     }
 
-    /// The zone the map gives a client address. Blocks never overlap, so at most one
-    /// contains it.
+    /// The zone the map gives a client address.
     pub fn zone_of_address(&self, address: IpAddr) -> Option<&str> {
-        let address = match address {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
-            v4 => v4,
-        };
-        self.zone_map
-            .iter()
-            .find(|(net, _)| net.contains(&address))
-            .map(|(_, zone)| zone.as_str())
+        zone_in(&self.zone_map, address)
     }
 
     pub(crate) fn set_zone_mapping(&mut self, cidr: &IpNet, zone: &str) -> CommandResult {

@@ -224,8 +224,8 @@ fn place(shared: &Shared<'_>) {
     }
     let session = shared.session.load();
     let control = shared.ctx.control.load();
-    let racks = &shared.ctx.directory.client_racks;
-    let zone = zone::client_zone(&session, &control, racks);
+    let placement = &shared.ctx.directory.placement;
+    let zone = zone::client_zone(&session, &control, placement);
     shared.traffic.place(zone.as_deref());
 }
 

@@ -63,7 +63,7 @@ pub fn built_in(
     usage.register(meter.clone());
     filters.push(Box::new(breaker::Breakers::new(&names, &meter, metrics)));
     filters.push(Box::new(quota::Quotas::new(usage, metrics)));
-    filters.push(Box::new(zone::Zones::new(&directory.client_racks)));
+    filters.push(Box::new(zone::Zones::new(&directory.placement)));
     filters.extend::<[Box<dyn Filter>; 5]>([
         Box::new(api_versions::ApiVersionsNarrowing),
         Box::new(metadata::MetadataAddresses::new(directory)),
@@ -97,7 +97,7 @@ impl<'a> Addressing<'a> {
     fn zone(&self) -> Option<&str> {
         let env = self.env;
         self.zone
-            .get_or_init(|| zone::client_zone(env.session, env.control, &self.dir.client_racks))
+            .get_or_init(|| zone::client_zone(env.session, env.control, &self.dir.placement))
             .as_deref()
     }
 

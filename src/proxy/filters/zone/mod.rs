@@ -8,9 +8,10 @@
 //!    (`client.id=billing,flotilla_zone=eu-1`), for clients an operator can configure but
 //!    whose addresses say nothing (NAT, shared egress);
 //! 2. the `client.rack` it sends in Fetch requests (v11+), as this node has seen it from
-//!    the same address and client id ([`ClientRacks`]); a consumer that names its rack for
+//!    the same address and client id ([`Placement`]); a consumer that names its rack for
 //!    follower fetching is placed there for addresses too;
-//! 3. the committed CIDR -> zone map (`proxyctl zone map set`), by source address.
+//! 3. the committed CIDR -> zone map (`proxyctl zone map set`), by source address;
+//! 4. this node's configured map (`cluster.zone_map`), likewise.
 //!
 //! Otherwise the client has no zone and gets the fleet-wide answer.
 //!
@@ -22,7 +23,7 @@
 //! a connection's first Fetch is decoded once to learn whether the client names a rack.
 //! With no broker rack and no zone in the fleet, the filter is out of the chain.
 
-mod racks;
+mod placement;
 #[cfg(test)]
 mod tests;
 
@@ -33,7 +34,7 @@ use flotilla_raft::ControlState;
 use kafka_protocol::messages::{ApiKey, RequestKind};
 use kafka_protocol::protocol::StrBytes;
 
-pub use self::racks::ClientRacks;
+pub use self::placement::Placement;
 use crate::proxy::filter::{Env, Filter, Session, Verdict};
 use crate::proxy::message::Request;
 
@@ -46,17 +47,19 @@ const RACK_VERSION: i16 = 11;
 pub fn client_zone<'a>(
     session: &'a Session,
     control: &'a ControlState,
-    racks: &ClientRacks,
+    placement: &'a Placement,
 ) -> Option<Cow<'a, str>> {
     let client_id = session.client_id.as_ref().map(|c| c.as_str());
     if let Some(zone) = client_id.and_then(tagged_zone) {
         return Some(Cow::Borrowed(zone));
     }
-    if let Some(rack) = racks.rack_of(session.peer.ip(), client_id.unwrap_or("")) {
+    let address = session.peer.ip();
+    if let Some(rack) = placement.rack_of(address, client_id.unwrap_or("")) {
         return Some(Cow::Owned(rack.to_string()));
     }
     control
-        .zone_of_address(session.peer.ip())
+        .zone_of_address(address)
+        .or_else(|| placement.configured_zone(address))
         .map(Cow::Borrowed)
 }
 
@@ -76,13 +79,13 @@ pub struct ConnectionRack {
 }
 
 pub struct Zones {
-    racks: Arc<ClientRacks>,
+    placement: Arc<Placement>,
 }
 
 impl Zones {
-    pub fn new(racks: &Arc<ClientRacks>) -> Self {
+    pub fn new(placement: &Arc<Placement>) -> Self {
         Zones {
-            racks: racks.clone(),
+            placement: placement.clone(),
         }
     }
 
@@ -99,7 +102,7 @@ impl Zones {
         };
         if let Some(rack) = &named {
             let client_id = session.client_id.as_ref().map_or("", |c| c.as_str());
-            self.racks.learn(session.peer.ip(), client_id, rack);
+            self.placement.learn(session.peer.ip(), client_id, rack);
         }
         session.rack.own.get_or_init(|| named)
     }
@@ -131,7 +134,7 @@ impl Filter for Zones {
         if self.own_rack(request, env.session).is_some() {
             return Verdict::Forward; // the client chose its rack itself
         }
-        let Some(zone) = client_zone(env.session, env.control, &self.racks) else {
+        let Some(zone) = client_zone(env.session, env.control, &self.placement) else {
             return Verdict::Forward;
         };
         if !has_rack(env.control, &zone) {

@@ -6,7 +6,7 @@ use flotilla_raft::{BrokerAddr, Command, ControlState};
 use kafka_protocol::messages::{ApiKey, FetchRequest, RequestKind};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{client_zone, tagged_zone, ClientRacks, Zones};
+use super::{client_zone, tagged_zone, Placement, Zones};
 use crate::protocol::header::{parse_request, tests::encode_request};
 use crate::proxy::filter::{Env, Filter, Listener, Session, Transport, Verdict};
 use crate::proxy::message::Request;
@@ -85,7 +85,7 @@ fn the_zone_tag_is_one_segment_of_the_client_id() {
 #[test]
 fn the_tag_beats_the_rack_which_beats_the_address_map() {
     let control = rack_aware();
-    let racks = ClientRacks::default();
+    let racks = Placement::default();
     let mapped = session("10.1.2.3:5000", "app");
     assert_eq!(
         client_zone(&mapped, &control, &racks).as_deref(),
@@ -126,7 +126,7 @@ fn a_fetch_without_a_rack_gets_the_clients_zone() {
 #[test]
 fn a_client_that_names_its_rack_is_left_alone_and_placed_by_it() {
     let control = rack_aware();
-    let racks = Arc::new(ClientRacks::default());
+    let racks = Arc::new(Placement::default());
     let filter = Zones::new(&racks);
     let client = session("10.1.2.3:5000", "consumer");
     assert_eq!(rack_sent(&filter, &client, &control, "zone-3"), "zone-3");
@@ -156,4 +156,24 @@ fn without_racks_or_zones_the_filter_is_out_of_the_chain() {
         "no rack_id before v11"
     );
     assert!(filter.wants_request(ApiKey::Fetch, 11));
+}
+
+#[test]
+fn the_configured_map_places_only_what_the_fleets_map_does_not() {
+    let control = rack_aware();
+    let configured = [("10.0.0.0/8", "zone-1"), ("192.168.0.0/16", "zone-3")]
+        .into_iter()
+        .map(|(cidr, zone)| (cidr.parse().unwrap(), zone.to_string()))
+        .collect();
+    let placement = Placement::new(configured);
+    let zone_of = |peer: &str| {
+        client_zone(&session(peer, "app"), &control, &placement).map(|z| z.into_owned())
+    };
+    assert_eq!(zone_of("192.168.4.4:1").as_deref(), Some("zone-3"));
+    assert_eq!(
+        zone_of("10.1.2.3:1").as_deref(),
+        Some("zone-2"),
+        "the fleet's map first"
+    );
+    assert_eq!(zone_of("10.2.0.1:1").as_deref(), Some("zone-1"));
 }

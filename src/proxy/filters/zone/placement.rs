@@ -1,16 +1,18 @@
-//! The racks clients named in their Fetches, by source address and client id.
+//! What places clients in zones besides the committed control state: the racks clients
+//! named in their Fetches, and this node's configured CIDR map (`cluster.zone_map`).
 //!
 //! A consumer names its rack only in Fetch requests, on identity connections, while the
 //! addresses it is told come in Metadata responses, often on another connection. Keying by
 //! address and client id joins the two for one client process. Writes happen once per
 //! client (its first Fetch) and copy the map; reads take a lock-free snapshot.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
+use flotilla_config::zones::{zone_in, IpNet};
 use kafka_protocol::protocol::StrBytes;
 
 /// Clients remembered at most; past it the map starts over, and clients are placed again
@@ -21,14 +23,28 @@ const MAX_CLIENTS: usize = 16_384;
 type Racks = HashMap<IpAddr, HashMap<String, StrBytes>>;
 
 #[derive(Default)]
-pub struct ClientRacks {
+pub struct Placement {
     by_client: ArcSwap<Racks>,
     /// Clients in `by_client`.
     count: AtomicUsize,
     writing: Mutex<()>,
+    /// `cluster.zone_map`, validated at start.
+    configured: BTreeMap<IpNet, String>,
 }
 
-impl ClientRacks {
+impl Placement {
+    pub fn new(configured: BTreeMap<IpNet, String>) -> Placement {
+        Placement {
+            configured,
+            ..Placement::default()
+        }
+    }
+
+    /// The zone this node's configuration gives a client address.
+    pub fn configured_zone(&self, address: IpAddr) -> Option<&str> {
+        zone_in(&self.configured, address)
+    }
+
     pub fn rack_of(&self, address: IpAddr, client_id: &str) -> Option<StrBytes> {
         self.by_client.load().get(&address)?.get(client_id).cloned()
     }
