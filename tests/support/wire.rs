@@ -21,13 +21,7 @@ impl RawClient {
     pub fn connect(address: &str) -> RawClient {
         let stream =
             TcpStream::connect(address).unwrap_or_else(|e| panic!("connect {address}: {e}"));
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        RawClient {
-            stream,
-            next_correlation_id: 1,
-        }
+        Self::over(stream)
     }
 
     /// Connects from `source`, a loopback address of the test's choosing, as a client on
@@ -42,7 +36,10 @@ impl RawClient {
         socket
             .connect(&target.into())
             .unwrap_or_else(|e| panic!("connect {address} from {source}: {e}"));
-        let stream: TcpStream = socket.into();
+        Self::over(socket.into())
+    }
+
+    fn over(stream: TcpStream) -> RawClient {
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();

@@ -35,6 +35,7 @@ use kafka_protocol::messages::{ApiKey, RequestKind};
 use kafka_protocol::protocol::StrBytes;
 
 pub use self::placement::Placement;
+use crate::protocol::decode::DecodeError;
 use crate::proxy::filter::{Env, Filter, Session, Verdict};
 use crate::proxy::message::Request;
 
@@ -90,21 +91,23 @@ impl Zones {
     }
 
     /// Learns, from the connection's first Fetch, whether the client names its rack.
-    fn own_rack<'s>(&self, request: &mut Request, session: &'s Session) -> &'s Option<StrBytes> {
+    fn own_rack<'s>(
+        &self,
+        request: &mut Request,
+        session: &'s Session,
+    ) -> Result<&'s Option<StrBytes>, DecodeError> {
         if let Some(own) = session.rack.own.get() {
-            return own;
+            return Ok(own);
         }
-        let named = match request.body() {
-            Ok(RequestKind::Fetch(fetch)) if !fetch.rack_id.is_empty() => {
-                Some(fetch.rack_id.clone())
-            }
+        let named = match request.body()? {
+            RequestKind::Fetch(fetch) if !fetch.rack_id.is_empty() => Some(fetch.rack_id.clone()),
             _ => None,
         };
         if let Some(rack) = &named {
             let client_id = session.client_id.as_ref().map_or("", |c| c.as_str());
             self.placement.learn(session.peer.ip(), client_id, rack);
         }
-        session.rack.own.get_or_init(|| named)
+        Ok(session.rack.own.get_or_init(|| named))
     }
 }
 
@@ -131,8 +134,10 @@ impl Filter for Zones {
     }
 
     fn on_request(&self, request: &mut Request, env: &Env) -> Verdict {
-        if self.own_rack(request, env.session).is_some() {
-            return Verdict::Forward; // the client chose its rack itself
+        match self.own_rack(request, env.session) {
+            Ok(Some(_)) => return Verdict::Forward, // the client chose its rack itself
+            Ok(None) => {}
+            Err(e) => return Verdict::Close(format!("cannot read the Fetch request: {e}")),
         }
         let Some(zone) = client_zone(env.session, env.control, &self.placement) else {
             return Verdict::Forward;
@@ -140,9 +145,13 @@ impl Filter for Zones {
         if !has_rack(env.control, &zone) {
             return Verdict::Forward;
         }
-        if let Ok(RequestKind::Fetch(fetch)) = request.body_mut() {
-            fetch.rack_id = StrBytes::from_string(zone.into_owned());
+        match request.body_mut() {
+            Ok(RequestKind::Fetch(fetch)) => {
+                fetch.rack_id = StrBytes::from_string(zone.into_owned());
+                Verdict::Forward
+            }
+            Ok(_) => Verdict::Forward,
+            Err(e) => Verdict::Close(format!("cannot read the Fetch request: {e}")),
         }
-        Verdict::Forward
     }
 }

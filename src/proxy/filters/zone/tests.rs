@@ -177,3 +177,21 @@ fn the_configured_map_places_only_what_the_fleets_map_does_not() {
     );
     assert_eq!(zone_of("10.2.0.1:1").as_deref(), Some("zone-1"));
 }
+
+#[test]
+fn a_fetch_that_does_not_decode_closes_the_connection() {
+    let control = rack_aware();
+    let filter = Zones::new(&Arc::default());
+    let frame = encode_request(ApiKey::Fetch, 12, 7, &FetchRequest::default());
+    let truncated = frame.slice(..frame.len() - 3);
+    let mut request = Request::new(parse_request(&truncated).unwrap(), truncated);
+    let client = session("10.1.2.3:5000", "consumer");
+    let env = Env {
+        session: &client,
+        control: &control,
+    };
+    assert!(matches!(
+        filter.on_request(&mut request, &env),
+        Verdict::Close(_)
+    ));
+}
