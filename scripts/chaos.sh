@@ -4,7 +4,7 @@
 # consuming, faults from a seeded schedule, then recovery, final reads and the checker.
 #
 #   scripts/chaos.sh [--time SECONDS] [--seed N] [--nodes N] [--nemesis LIST] [--out DIR]
-#                    [--no-java]
+#                    [--no-java] [--runs N]
 #
 #   --time      seconds of traffic under faults (default 60); recovery and final reads
 #               follow
@@ -13,9 +13,15 @@
 #   --nemesis   comma-separated faults, or `all`: kill, kill-leader, kill-busiest, pause,
 #               restart, partition-node, partition-minority, partition-brokers,
 #               cut-clients, slow (default kill,kill-leader,pause)
+#   --runs      a campaign: N runs on seeds SEED, SEED+1, ..., each in DIR/run-SEED, then
+#               one table (DIR/campaign.md, printed) of every run's verdict, the anomalies,
+#               and per fault kind and client library the median and maximum time until
+#               the library was acknowledged again (DIR defaults to
+#               target/chaos/campaign-SEED)
 #
-# Prints one summary line (valid or not, and why) and, last, the path of report.json.
-# Exits 0 only for a valid run. Needs root (ip netns); uses iproute2's ip and tc.
+# Prints one summary line (valid or not, and why) and, last, the path of report.json (of
+# campaign.md for a campaign). Exits 0 only if every run is valid. Needs root (ip netns);
+# uses iproute2's ip and tc.
 # CHAOS_PROFILE=release builds and tests the release binaries (default: the debug build
 # the test suite already made).
 set -euo pipefail

@@ -30,7 +30,7 @@ use flotilla_raft::{Command, ControlState};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::TopicPartitionList;
-use support::rdkafka::{client_config, create_topic};
+use support::rdkafka::{client_config, create_topic, create_topic_with};
 use support::{kafka, unique_topic};
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -127,7 +127,7 @@ async fn group_lifecycle(protocol: &str, expected: GroupProtocol) {
     let link = &ctx.backend;
     let topic = unique_topic(&format!("groupops-{protocol}"));
     let group = format!("{topic}-group");
-    create_topic(kafka(), &topic, 2).await;
+    create_topic_of_old_records(&topic, 2).await;
     produce(&topic, 0, 5, 1_000).await;
 
     let member = consumer(&topic, &group, protocol);
@@ -285,6 +285,12 @@ async fn an_unknown_group_is_dead() {
 /// 0..5 with FIRST_MS + 0..5, and its first 2 records are deleted (log start 2).
 const FIRST_MS: i64 = 1_700_000_000_000;
 
+/// A topic for records stamped FIRST_MS: years old, so the brokers' time retention would
+/// delete them at its next check (every 5 minutes) and move the log start under the test.
+async fn create_topic_of_old_records(topic: &str, partitions: i32) {
+    create_topic_with(kafka(), topic, partitions, &[("retention.ms", "-1")]).await
+}
+
 async fn planned(ctx: &Context, request: &ResetRequest) -> Vec<(i32, Option<i64>, i64)> {
     let reset: Vec<PartitionReset> = plan(ctx, request).await.unwrap();
     reset
@@ -299,7 +305,7 @@ async fn plans_resolve_each_target_as_kafkas_tool_does() {
     let link = &ctx.backend;
     let topic = unique_topic("groupops-plan");
     let group = format!("{topic}-group");
-    create_topic(kafka(), &topic, 2).await;
+    create_topic_of_old_records(&topic, 2).await;
     produce(&topic, 0, 10, FIRST_MS).await;
     produce(&topic, 1, 5, FIRST_MS).await;
     delete_records(&topic, 1, 2).await;
@@ -385,7 +391,7 @@ async fn plans_refuse_unknown_groups_topics_partitions_and_shifts_without_offset
     let ctx = context();
     let topic = unique_topic("groupops-refuse");
     let group = format!("{topic}-group");
-    create_topic(kafka(), &topic, 2).await;
+    create_topic_of_old_records(&topic, 2).await;
     produce(&topic, 0, 3, FIRST_MS).await;
 
     let request = |group: &str, topic: &str, partitions, target| ResetRequest {
@@ -566,7 +572,7 @@ async fn the_leader_drives_resets_to_done_or_expired() {
     let (fleet, ctx) = one_node_fleet(dir.path()).await;
     tokio::spawn(drive(fleet.clone(), ctx.clone()));
     let topic = unique_topic("groupops-drive");
-    create_topic(kafka(), &topic, 2).await;
+    create_topic_of_old_records(&topic, 2).await;
     produce(&topic, 0, 6, FIRST_MS).await;
     produce(&topic, 1, 6, FIRST_MS).await;
 

@@ -4,6 +4,7 @@
 //! history, so any history can be checked again later (`jepsen-check HISTORY`) and every
 //! check is tested on hand-made ones.
 
+pub mod campaign;
 pub mod checker;
 pub mod history;
 mod html;
