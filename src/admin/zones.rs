@@ -10,7 +10,7 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::response::Response;
 use axum::routing::{delete, get};
 use axum::{Extension, Json, Router};
-use flotilla_raft::zones::{parse_cidr, LEVEL};
+use flotilla_raft::zones::{parse_cidr, valid_zone_name, ZoneMapError, LEVEL};
 use flotilla_raft::Command;
 
 use super::auth::Caller;
@@ -51,11 +51,10 @@ async fn set(
             let fleet = fleet_at_level(&ctx, LEVEL)?;
             let Json(new) = body.map_err(|e| invalid_input(&e))?;
             let cidr = parse_cidr(&new.cidr).map_err(|e| ClusterError::Invalid(e.to_string()))?;
-            let invalid =
-                |e: flotilla_raft::zones::ZoneMapError| ClusterError::Invalid(e.to_string());
-            flotilla_raft::ControlState::default()
-                .check_zone_mapping(&cidr, &new.zone)
-                .map_err(invalid)?;
+            if !valid_zone_name(&new.zone) {
+                let refused = ZoneMapError::ZoneName(new.zone.clone());
+                return Err(ClusterError::Invalid(refused.to_string()));
+            }
             let replay = caller.replay(Write::Post, &uri, Some(json_bytes(&new)));
             on_leader(fleet, &replay, || async {
                 let command = Command::SetZoneMapping {
