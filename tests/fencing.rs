@@ -42,7 +42,7 @@ fn produce_request(topic: &str, value: &str) -> ProduceRequest {
         timestamp_type: TimestampType::Creation,
         offset: 0,
         sequence: -1,
-        timestamp: 0,
+        timestamp: support::now_millis(),
         key: None,
         value: Some(Bytes::from(value.to_string())),
         headers: Default::default(),
@@ -165,7 +165,7 @@ async fn requests_buffered_while_stopped_are_never_forwarded() {
     assert_eq!(
         values,
         vec!["before-stop", "after-resume"],
-        "the buffered request was forwarded"
+        "Kafka must hold exactly the two acknowledged records, not the one buffered while stopped"
     );
     assert!(node.is_running());
 }

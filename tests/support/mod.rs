@@ -449,6 +449,15 @@ pub fn http_get_status(url: &str) -> Result<(u16, String), String> {
     Ok((status, body))
 }
 
+/// The wall clock in milliseconds, for record timestamps: a record stamped in 1970 is past
+/// every retention limit, so the brokers may delete it before the test reads it back.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
 /// A topic name unique to this test run.
 pub fn unique_topic(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
