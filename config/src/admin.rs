@@ -200,7 +200,7 @@ mod tests {
         Config::parse(&text).unwrap()
     }
 
-    fn field_of(config: &Config) -> &'static str {
+    fn field_of(config: &Config) -> String {
         match config.validate() {
             Err(ConfigError::Invalid { field, .. }) => field,
             other => panic!("expected an invalid field, got {other:?}"),

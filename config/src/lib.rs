@@ -89,7 +89,8 @@ pub struct NodeConfig {
     pub plaintext: bool,
 }
 
-/// The Kafka cluster behind the fleet.
+/// The Kafka clusters behind the fleet: this section's own servers, TLS and login are the
+/// cluster `default`; `[backend.clusters.NAME]` adds others.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendConfig {
@@ -104,6 +105,35 @@ pub struct BackendConfig {
     /// The proxy's own SASL login at the brokers.
     #[serde(default)]
     pub sasl: Option<ServiceCredentials>,
+    /// Further backend clusters by name. Which topics, groups and transactional ids each
+    /// one serves is fleet state (`proxyctl route`), not configuration.
+    #[serde(default)]
+    pub clusters: BTreeMap<String, BackendCluster>,
+}
+
+/// How this node reaches one backend cluster.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendCluster {
+    /// `host:port` of one or more brokers; the rest are discovered through Metadata.
+    pub bootstrap_servers: Vec<String>,
+    /// TLS to the brokers; plaintext if unset.
+    #[serde(default)]
+    pub tls: Option<UpstreamTls>,
+    /// The proxy's own SASL login at the brokers.
+    #[serde(default)]
+    pub sasl: Option<ServiceCredentials>,
+}
+
+/// The name of the cluster `[backend]` itself describes.
+pub const DEFAULT_CLUSTER: &str = "default";
+
+/// Whether `name` may name a backend cluster: 1 to 64 letters, digits, `-` or `_`.
+pub fn valid_cluster_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
 }
 
 /// How this node finds and joins its fleet.
@@ -309,12 +339,12 @@ pub enum ConfigError {
     #[error("config file {path}: {message}")]
     Parse { path: String, message: String },
     #[error("config field `{field}`: {reason}")]
-    Invalid { field: &'static str, reason: String },
+    Invalid { field: String, reason: String },
 }
 
-fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
-        field,
+        field: field.into(),
         reason: reason.into(),
     }
 }
@@ -550,29 +580,67 @@ fn port_range(base: u16, count: u16) -> Option<std::ops::RangeInclusive<u16>> {
 }
 
 impl BackendConfig {
+    /// The cluster `[backend]` itself describes.
+    pub fn default_cluster(&self) -> BackendCluster {
+        BackendCluster {
+            bootstrap_servers: self.bootstrap_servers.clone(),
+            tls: self.tls.clone(),
+            sasl: self.sasl.clone(),
+        }
+    }
+
+    /// Every backend cluster by name, `default` among them.
+    pub fn all_clusters(&self) -> BTreeMap<String, BackendCluster> {
+        let mut all = self.clusters.clone();
+        all.insert(DEFAULT_CLUSTER.to_string(), self.default_cluster());
+        all
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(tls) = &self.tls {
-            tls.validate()?;
-        }
-        if let Some(sasl) = &self.sasl {
-            sasl.validate()?;
-        }
-        if self.bootstrap_servers.is_empty() {
-            return Err(invalid(
-                "backend.bootstrap_servers",
-                "needs at least one host:port",
-            ));
-        }
-        for server in &self.bootstrap_servers {
-            parse_host_port(server).map_err(|reason| {
-                invalid("backend.bootstrap_servers", format!("`{server}`: {reason}"))
-            })?;
+        self.default_cluster().validate("backend")?;
+        for (name, cluster) in &self.clusters {
+            let section = format!("backend.clusters.{name}");
+            if name == DEFAULT_CLUSTER {
+                return Err(invalid(
+                    section,
+                    "`default` is the cluster of [backend] itself; give this one another name",
+                ));
+            }
+            if !valid_cluster_name(name) {
+                return Err(invalid(
+                    section,
+                    "a cluster name is 1 to 64 letters, digits, `-` or `_`",
+                ));
+            }
+            cluster.validate(&section)?;
         }
         if self.metadata_refresh < Duration::from_millis(100) {
             return Err(invalid(
                 "backend.metadata_refresh",
                 "must be at least 100ms",
             ));
+        }
+        Ok(())
+    }
+}
+
+impl BackendCluster {
+    /// Checks the cluster's fields; `section` is where they are (`backend`,
+    /// `backend.clusters.NAME`), for the messages.
+    fn validate(&self, section: &str) -> Result<(), ConfigError> {
+        if let Some(tls) = &self.tls {
+            tls.validate(section)?;
+        }
+        if let Some(sasl) = &self.sasl {
+            sasl.validate(section)?;
+        }
+        let field = format!("{section}.bootstrap_servers");
+        if self.bootstrap_servers.is_empty() {
+            return Err(invalid(field, "needs at least one host:port"));
+        }
+        for server in &self.bootstrap_servers {
+            parse_host_port(server)
+                .map_err(|reason| invalid(&field, format!("`{server}`: {reason}")))?;
         }
         Ok(())
     }
@@ -703,7 +771,7 @@ mod tests {
         Config::parse(&text)
     }
 
-    fn field_of(result: Result<(), ConfigError>) -> &'static str {
+    fn field_of(result: Result<(), ConfigError>) -> String {
         match result {
             Err(ConfigError::Invalid { field, .. }) => field,
             other => panic!("expected an invalid field, got {other:?}"),
@@ -940,5 +1008,48 @@ mod tests {
         assert_eq!(field_of(none.validate()), "backend.sasl.password_file");
         let unknown = Config::parse("[node]\nid = 1\n[backend]\nbootstrap_servers = [\"h:1\"]\n[backend.sasl]\nmechanism = \"GSSAPI\"\nusername = \"u\"\n");
         assert!(unknown.unwrap_err().contains("GSSAPI"));
+    }
+
+    #[test]
+    fn further_backend_clusters_are_checked_with_their_section_named() {
+        let with = |clusters: &str| {
+            let text = format!(
+                "[node]\nid = 1\n[backend]\nbootstrap_servers = [\"h:1\"]\n{clusters}"
+            );
+            Config::parse(&text).unwrap()
+        };
+        let two = with("[backend.clusters.b]\nbootstrap_servers = [\"h:2\"]\n");
+        two.validate().unwrap();
+        let names: Vec<String> = two.backend.all_clusters().into_keys().collect();
+        assert_eq!(names, ["b", "default"]);
+        assert_eq!(two.backend.all_clusters()["b"].bootstrap_servers, ["h:2"]);
+
+        let no_servers = with("[backend.clusters.b]\nbootstrap_servers = []\n");
+        assert_eq!(
+            field_of(no_servers.validate()),
+            "backend.clusters.b.bootstrap_servers"
+        );
+        let bad_server = with("[backend.clusters.b]\nbootstrap_servers = [\"nohost\"]\n");
+        assert_eq!(
+            field_of(bad_server.validate()),
+            "backend.clusters.b.bootstrap_servers"
+        );
+        let default = with("[backend.clusters.default]\nbootstrap_servers = [\"h:2\"]\n");
+        assert_eq!(field_of(default.validate()), "backend.clusters.default");
+        let bad_name = with("[backend.clusters.\"a b\"]\nbootstrap_servers = [\"h:2\"]\n");
+        assert_eq!(field_of(bad_name.validate()), "backend.clusters.a b");
+        let half_login = with(
+            "[backend.clusters.b]\nbootstrap_servers = [\"h:2\"]\n[backend.clusters.b.sasl]\n\
+             mechanism = \"SCRAM-SHA-512\"\nusername = \"u\"\n",
+        );
+        assert_eq!(
+            field_of(half_login.validate()),
+            "backend.clusters.b.sasl.password_file"
+        );
+        let typo = Config::parse(
+            "[node]\nid = 1\n[backend]\nbootstrap_servers = [\"h:1\"]\n\
+             [backend.clusters.b]\nbootstrap_server = [\"h:2\"]\n",
+        );
+        assert!(typo.unwrap_err().contains("bootstrap_server"));
     }
 }

@@ -223,15 +223,16 @@ impl ClusterTls {
 }
 
 impl UpstreamTls {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+    /// `section` is the backend cluster's (`backend`, `backend.clusters.NAME`).
+    pub(crate) fn validate(&self, section: &str) -> Result<(), ConfigError> {
         match (&self.cert, &self.key) {
             (Some(_), None) => Err(invalid(
-                "backend.tls.key",
-                "is needed with backend.tls.cert",
+                format!("{section}.tls.key"),
+                format!("is needed with {section}.tls.cert"),
             )),
             (None, Some(_)) => Err(invalid(
-                "backend.tls.cert",
-                "is needed with backend.tls.key",
+                format!("{section}.tls.cert"),
+                format!("is needed with {section}.tls.key"),
             )),
             _ => Ok(()),
         }
@@ -239,18 +240,19 @@ impl UpstreamTls {
 }
 
 impl ServiceCredentials {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+    /// `section` is the backend cluster's (`backend`, `backend.clusters.NAME`).
+    pub(crate) fn validate(&self, section: &str) -> Result<(), ConfigError> {
         if self.username.is_empty() {
-            return Err(invalid("backend.sasl.username", "must not be empty"));
+            return Err(invalid(format!("{section}.sasl.username"), "must not be empty"));
         }
         match (&self.password, &self.password_file) {
             (Some(_), Some(_)) => Err(invalid(
-                "backend.sasl.password",
+                format!("{section}.sasl.password"),
                 "set either password or password_file, not both",
             )),
             (None, None) => Err(invalid(
-                "backend.sasl.password_file",
-                "is needed (or backend.sasl.password)",
+                format!("{section}.sasl.password_file"),
+                format!("is needed (or {section}.sasl.password)"),
             )),
             _ => Ok(()),
         }
