@@ -1,7 +1,7 @@
 //! The fleet's replicated control state: which node serves which broker identity, at
 //! which assignment epoch, which nodes are draining, and the fleet's security (SCRAM
-//! users, ACLs, admin tokens), traffic governance (breakers, quotas), offset resets and
-//! zones.
+//! users, ACLs, admin tokens), traffic governance (breakers, quotas), offset resets,
+//! zones, and the backend clusters and routes.
 //!
 //! One typed [`Command`] enum applied by one deterministic state machine is the only way
 //! to change that state, so every node that has applied the same log index holds the
@@ -19,6 +19,7 @@ pub mod incarnation;
 pub mod log_store;
 pub mod network;
 pub mod offset_resets;
+pub mod routes;
 pub mod rpc_server;
 pub mod security;
 pub mod state;

@@ -3,8 +3,10 @@
 //! feature level, (level 2) the fleet's security: SCRAM users, ACLs and admin tokens
 //! (see [`crate::security`]), and (level 3) traffic governance: topic circuit breakers,
 //! their automatic rules and client quotas (see [`crate::governance`]), (level 4) online
-//! consumer offset resets (see [`crate::offset_resets`]) and (level 5) zones: the CIDR ->
-//! zone map and per-zone identity owners (see [`crate::zones`]).
+//! consumer offset resets (see [`crate::offset_resets`]), (level 5) zones: the CIDR ->
+//! zone map and per-zone identity owners (see [`crate::zones`]) and (level 6) backend
+//! clusters and routes: which cluster serves each topic, group and transactional id, and
+//! the identities of every cluster's brokers (see [`crate::routes`]).
 //!
 //! Every replica applies the same committed commands in the same order, so `apply` must
 //! be a pure function of (state, command): no clocks, no randomness, no iteration over
@@ -30,6 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::governance::{Breaker, BreakerRule, QuotaKey, QuotaLimits, TopicPattern};
 use crate::offset_resets::{OffsetReset, ResetPhase};
+use crate::routes::{BackendClusterEntry, ClusterBroker, RouteKey};
 use crate::security::{AclBinding, AdminToken, ScramCredential, ScramMechanism};
 
 /// Address of a backend broker as seen in the backend cluster's metadata.
@@ -59,8 +62,9 @@ pub struct Identity {
 /// the security state (users, ACLs, admin tokens) and the snapshot format that holds it;
 /// level 3 the governance state (breakers, breaker rules, quotas) and its snapshot format;
 /// level 4 online consumer offset resets and their snapshot format; level 5 zones (the
-/// zone map, per-zone owners) and their snapshot format.
-pub const FEATURE_LEVEL: u16 = 5;
+/// zone map, per-zone owners) and their snapshot format; level 6 backend clusters and
+/// routes and their snapshot format.
+pub const FEATURE_LEVEL: u16 = 6;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ControlState {
@@ -92,6 +96,15 @@ pub struct ControlState {
     /// Per zone, the node of that zone that serves each identity to the zone's clients.
     /// Empty below level 5.
     pub zone_owners: BTreeMap<String, BTreeMap<i32, u64>>,
+    /// Backend clusters other than `default`, by name. Empty below level 6.
+    pub backend_clusters: BTreeMap<String, BackendClusterEntry>,
+    /// Routes to backend clusters; prefixes of one resource never overlap. Empty below
+    /// level 6.
+    pub routes: BTreeMap<RouteKey, String>,
+    /// The cluster of what no route names, when not `default`. `None` below level 6.
+    pub default_cluster: Option<String>,
+    /// The cluster and broker behind each identity not of `default`. Empty below level 6.
+    pub cluster_identities: BTreeMap<i32, ClusterBroker>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,6 +217,32 @@ pub enum Command {
         zone: String,
         owners: Vec<(i32, u64)>,
     },
+    /// Registers backend cluster `name` under the next number; a known name (and
+    /// `default`) changes nothing. Proposed by the leader for the clusters of its
+    /// configuration. (Level 6.)
+    RegisterCluster {
+        name: String,
+    },
+    /// `SyncBrokers` for one backend cluster: its brokers become identities with virtual
+    /// ids. (Level 6.)
+    SyncClusterBrokers {
+        cluster: String,
+        brokers: Vec<(i32, BrokerAddr)>,
+    },
+    /// Routes `key` to `cluster`, replacing the key's cluster; refused (`Conflict`) for an
+    /// unknown cluster or a prefix that overlaps another. (Level 6.)
+    SetRoute {
+        key: RouteKey,
+        cluster: String,
+    },
+    /// Removes the route `key`, if present. (Level 6.)
+    DeleteRoute {
+        key: RouteKey,
+    },
+    /// Sends what no route names to `cluster`. (Level 6.)
+    SetDefaultCluster {
+        cluster: String,
+    },
 }
 
 impl Command {
@@ -231,6 +270,11 @@ impl Command {
             Command::SetZoneMapping { .. }
             | Command::RemoveZoneMapping { .. }
             | Command::AssignZone { .. } => crate::zones::LEVEL,
+            Command::RegisterCluster { .. }
+            | Command::SyncClusterBrokers { .. }
+            | Command::SetRoute { .. }
+            | Command::DeleteRoute { .. }
+            | Command::SetDefaultCluster { .. } => crate::routes::LEVEL,
         }
     }
 }
@@ -310,6 +354,13 @@ impl ControlState {
                 zone,
                 owners,
             } => self.assign_zone(*expected_epoch, zone, owners),
+            Command::RegisterCluster { name } => self.register_cluster(name),
+            Command::SyncClusterBrokers { cluster, brokers } => {
+                self.sync_cluster_brokers(cluster, brokers)
+            }
+            Command::SetRoute { key, cluster } => self.set_route(key, cluster),
+            Command::DeleteRoute { key } => self.delete_route(key),
+            Command::SetDefaultCluster { cluster } => self.set_default_cluster(cluster),
         }
     }
 
@@ -318,19 +369,34 @@ impl ControlState {
         command.feature_level() <= self.feature_level
     }
 
-    fn sync_brokers(&mut self, brokers: &[(i32, BrokerAddr)]) -> CommandResult {
+    /// The brokers of the cluster `default`; another cluster's identities are left alone.
+    pub(crate) fn sync_brokers(&mut self, brokers: &[(i32, BrokerAddr)]) -> CommandResult {
         // Sorted by id (last duplicate wins) so slots do not depend on input order.
         let seen: BTreeMap<i32, &BrokerAddr> = brokers.iter().map(|(id, a)| (*id, a)).collect();
-        for (id, addr) in &seen {
+        let (taken, free): (Vec<_>, Vec<_>) = seen
+            .iter()
+            .partition(|(id, _)| self.cluster_identities.contains_key(id));
+        for (id, addr) in free {
             self.upsert_identity(*id, addr);
         }
         for identity in self.identities.values_mut() {
-            identity.present = seen.contains_key(&identity.id);
+            if !self.cluster_identities.contains_key(&identity.id) {
+                identity.present = seen.contains_key(&identity.id);
+            }
         }
-        CommandResult::Ok
+        if taken.is_empty() {
+            return CommandResult::Ok;
+        }
+        let ids: Vec<String> = taken.iter().map(|(id, _)| id.to_string()).collect();
+        CommandResult::Conflict {
+            reason: format!(
+                "cluster `default`: left out brokers {}: their ids are another cluster's virtual ids",
+                ids.join(", ")
+            ),
+        }
     }
 
-    fn upsert_identity(&mut self, id: i32, addr: &BrokerAddr) {
+    pub(crate) fn upsert_identity(&mut self, id: i32, addr: &BrokerAddr) {
         if let Some(identity) = self.identities.get_mut(&id) {
             identity.broker = addr.clone();
             return;

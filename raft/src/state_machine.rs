@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use ipnet::IpNet;
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, RaftSnapshotBuilder, StorageIOError};
 use serde::{Deserialize, Serialize};
@@ -72,8 +73,10 @@ enum SnapshotPayload {
     V4(StateV4),
     /// Feature level 4: offset resets.
     V5(StateV5),
-    /// Feature level 5 and later: zones.
-    V6(ControlState),
+    /// Feature level 5: zones.
+    V6(StateV6),
+    /// Feature level 6 and later: backend clusters and routes.
+    V7(ControlState),
 }
 
 /// The control state as releases before feature levels knew it.
@@ -136,6 +139,24 @@ struct StateV5 {
     offset_resets: BTreeMap<String, OffsetReset>,
 }
 
+/// The control state as the release of feature level 5 knew it.
+#[derive(Serialize, Deserialize)]
+struct StateV6 {
+    identities: BTreeMap<i32, Identity>,
+    assignment_epoch: u64,
+    drained: BTreeSet<u64>,
+    feature_level: u16,
+    users: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
+    acls: BTreeSet<AclBinding>,
+    tokens: BTreeMap<String, AdminToken>,
+    breakers: BTreeMap<TopicPattern, Breaker>,
+    breaker_rules: BTreeMap<String, BreakerRule>,
+    quotas: BTreeMap<QuotaKey, QuotaLimits>,
+    offset_resets: BTreeMap<String, OffsetReset>,
+    zone_map: BTreeMap<IpNet, String>,
+    zone_owners: BTreeMap<String, BTreeMap<i32, u64>>,
+}
+
 /// Why a state was not written.
 #[derive(Debug, thiserror::Error)]
 enum EncodeStateError {
@@ -158,6 +179,9 @@ enum EncodeStateError {
     /// Likewise for the zone map and per-zone owners below level 5.
     #[error("the control state holds zones at feature level {0}, which cannot record them")]
     ZonesBelowLevel(u16),
+    /// Likewise for backend clusters and routes below level 6.
+    #[error("the control state holds routes at feature level {0}, which cannot record them")]
+    RoutesBelowLevel(u16),
     #[error(transparent)]
     Encode(#[from] codec::EncodeError),
 }
@@ -174,6 +198,9 @@ fn encode_state(state: &ControlState) -> Result<Vec<u8>, EncodeStateError> {
     }
     if state.feature_level < 5 && state.has_zone_data() {
         return Err(EncodeStateError::ZonesBelowLevel(state.feature_level));
+    }
+    if state.feature_level < 6 && state.has_route_data() {
+        return Err(EncodeStateError::RoutesBelowLevel(state.feature_level));
     }
     let payload = match state.feature_level {
         0 => SnapshotPayload::V1(StateV1 {
@@ -221,7 +248,22 @@ fn encode_state(state: &ControlState) -> Result<Vec<u8>, EncodeStateError> {
             quotas: state.quotas.clone(),
             offset_resets: state.offset_resets.clone(),
         }),
-        _ => SnapshotPayload::V6(state.clone()),
+        5 => SnapshotPayload::V6(StateV6 {
+            identities: state.identities.clone(),
+            assignment_epoch: state.assignment_epoch,
+            drained: state.drained.clone(),
+            feature_level: state.feature_level,
+            users: state.users.clone(),
+            acls: state.acls.clone(),
+            tokens: state.tokens.clone(),
+            breakers: state.breakers.clone(),
+            breaker_rules: state.breaker_rules.clone(),
+            quotas: state.quotas.clone(),
+            offset_resets: state.offset_resets.clone(),
+            zone_map: state.zone_map.clone(),
+            zone_owners: state.zone_owners.clone(),
+        }),
+        _ => SnapshotPayload::V7(state.clone()),
     };
     Ok(codec::encode(&payload)?)
 }
@@ -278,7 +320,23 @@ fn decode_state(data: &[u8]) -> Result<ControlState, codec::DecodeError> {
             offset_resets: v5.offset_resets,
             ..ControlState::default()
         }),
-        SnapshotPayload::V6(state) => Ok(state),
+        SnapshotPayload::V6(v6) => Ok(ControlState {
+            identities: v6.identities,
+            assignment_epoch: v6.assignment_epoch,
+            drained: v6.drained,
+            feature_level: v6.feature_level,
+            users: v6.users,
+            acls: v6.acls,
+            tokens: v6.tokens,
+            breakers: v6.breakers,
+            breaker_rules: v6.breaker_rules,
+            quotas: v6.quotas,
+            offset_resets: v6.offset_resets,
+            zone_map: v6.zone_map,
+            zone_owners: v6.zone_owners,
+            ..ControlState::default()
+        }),
+        SnapshotPayload::V7(state) => Ok(state),
     }
 }
 
@@ -945,5 +1003,99 @@ mod tests {
         state.feature_level = 2;
         let err = encode_state(&state).unwrap_err();
         assert!(matches!(err, EncodeStateError::GovernanceBelowLevel(2)));
+    }
+
+    /// The snapshot payload exactly as the release of feature level 5 declared it.
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    enum Level5Payload {
+        V1(PreviousState),
+        V2(Level1State),
+        V3(Level2State),
+        V4(Level3State),
+        V5(Level4State),
+        V6(Level5State),
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Level5State {
+        identities: BTreeMap<i32, Identity>,
+        assignment_epoch: u64,
+        drained: BTreeSet<u64>,
+        feature_level: u16,
+        users: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
+        acls: BTreeSet<AclBinding>,
+        tokens: BTreeMap<String, AdminToken>,
+        breakers: BTreeMap<TopicPattern, Breaker>,
+        breaker_rules: BTreeMap<String, BreakerRule>,
+        quotas: BTreeMap<QuotaKey, QuotaLimits>,
+        offset_resets: BTreeMap<String, crate::offset_resets::OffsetReset>,
+        zone_map: BTreeMap<IpNet, String>,
+        zone_owners: BTreeMap<String, BTreeMap<i32, u64>>,
+    }
+
+    #[test]
+    fn a_level_5_state_is_written_as_the_level_5_release_wrote_it() {
+        let state = zoned();
+        let bytes = encode_state(&state).unwrap();
+        let expected = Level5Payload::V6(Level5State {
+            identities: state.identities.clone(),
+            assignment_epoch: state.assignment_epoch,
+            drained: state.drained.clone(),
+            feature_level: state.feature_level,
+            users: state.users.clone(),
+            acls: state.acls.clone(),
+            tokens: state.tokens.clone(),
+            breakers: state.breakers.clone(),
+            breaker_rules: state.breaker_rules.clone(),
+            quotas: state.quotas.clone(),
+            offset_resets: state.offset_resets.clone(),
+            zone_map: state.zone_map.clone(),
+            zone_owners: state.zone_owners.clone(),
+        });
+        assert_eq!(bytes, codec::encode(&expected).unwrap());
+        assert_eq!(decode_state(&bytes).unwrap(), state);
+    }
+
+    fn routed() -> ControlState {
+        use crate::routes::{RouteKey, RouteResource};
+        let mut state = zoned();
+        state.apply(&Command::SetFeatureLevel { level: 6 });
+        state.apply(&Command::RegisterCluster { name: "b".into() });
+        state.apply(&Command::SyncClusterBrokers {
+            cluster: "b".into(),
+            brokers: vec![(
+                1,
+                BrokerAddr {
+                    host: "10.0.0.9".into(),
+                    port: 9092,
+                    rack: None,
+                },
+            )],
+        });
+        state.apply(&Command::SetRoute {
+            key: RouteKey {
+                resource: RouteResource::Topic,
+                pattern: "orders.*".parse().unwrap(),
+            },
+            cluster: "b".into(),
+        });
+        state
+    }
+
+    #[test]
+    fn routes_survive_a_snapshot_at_level_6() {
+        let state = routed();
+        assert!(state.has_route_data() && state.routes.len() == 1);
+        let bytes = encode_state(&state).unwrap();
+        assert_eq!(decode_state(&bytes).unwrap(), state);
+        assert!(codec::decode::<Level5Payload>(&bytes).is_err());
+    }
+
+    #[test]
+    fn routes_below_level_6_are_not_written_without_them() {
+        let mut state = routed();
+        state.feature_level = 5;
+        let err = encode_state(&state).unwrap_err();
+        assert!(matches!(err, EncodeStateError::RoutesBelowLevel(5)));
     }
 }
