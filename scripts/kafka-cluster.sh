@@ -52,10 +52,29 @@
 #                                       org.apache.kafka.tools.TopicCommand) with a small
 #                                       heap; it logs warnings to stderr only
 #
+# Several independent clusters can run side by side (the multi-cluster proxy's backends):
+# KAFKA_CLUSTER_NAME picks one, and every command above acts on that cluster only. The
+# cluster `default` (the default) keeps its state in $FLOTILLA_CACHE/cluster and BASE 39092;
+# any other name, such as `b`, in $FLOTILLA_CACHE/cluster-NAME with BASE 40092 (so 40092-40094,
+# 40292-40294, 40392-40394), so that
+#
+#   KAFKA_CLUSTER_NAME=b scripts/kafka-cluster.sh up
+#
+# runs next to the default cluster with nothing else set. A third cluster needs its own
+# KAFKA_BASE_PORT as well (say 41092: every cluster uses BASE..BASE+308). Each fresh start
+# formats with a new random cluster id; the brokers' racks are zone-1..3 in every cluster;
+# the TLS files and SASL users are the same for all of them (one CA and one certificate per
+# KAFKA_HOST, so a client that trusts ca.pem reaches every cluster). The state directory
+# records its cluster's name, and a command for another name refuses to touch it.
+#
 # Kafka's jars come from Maven Central through mvn (scripts/lib/kafka-pom.xml) into
 # $FLOTILLA_CACHE/kafka-$KAFKA_VERSION/libs, once; nothing else is downloaded.
 #
 # Environment:
+#   KAFKA_CLUSTER_NAME   which local cluster (default `default`): letters, digits, '-' and
+#                        '_'; a name other than default changes the defaults of
+#                        FLOTILLA_KAFKA_DIR and KAFKA_BASE_PORT (above); messages say
+#                        kafka-cluster[NAME]
 #   KAFKA_VERSION        Apache Kafka version (default 4.3.1: the newest 4.x for which
 #                        both kafka_2.13 and kafka-tools are on Maven Central)
 #   KAFKA_LOG4J_VERSION  log4j2 version of the logging binding (default 2.25.4, the
@@ -64,8 +83,8 @@
 #                        the chaos harness uses its network bridge's address)
 #   KAFKA_BASE_PORT      brokers listen on BASE..BASE+2 (PLAINTEXT), BASE+200..BASE+202
 #                        (SASL_SSL) and BASE+300..BASE+302 (SSL), controllers on
-#                        BASE+100..BASE+102 (default 39092); added brokers 4 to 9 continue
-#                        the brokers' ranges
+#                        BASE+100..BASE+102 (default 39092, or 40092 for a cluster not
+#                        named default); added brokers 4 to 9 continue the brokers' ranges
 #   KAFKA_SASL_REAUTH_MS connections.max.reauth.ms of the SASL_SSL listener (default
 #                        10000, so a test sees re-authentication; 0 turns it off)
 #   KAFKA_RACKS          1 (default): broker i gets broker.rack zone-((i-1)%3+1), the
@@ -76,21 +95,46 @@
 #   KAFKA_STOP_TIMEOUT   seconds `down` waits after SIGTERM before SIGKILL (default 30)
 #   FLOTILLA_CACHE       cache directory (default ~/.cache/flotilla); TLS files in its tls/
 #   FLOTILLA_KAFKA_DIR   cluster state: node1..node3 with config, data, logs, pid
-#                        (default $FLOTILLA_CACHE/cluster)
+#                        (default $FLOTILLA_CACHE/cluster, or $FLOTILLA_CACHE/cluster-NAME
+#                        for the cluster KAFKA_CLUSTER_NAME=NAME)
 #   KAFKA_TOOL_HEAP      heap flags of run-class tools (default "-Xms32m -Xmx256m"; the
 #                        benchmark gives its load generators more)
 #   JAVA_HOME            Java to use (default: java on PATH); Java 17 or newer
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cluster_name=${KAFKA_CLUSTER_NAME:-default}
+# Messages name a cluster other than default: kafka-cluster[b]: ..., "kafka cluster b ...".
+tag=kafka-cluster
+label="kafka cluster"
+# How to run this script again for the same cluster, in hints.
+self=$0
+die() {
+  echo "$tag: $*" >&2
+  exit 1
+}
+say() { echo "$tag: $*" >&2; }
+
+[[ $cluster_name =~ ^[A-Za-z0-9_-]+$ ]] ||
+  die "KAFKA_CLUSTER_NAME must be letters, digits, '-' and '_', not '$cluster_name'"
+if [[ $cluster_name == default ]]; then
+  default_state=cluster
+  default_base_port=39092
+else
+  default_state=cluster-$cluster_name
+  default_base_port=40092
+  tag="kafka-cluster[$cluster_name]"
+  label="kafka cluster $cluster_name"
+  self="KAFKA_CLUSTER_NAME=$cluster_name $0"
+fi
 version=${KAFKA_VERSION:-4.3.1}
 log4j_version=${KAFKA_LOG4J_VERSION:-2.25.4}
 cache=$(realpath -m "${FLOTILLA_CACHE:-$HOME/.cache/flotilla}")
 dist=$cache/kafka-$version
 libs=$dist/libs
-state=$(realpath -m "${FLOTILLA_KAFKA_DIR:-$cache/cluster}")
+state=$(realpath -m "${FLOTILLA_KAFKA_DIR:-$cache/$default_state}")
 host=${KAFKA_HOST:-127.0.0.1}
-base_port=${KAFKA_BASE_PORT:-39092}
+base_port=${KAFKA_BASE_PORT:-$default_base_port}
 start_timeout=${KAFKA_START_TIMEOUT:-120}
 stop_timeout=${KAFKA_STOP_TIMEOUT:-30}
 sasl_reauth_ms=${KAFKA_SASL_REAUTH_MS:-10000}
@@ -108,12 +152,6 @@ if [[ -n ${JAVA_HOME:-} && -x $JAVA_HOME/bin/java ]]; then java=$JAVA_HOME/bin/j
 . "$here/lib/maven-fetch.sh"
 # shellcheck source=scripts/lib/tls.sh
 . "$here/lib/tls.sh"
-
-die() {
-  echo "kafka-cluster: $*" >&2
-  exit 1
-}
-say() { echo "kafka-cluster: $*" >&2; }
 
 # The highest port is added broker 9's SSL listener, BASE+308.
 if ! [[ $base_port =~ ^[0-9]+$ ]] || ((base_port < 1 || base_port + 308 > 65535)); then
@@ -408,7 +446,7 @@ write_probe_properties() {
 
 # Serialises up and down on $state/.lock. `down` deletes the state directory, lock file
 # included, so after the lock is won it must still be the file at that path; if not,
-# lock the new one.
+# lock the new one. Then the directory belongs to this cluster (check_owner), from now on.
 lock_state() {
   while :; do
     mkdir -p "$state"
@@ -417,9 +455,22 @@ lock_state() {
       say "waiting for another kafka-cluster.sh ($state/.lock)"
       flock -w $((start_timeout + 900)) 9 || die "timed out waiting for $state/.lock"
     fi
-    [[ /proc/self/fd/9 -ef $state/.lock ]] && return
+    [[ /proc/self/fd/9 -ef $state/.lock ]] && break
     exec 9>&-
   done
+  check_owner
+  [[ -f $state/cluster-name ]] || echo "$cluster_name" >"$state/cluster-name"
+}
+
+# A state directory records the name of its cluster; one shared by mistake (an explicit
+# FLOTILLA_KAFKA_DIR for two names) must not be restarted or deleted as another cluster.
+# A directory from before names were recorded is taken as this cluster's.
+check_owner() {
+  local owner
+  owner=$(cat "$state/cluster-name" 2>/dev/null || true)
+  [[ -z $owner || $owner == "$cluster_name" ]] ||
+    die "$state holds the cluster '$owner', not '$cluster_name'" \
+      "(check KAFKA_CLUSTER_NAME and FLOTILLA_KAFKA_DIR)"
 }
 
 # write_config ID [broker]: a combined broker+controller node, or a broker-only node.
@@ -580,7 +631,7 @@ cmd_up() {
   write_probe_properties
   if all_alive; then
     if configs_current && cluster_answers sasl; then
-      say "kafka cluster already up"
+      say "$label already up"
       print_bootstrap_lists
       return
     fi
@@ -610,7 +661,7 @@ start_afresh() {
   say "starting Kafka $version: 3 brokers in $state (cluster id $cluster_id)"
   await_pids
   await_cluster cluster_answers sasl
-  say "kafka cluster up in $((SECONDS - started))s"
+  say "$label up in $((SECONDS - started))s"
 }
 
 # A running cluster that answers but has an older configuration (say, an older version of
@@ -633,17 +684,21 @@ update_in_place() {
     add_scram_users
     await_cluster cluster_answers sasl
   fi
-  say "kafka cluster updated in $((SECONDS - started))s"
+  say "$label updated in $((SECONDS - started))s"
 }
 
 # check_ports_free PORT_FUNCTION...: no other process listens on these ports of nodes 1-3.
 check_ports_free() {
-  local i port_of port
+  local i port_of port port_hint=
+  if [[ $cluster_name != default && -z ${KAFKA_BASE_PORT:-} ]]; then
+    port_hint=" (every cluster not named default has base port $default_base_port unless"
+    port_hint+=" KAFKA_BASE_PORT gives it another, such as 41092)"
+  fi
   for i in "${nodes[@]}"; do
     for port_of in "$@"; do
       port=$("$port_of" "$i")
       if port_in_use "$port"; then
-        die "$host:$port is already in use by another process; set KAFKA_BASE_PORT or stop it"
+        die "$host:$port is already in use by another process; set KAFKA_BASE_PORT or stop it$port_hint"
       fi
     done
   done
@@ -715,7 +770,7 @@ cmd_add_broker() {
   fetch
   ensure_tls
   lock_state
-  all_alive || die "the cluster is not up (run: $0 up)"
+  all_alive || die "the cluster is not up (run: $self up)"
   alive "$i" && die "broker $i is already running"
   cluster_id=$(sed -n 's/^cluster.id=//p' "$state/node1/data/meta.properties")
   [[ -n $cluster_id ]] || die "cannot read the cluster id from $state/node1/data/meta.properties"
@@ -753,6 +808,7 @@ cmd_remove_broker() {
 
 cmd_status() {
   local i pid ok=0
+  check_owner
   for i in "${nodes[@]}"; do
     pid=$(pid_of "$i")
     if alive "$i"; then
@@ -768,18 +824,19 @@ cmd_status() {
 
 cmd_down() {
   if [[ ! -d $state ]]; then
-    echo "no kafka cluster to stop ($state does not exist)"
+    echo "no $label to stop ($state does not exist)"
     return
   fi
   lock_state
-  local had=0
+  local had=0 of_cluster=
+  [[ $cluster_name == default ]] || of_cluster=" of cluster $cluster_name"
   any_alive && had=1
   stop_all
   rm -rf "$state"
   if ((had)); then
-    echo "kafka cluster stopped; removed $state"
+    echo "$label stopped; removed $state"
   else
-    echo "no kafka brokers were running; removed $state"
+    echo "no kafka brokers${of_cluster} were running; removed $state"
   fi
 }
 
@@ -787,6 +844,7 @@ usage() {
   cat >&2 <<EOF
 usage: $0 up | down | status | tls-dir | add-broker ID | remove-broker ID | libs |
        run-class CLASS [ARGS...]
+(KAFKA_CLUSTER_NAME=NAME for a cluster other than default; see the top of this script)
 EOF
 }
 

@@ -43,7 +43,19 @@ pub fn repo_root() -> &'static Path {
 /// The bootstrap list of the local 3-broker Kafka cluster, starting it if needed.
 pub fn kafka() -> &'static str {
     static BOOTSTRAP: OnceLock<String> = OnceLock::new();
-    BOOTSTRAP.get_or_init(|| last_line_of("kafka-cluster.sh", &["up"]))
+    BOOTSTRAP.get_or_init(|| kafka_cluster_up("default"))
+}
+
+/// The bootstrap list of a second, independent local Kafka cluster, `b` (brokers on
+/// 127.0.0.1:40092-40094), for multi-cluster tests; started if needed, like [`kafka`].
+pub fn kafka_b() -> &'static str {
+    static BOOTSTRAP: OnceLock<String> = OnceLock::new();
+    BOOTSTRAP.get_or_init(|| kafka_cluster_up("b"))
+}
+
+/// `KAFKA_CLUSTER_NAME=NAME scripts/kafka-cluster.sh up`: its PLAINTEXT bootstrap list.
+fn kafka_cluster_up(name: &str) -> String {
+    last_line_with("kafka-cluster.sh", &["up"], &[("KAFKA_CLUSTER_NAME", name)])
 }
 
 /// The local cluster's TLS listeners: SASL_SSL (users flotilla, alice and bob, each with
@@ -60,6 +72,7 @@ pub fn secure_kafka() -> &'static SecureKafka {
         kafka();
         let status = Command::new(repo_root().join("scripts/kafka-cluster.sh"))
             .arg("status")
+            .env("KAFKA_CLUSTER_NAME", "default")
             .output()
             .unwrap();
         let listing = String::from_utf8(status.stdout).unwrap();
@@ -82,8 +95,14 @@ pub fn secure_kafka() -> &'static SecureKafka {
 /// Runs `scripts/SCRIPT ARGS`, failing the test if it fails, and returns the last line it
 /// printed (where the project's scripts put their answer).
 fn last_line_of(script: &str, args: &[&str]) -> String {
+    last_line_with(script, args, &[])
+}
+
+/// [`last_line_of`] with these environment variables set for the script.
+fn last_line_with(script: &str, args: &[&str], env: &[(&str, &str)]) -> String {
     let out = Command::new(repo_root().join("scripts").join(script))
         .args(args)
+        .envs(env.iter().copied())
         .stderr(Stdio::inherit())
         .output()
         .unwrap_or_else(|e| panic!("run scripts/{script}: {e}"));
