@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A local flotilla fleet in front of the local Kafka cluster (scripts/kafka-cluster.sh).
 #
-#   scripts/fleet.sh up [N] [--tls|--secure]
+#   scripts/fleet.sh up [N] [--tls|--secure] [--clusters C]
 #                              start N nodes (default 1), starting Kafka first if needed;
 #                              --tls: clients may also connect over TLS (bootstrap 9193,
 #                              identity ports 9300 and up) and the nodes reach Kafka over
@@ -9,7 +9,10 @@
 #                              fleet (SCRAM/PLAIN users in Raft), Kafka reached over
 #                              SASL_SSL as the service account, an admin token and mutual
 #                              TLS between the nodes' Raft listeners; prints how clients
-#                              connect
+#                              connect; --clusters 2: a second backend cluster `b` as well
+#                              (KAFKA_CLUSTER_NAME=b scripts/kafka-cluster.sh up, ports
+#                              40092 and up), in every node's [backend.clusters.b] with its
+#                              listener of the same kind (default 1: only `default`)
 #   scripts/fleet.sh start ID  restart a stopped node with its data
 #   scripts/fleet.sh stop ID   stop a node gracefully (SIGTERM: it hands its identities to
 #                              the fleet and drains its clients), keeping its data
@@ -20,7 +23,9 @@
 #                              its clients' backoff resets between nodes); with --binary,
 #                              switch every node to that build (a rolling upgrade)
 #   scripts/fleet.sh status    one line per node, then the bootstrap list
-#   scripts/fleet.sh down      stop the nodes this script started and remove their state
+#   scripts/fleet.sh down      stop the nodes this script started and remove their state;
+#                              also stops Kafka cluster b if `up --clusters 2` started it
+#                              (never the default cluster, nor a b that was already up)
 #
 # Node i listens on its own loopback host 127.0.0.i: bootstrap port 9192, identity ports
 # 9200 and up, admin API on 9644, gossip on UDP 7946, Raft RPC on 7947. With N > 1 the
@@ -95,12 +100,19 @@ proxyctl() {
 # The security mode `up` was given (plain, tls or secure), kept for status and clients.
 mode() { cat "$state/mode" 2>/dev/null || echo plain; }
 
+# toml_list HOST:PORT,...: a TOML array of those strings.
+toml_list() { echo "[$(echo "$1" | sed 's/[^,]*/"&"/g; s/,/, /g')]"; }
+
+# write_config ID DIR BACKEND COUNT [BACKEND_B]: node ID's node.toml, with the backend
+# cluster b's bootstrap list BACKEND_B (up --clusters 2) after [backend].
 write_config() {
-  local id=$1 dir=$2 backend=$3 count=$4 host
+  local id=$1 dir=$2 backend=$3 count=$4 backend_b=${5:-} host
   host=$(node_host "$id")
-  local servers
-  servers=$(echo "$backend" | sed 's/[^,]*/"&"/g; s/,/, /g')
-  write_node_config "$id" "$dir" "$host" "$servers" >"$dir/node.toml"
+  {
+    write_node_config "$id" "$dir" "$host" "$(toml_list "$backend")"
+    [[ -z $backend_b ]] || printf '\n[backend.clusters.b]\nbootstrap_servers = %s\n' \
+      "$(toml_list "$backend_b")"
+  } >"$dir/node.toml"
   [[ $(mode) == plain ]] || write_tls_config "$id" "$host" >>"$dir/node.toml"
   [[ $(mode) != secure ]] || write_secure_config "$id" >>"$dir/node.toml"
   if ((count > 1)) || [[ $(mode) == secure ]]; then
@@ -197,7 +209,7 @@ admin_listen = "$host:$admin_port"
 $([[ $(mode) != secure ]] || echo "plaintext = false")
 
 [backend]
-bootstrap_servers = [$servers]
+bootstrap_servers = $servers
 TOML
 }
 
@@ -291,22 +303,33 @@ roll() {
 }
 
 up() {
-  local count=1 mode=plain
+  local count=1 mode=plain clusters=1
   while (($#)); do
     case $1 in
       --tls) mode=tls ;;
       --secure) mode=secure ;;
-      *) [[ $1 =~ ^[1-9][0-9]*$ ]] || die "usage: $0 up [N] [--tls|--secure], got '$1'"; count=$1 ;;
+      --clusters)
+        clusters=${2:-}
+        [[ $clusters == [12] ]] || die "--clusters takes 1 or 2, not '$clusters'"
+        shift
+        ;;
+      *) [[ $1 =~ ^[1-9][0-9]*$ ]] || die "usage: $0 up [N] [--tls|--secure] [--clusters C], got '$1'"; count=$1 ;;
     esac
     shift
   done
   (( first_host + count - 1 <= 254 )) || die "at most $((255 - first_host)) nodes from 127.0.0.$first_host (one loopback host each)"
   [[ ! -f $state/mode || $(mode) == "$mode" ]] || die "a $(mode) fleet is up; 'down' it first"
-  local backend bin
+  local backend backend_b="" b_was_up=1 bin
   backend=$(kafka_listener "$mode")
+  if ((clusters == 2)); then
+    KAFKA_CLUSTER_NAME=b "$here/kafka-cluster.sh" status >/dev/null 2>&1 || b_was_up=0
+    backend_b=$(kafka_listener "$mode" b)
+  fi
   bin=$(binary)
   mkdir -p "$state"
   echo "$mode" >"$state/mode"
+  # `down` stops cluster b only if this started it.
+  ((b_was_up)) || touch "$state/started-kafka-b"
   for ((id = 1; id <= count; id++)); do
     local dir="$state/node-$id"
     mkdir -p "$dir"
@@ -314,7 +337,7 @@ up() {
       echo "node $id already running" >&2
       continue
     fi
-    write_config "$id" "$dir" "$backend" "$count"
+    write_config "$id" "$dir" "$backend" "$count" "$backend_b"
     launch "$id" "$bin"
   done
   for ((id = 1; id <= count; id++)); do wait_ready "$id" "$state/node-$id"; done
@@ -368,14 +391,19 @@ down() {
       wait_gone "$dir" 10 || true
     fi
   done
+  if [[ -f $state/started-kafka-b ]]; then
+    KAFKA_CLUSTER_NAME=b "$here/kafka-cluster.sh" down || echo "fleet: could not stop Kafka cluster b" >&2
+  fi
   rm -rf "$state"
   ((any)) && echo "fleet stopped" || echo "no fleet was running"
 }
 
-# The bootstrap list of the Kafka listener a fleet of `mode` uses (starting Kafka).
+# kafka_listener MODE [CLUSTER]: the bootstrap list of the Kafka listener a fleet of MODE
+# uses, of the local cluster CLUSTER (default: default), starting it if needed.
 kafka_listener() {
   local listing
-  listing=$("$here/kafka-cluster.sh" up)
+  listing=$(KAFKA_CLUSTER_NAME=${2:-default} "$here/kafka-cluster.sh" up) ||
+    die "could not start Kafka cluster ${2:-default}"
   case $1 in
     plain) tail -1 <<<"$listing" ;;
     tls) sed -n 's/^SSL //p' <<<"$listing" ;;
@@ -390,5 +418,5 @@ case ${1:-} in
   roll) shift; roll "$@" ;;
   status) print_status ;;
   down) down ;;
-  *) die "usage: $0 up [N] [--tls|--secure] | start ID | stop ID | roll [--binary PATH] [--pause SECONDS] | status | down" ;;
+  *) die "usage: $0 up [N] [--tls|--secure] [--clusters 1|2] | start ID | stop ID | roll [--binary PATH] [--pause SECONDS] | status | down" ;;
 esac
