@@ -171,6 +171,59 @@ pub struct ZoneMappingRemoved {
     pub removed: String,
 }
 
+/// One route (`GET`/`POST /api/v1/routes`): a topic, consumer group or transactional id,
+/// or a prefix of their names, and the backend cluster that serves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteEntry {
+    /// `topic`, `group` or `transactional-id`.
+    pub resource: String,
+    pub name: String,
+    #[serde(default)]
+    pub prefix: bool,
+    pub cluster: String,
+}
+
+/// `GET /api/v1/routes`: every route, and the cluster of whatever none names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteTable {
+    pub default_cluster: String,
+    pub routes: Vec<RouteEntry>,
+}
+
+/// `PUT /api/v1/routes/default`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefaultRoute {
+    pub cluster: String,
+}
+
+/// One backend cluster (`GET /api/v1/backend-clusters`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackendClusterView {
+    pub name: String,
+    /// Its identities' virtual ids are `number * 1000000 + broker id` (0: the real ids).
+    pub number: u16,
+    /// Whether the answering node reached one of the cluster's brokers just now; `None`
+    /// when this node has no configuration for the cluster.
+    pub reachable: Option<bool>,
+    /// Whether this node's configuration names the cluster.
+    pub configured: bool,
+    pub brokers: Vec<BackendBrokerView>,
+    /// Routes that name it, and whether it is the default.
+    pub routes: usize,
+    pub is_default: bool,
+}
+
+/// One broker of a backend cluster and the identity that stands for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackendBrokerView {
+    pub broker_id: i32,
+    pub identity: i32,
+    pub address: String,
+    /// Whether the cluster's own Metadata still lists it.
+    pub present: bool,
+    pub owner: Option<u64>,
+}
+
 /// `POST /api/v1/nodes/ID/drain`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Drained {

@@ -5,7 +5,8 @@
 //! Every request passes `auth` first. The fleet's own resources (cluster, identities,
 //! drain) are here; the fleet's security data has a file each (`users`, `acls`,
 //! `tokens`), and so do traffic governance's resources (`breakers`, `quotas`,
-//! `offset_resets`, `zones`) and the fleet-wide traffic reads (`traffic`). A write on a
+//! `offset_resets`, `zones`), and so do the backend clusters and their routes (`routes`) and
+//! the fleet-wide traffic reads (`traffic`). A write on a
 //! node that does not lead Raft is replayed at the leader with the caller's credentials
 //! (`cluster::writes`).
 
@@ -15,6 +16,7 @@ mod breakers;
 pub mod listener;
 mod offset_resets;
 mod quotas;
+mod routes;
 mod tokens;
 mod traffic;
 mod users;
@@ -57,6 +59,7 @@ pub fn router(ctx: Arc<Context>) -> Router {
         .merge(tokens::routes(auth.clone()))
         .merge(traffic::routes())
         .merge(zones::routes())
+        .merge(routes::routes())
         .layer(middleware::from_fn_with_state(
             (ctx.clone(), auth),
             auth::authenticate,

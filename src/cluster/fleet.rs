@@ -574,5 +574,12 @@ fn command_label(command: &Command) -> String {
             "owners in zone {zone}: {owners:?} (epoch {expected_epoch} -> {})",
             expected_epoch + 1
         ),
+        Command::RegisterCluster { name } => format!("backend cluster {name}"),
+        Command::SyncClusterBrokers { cluster, brokers } => {
+            format!("broker list of cluster {cluster} ({} brokers)", brokers.len())
+        }
+        Command::SetRoute { key, cluster } => format!("route of the {key} -> {cluster}"),
+        Command::DeleteRoute { key } => format!("removal of the route of the {key}"),
+        Command::SetDefaultCluster { cluster } => format!("default cluster {cluster}"),
     }
 }

@@ -7,6 +7,7 @@ mod client;
 mod groups;
 mod output;
 mod quotas;
+mod routes;
 mod tokens;
 mod traffic;
 mod users;
@@ -113,11 +114,18 @@ enum Command {
         #[command(subcommand)]
         command: zones::ZoneCommand,
     },
+    /// Routes: which backend cluster serves each topic, consumer group and transactional id.
+    Route {
+        #[command(subcommand)]
+        command: routes::RouteCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 enum ClusterCommand {
     Status,
+    /// The backend Kafka clusters behind the fleet: health, brokers and their identities.
+    List,
     /// Wait until the fleet is settled: a Raft leader with quorum, every node alive and
     /// serving, every identity owned by a live node and balanced. For scripts (a rolling
     /// restart waits for it between nodes); fails after the timeout with the reason.
@@ -175,6 +183,9 @@ fn render(cli: &Cli) -> Result<String, String> {
             }
         }
         Command::Cluster {
+            command: ClusterCommand::List,
+        } => routes::clusters(&api, cli.output)?,
+        Command::Cluster {
             command: ClusterCommand::Wait { timeout },
         } => {
             let status = wait_settled(&api, *timeout)?;
@@ -217,6 +228,7 @@ fn render(cli: &Cli) -> Result<String, String> {
         Command::Top { limit } => traffic::top(&api, *limit, cli.output)?,
         Command::Clients => traffic::clients(&api, cli.output)?,
         Command::Zone { command } => zones::run(&api, command, cli.output)?,
+        Command::Route { command } => routes::run(&api, command, cli.output)?,
     })
 }
 
