@@ -145,6 +145,9 @@ pub struct RaftMemberSummary {
 pub struct IdentitySummary {
     pub id: i32,
     pub slot: u16,
+    /// The backend cluster of the broker behind it.
+    #[serde(default = "default_cluster_name")]
+    pub cluster: String,
     pub owner: Option<u64>,
     /// `host:port` clients are told; empty while the identity has no live owner.
     pub address: String,
@@ -601,6 +604,10 @@ impl std::fmt::Display for RaftRole {
             RaftRole::None => "-",
         })
     }
+}
+
+fn default_cluster_name() -> String {
+    flotilla_config::DEFAULT_CLUSTER.to_string()
 }
 
 #[cfg(test)]

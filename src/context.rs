@@ -3,6 +3,7 @@
 //! metrics, the node's client connections, and in a fleet the cluster membership and the
 //! self-fencing lease. `node` builds one at start-up and hands out `Arc`s of it.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -30,7 +31,8 @@ use crate::tls::{ServerFiles, ServerTls};
 /// TLS material for the brokers and for Raft RPC between nodes. Loaded before anything
 /// else starts, so a bad file stops the node at once with the field named.
 pub struct Transports {
-    pub backend: backend::Link,
+    /// Per backend cluster, how to reach its brokers.
+    pub backends: BTreeMap<String, Arc<backend::Link>>,
     pub tls: Option<Arc<ServerTls>>,
     pub admin_tls: Option<Arc<ServerTls>>,
     /// With `[cluster.tls]`: mutual TLS for Raft RPC.
@@ -47,13 +49,13 @@ impl Transports {
             Some(tls) => Some(Arc::new(ServerTls::load(ServerFiles::admin(tls))?)),
             None => None,
         };
-        let backend = backend::Link::new(&config.backend, config.limits.connect_timeout)?;
+        let backends = backend::Clusters::links(&config.backend, config.limits.connect_timeout)?;
         let cluster_tls = config.cluster.as_ref().and_then(|c| c.tls.as_ref());
         let raft = cluster_tls
             .map(|tls| crate::tls::raft_tls(tls, config.node.id))
             .transpose()?;
         Ok(Transports {
-            backend,
+            backends,
             tls,
             admin_tls,
             raft,
@@ -77,8 +79,10 @@ pub struct Context {
     pub traffic: Arc<Traffic>,
     /// Members the `offset_reset` filter fenced, for this node's evictor to remove.
     pub evictions: Arc<Evictions>,
-    /// How to reach the brokers (TCP or TLS).
+    /// How to reach the brokers of the cluster `default` (TCP or TLS).
     pub backend: Arc<backend::Link>,
+    /// Every configured backend cluster, `default` among them.
+    pub clusters: Arc<backend::Clusters>,
     /// Present with a `[tls]` section: the TLS listeners' certificate.
     pub tls: Option<Arc<ServerTls>>,
     /// Present with an `[admin.tls]` section: the admin API is served over HTTPS.
@@ -122,12 +126,14 @@ impl Context {
         let control = Arc::new(ArcSwap::from_pointee(ControlState::default()));
         let usage = Arc::new(FleetUsage::default());
         let evictions = Arc::new(Evictions::default());
+        let clusters = Arc::new(backend::Clusters::new(&config.backend, transports.backends));
         let built_in = filters::built_in(&directory, &config, &metrics, &usage, &evictions);
         let chain = FilterChain::new(built_in, control.clone(), &metrics);
         Context {
             fleet,
             fence,
-            backend: Arc::new(transports.backend),
+            backend: clusters.default_cluster().link.clone(),
+            clusters,
             tls: transports.tls,
             admin_tls: transports.admin_tls,
             limits: config.limits.clone(),

@@ -23,6 +23,8 @@ use kafka_protocol::protocol::StrBytes;
 use serde::Serialize;
 use tokio::sync::watch;
 
+use flotilla_config::DEFAULT_CLUSTER;
+
 use crate::proxy::filters::topic_names::TopicNames;
 use crate::proxy::filters::zone::Placement;
 use crate::stream::Transport;
@@ -57,6 +59,8 @@ pub struct AdvertisedNode {
 pub struct IdentityView {
     pub id: i32,
     pub slot: u16,
+    /// The backend cluster of the broker behind it.
+    pub cluster: Arc<str>,
     pub address: String,
     pub broker: Broker,
     pub owner: Option<u64>,
@@ -69,6 +73,9 @@ pub struct IdentityView {
 pub struct Route {
     pub identity: i32,
     pub slot: u16,
+    /// The backend cluster of `broker`.
+    pub cluster: Arc<str>,
+    /// The broker behind the identity; its id is the identity's.
     pub broker: Broker,
     pub owner: Option<u64>,
     /// `host:port` plaintext clients are told; `None` leaves the identity out of their
@@ -92,6 +99,8 @@ pub struct ZoneRoute {
 #[derive(Debug, Default, Clone)]
 struct Slots {
     brokers: Vec<Broker>,
+    /// The backend cluster of each slot's broker.
+    clusters: Vec<Arc<str>>,
     by_id: HashMap<i32, u16>,
     /// Fleet mode only: what the committed table says of each identity.
     routes: Option<HashMap<i32, Advertised>>,
@@ -156,6 +165,12 @@ pub struct Directory {
     pub placement: Arc<Placement>,
 }
 
+/// The name of the cluster a standalone node serves, shared.
+fn default_cluster() -> Arc<str> {
+    static DEFAULT: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
+    DEFAULT.get_or_init(|| Arc::from(DEFAULT_CLUSTER)).clone()
+}
+
 /// A slot was wanted beyond `node.max_identities`.
 #[derive(Debug, thiserror::Error)]
 #[error("broker {broker_id} needs identity slot {slot}, beyond node.max_identities = {max}")]
@@ -208,6 +223,7 @@ impl Directory {
                 }
                 slots.by_id.insert(route.identity, route.slot);
                 slots.brokers.push(route.broker);
+                slots.clusters.push(route.cluster);
                 let mut advertised =
                     Advertised::new(route.owner, route.advertised, route.advertised_tls);
                 advertised.zones = route
@@ -263,6 +279,7 @@ impl Directory {
                         let slot = slots.brokers.len() as u16;
                         slots.by_id.insert(broker.id, slot);
                         slots.brokers.push(broker.clone());
+                        slots.clusters.push(default_cluster());
                         added = true;
                     }
                     None => {
@@ -313,9 +330,27 @@ impl Directory {
             .map(Broker::address)
     }
 
-    /// Every known broker address, in slot order.
+    /// The backend cluster of the broker behind a slot.
+    pub fn cluster_of_slot(&self, slot: u16) -> Option<Arc<str>> {
+        self.read().clusters.get(usize::from(slot)).cloned()
+    }
+
+    /// Every known broker address of the cluster `default`, in slot order.
     pub fn upstreams(&self) -> Vec<String> {
-        self.read().brokers.iter().map(Broker::address).collect()
+        self.upstreams_of(DEFAULT_CLUSTER)
+    }
+
+    /// Every known broker address of `cluster`, in slot order.
+    pub fn upstreams_of(&self, cluster: &str) -> Vec<String> {
+        let slots = self.read();
+        let of_cluster = slots.clusters.iter().map(|c| &**c == cluster);
+        slots
+            .brokers
+            .iter()
+            .zip(of_cluster)
+            .filter(|(_, wanted)| *wanted)
+            .map(|(b, _)| b.address())
+            .collect()
     }
 
     pub fn slot_of(&self, broker_id: i32) -> Option<u16> {
@@ -370,6 +405,7 @@ impl Directory {
                 IdentityView {
                     id: broker.id,
                     slot: slot as u16,
+                    cluster: slots.clusters[slot].clone(),
                     address,
                     broker: broker.clone(),
                     owner,
@@ -386,6 +422,7 @@ impl Directory {
             .map(|v| crate::api::IdentitySummary {
                 id: v.id,
                 slot: v.slot,
+                cluster: v.cluster.to_string(),
                 owner: v.owner,
                 address: v.address,
                 broker: v.broker.address(),
@@ -454,6 +491,7 @@ pub(crate) mod tests {
             Route {
                 identity: 2,
                 slot: 1,
+                cluster: default_cluster(),
                 broker: broker(2, 22),
                 owner: Some(7),
                 advertised: None,
@@ -463,6 +501,7 @@ pub(crate) mod tests {
             Route {
                 identity: 1,
                 slot: 0,
+                cluster: default_cluster(),
                 broker: broker(1, 11),
                 owner: Some(7),
                 advertised: Some(("node7".into(), 9200)),

@@ -55,8 +55,7 @@ pub async fn run(
         "flotilla node starting"
     );
     warn_if_admin_api_is_open(&ctx);
-    let servers = &ctx.config.backend.bootstrap_servers;
-    if let Err(e) = backend::refresh(&ctx.directory, &ctx.backend, servers).await {
+    if let Err(e) = backend::refresh(&ctx.directory, ctx.clusters.default_cluster()).await {
         tracing::warn!("backend cluster not reachable yet, will keep trying: {e:#}");
     }
 
@@ -95,9 +94,9 @@ fn start_tasks(
     }
     if let Some(fleet) = ctx.fleet.clone() {
         let (directory, metrics) = (ctx.directory.clone(), ctx.metrics.clone());
-        let control = ctx.control.clone();
+        let (control, clusters) = (ctx.control.clone(), ctx.clusters.clone());
         tasks.spawn("fleet", async move {
-            fleet.run(directory, control, metrics).await;
+            fleet.run(directory, control, metrics, clusters).await;
             Ok(())
         });
     }
@@ -141,19 +140,15 @@ fn start_tasks(
         );
         Ok(())
     });
-    let c = ctx.clone();
-    tasks.spawn("backend refresh", async move {
-        let backend = &c.config.backend;
-        backend::refresh_forever(
-            c.directory.clone(),
-            c.metrics.clone(),
-            c.backend.clone(),
-            backend.bootstrap_servers.clone(),
-            backend.metadata_refresh,
-        )
-        .await;
-        Ok(())
-    });
+    for name in ctx.clusters.names() {
+        let c = ctx.clone();
+        let cluster = ctx.clusters.get(name).expect("named above").clone();
+        tasks.spawn(format!("backend refresh of cluster {name}"), async move {
+            let every = c.config.backend.metadata_refresh;
+            backend::refresh_forever(c.directory.clone(), c.metrics.clone(), cluster, every).await;
+            Ok(())
+        });
+    }
     tasks.spawn(
         "identity listeners",
         listener::serve_identities(ctx.clone(), tasks.clone()),

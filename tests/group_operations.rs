@@ -505,12 +505,13 @@ async fn one_node_fleet(dir: &std::path::Path) -> (Arc<Fleet>, Arc<Context>) {
     let fleet = Fleet::start(&config, None).await.unwrap();
     let ctx = Arc::new(Context::new(config, Some(fleet.clone()), transports));
     let running = fleet.clone();
-    let (directory, control, metrics) = (
+    let (directory, control, metrics, clusters) = (
         ctx.directory.clone(),
         ctx.control.clone(),
         ctx.metrics.clone(),
+        ctx.clusters.clone(),
     );
-    tokio::spawn(async move { running.run(directory, control, metrics).await });
+    tokio::spawn(async move { running.run(directory, control, metrics, clusters).await });
     let start = Instant::now();
     loop {
         let status = fleet.status();

@@ -1013,9 +1013,8 @@ mod tests {
     #[test]
     fn further_backend_clusters_are_checked_with_their_section_named() {
         let with = |clusters: &str| {
-            let text = format!(
-                "[node]\nid = 1\n[backend]\nbootstrap_servers = [\"h:1\"]\n{clusters}"
-            );
+            let text =
+                format!("[node]\nid = 1\n[backend]\nbootstrap_servers = [\"h:1\"]\n{clusters}");
             Config::parse(&text).unwrap()
         };
         let two = with("[backend.clusters.b]\nbootstrap_servers = [\"h:2\"]\n");

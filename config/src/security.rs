@@ -243,7 +243,10 @@ impl ServiceCredentials {
     /// `section` is the backend cluster's (`backend`, `backend.clusters.NAME`).
     pub(crate) fn validate(&self, section: &str) -> Result<(), ConfigError> {
         if self.username.is_empty() {
-            return Err(invalid(format!("{section}.sasl.username"), "must not be empty"));
+            return Err(invalid(
+                format!("{section}.sasl.username"),
+                "must not be empty",
+            ));
         }
         match (&self.password, &self.password_file) {
             (Some(_), Some(_)) => Err(invalid(

@@ -155,7 +155,9 @@ async fn remove(
             let replay = caller.replay(Write::Delete, &uri, None);
             on_leader(fleet, &replay, || async {
                 let Some(cluster) = fleet.raft.state().borrow().routes.get(&key).cloned() else {
-                    return Err(ClusterError::NotFound(format!("there is no route for the {key}")));
+                    return Err(ClusterError::NotFound(format!(
+                        "there is no route for the {key}"
+                    )));
                 };
                 commit(fleet, Command::DeleteRoute { key: key.clone() }).await?;
                 Ok(entry(&key, &cluster))

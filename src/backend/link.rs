@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use flotilla_config::BackendConfig;
+use flotilla_config::BackendCluster;
 use rustls::pki_types::ServerName;
 use tokio_rustls::TlsConnector;
 
@@ -35,8 +35,8 @@ pub enum Purpose {
 }
 
 impl Link {
-    /// Reads the TLS files named in `backend`; fails on anything unusable.
-    pub fn new(backend: &BackendConfig, timeout: Duration) -> anyhow::Result<Link> {
+    /// Reads the TLS files named for `backend`; fails on anything unusable.
+    pub fn new(backend: &BackendCluster, timeout: Duration) -> anyhow::Result<Link> {
         let tls = match &backend.tls {
             Some(tls) => Some(crate::tls::connector(tls)?),
             None => None,

@@ -3,11 +3,13 @@
 //! cluster's own Metadata.
 
 mod client;
+pub mod clusters;
 pub mod groups;
 mod link;
 mod login;
 
 pub use client::BrokerClient;
+pub use clusters::{Cluster, Clusters};
 pub use link::{Link, Purpose};
 pub use login::{Exchange, Login, Session};
 
@@ -119,39 +121,36 @@ fn metadata_request(topics: Option<Vec<MetadataRequestTopic>>) -> anyhow::Result
     Ok(buf.freeze())
 }
 
-/// Refreshes the broker list from the first broker that answers: the known brokers first,
-/// then the configured bootstrap servers.
-pub async fn refresh(dir: &Directory, link: &Link, bootstrap: &[String]) -> anyhow::Result<()> {
-    let mut candidates = dir.upstreams();
-    candidates.extend(bootstrap.iter().cloned());
-    let mut last_error = anyhow::anyhow!("no broker address to ask");
-    for address in candidates {
-        match fetch_brokers(link, &address).await {
-            Ok(brokers) if !brokers.is_empty() => {
-                dir.learn(&brokers)?;
-                return Ok(());
-            }
-            Ok(_) => last_error = anyhow::anyhow!("{address} listed no brokers"),
-            Err(e) => last_error = e.context(format!("asking {address}")),
-        }
-    }
-    Err(last_error)
+/// Refreshes the cluster `default`'s broker list from the first broker that answers (the
+/// known brokers first, then the configured bootstrap servers) into the directory.
+pub async fn refresh(dir: &Directory, cluster: &Cluster) -> anyhow::Result<()> {
+    let brokers = cluster.refresh().await?;
+    dir.learn(&brokers)?;
+    Ok(())
 }
 
-/// Keeps the directory current for the life of the node.
+/// Keeps a cluster's broker list current for the life of the node; the cluster `default`'s
+/// goes into the directory too.
 pub async fn refresh_forever(
     dir: Arc<Directory>,
     metrics: Arc<Metrics>,
-    link: Arc<Link>,
-    bootstrap: Vec<String>,
+    cluster: Arc<Cluster>,
     every: Duration,
 ) {
     let mut failures = 0u32;
+    let is_default = cluster.name == flotilla_config::DEFAULT_CLUSTER;
     loop {
-        match refresh(&dir, &link, &bootstrap).await {
+        let refreshed = match is_default {
+            true => refresh(&dir, &cluster).await,
+            false => cluster.refresh().await.map(drop),
+        };
+        match refreshed {
             Ok(()) => {
                 if failures > 0 {
-                    tracing::info!("backend broker list refreshed again after {failures} failures");
+                    tracing::info!(
+                        cluster = %cluster.name,
+                        "backend broker list refreshed again after {failures} failures"
+                    );
                 }
                 failures = 0;
                 metrics.identities.set(dir.identities().len() as i64);
@@ -159,7 +158,7 @@ pub async fn refresh_forever(
             Err(e) => {
                 failures += 1;
                 metrics.backend_refresh_failures.inc();
-                tracing::warn!("backend broker list refresh failed: {e:#}");
+                tracing::warn!(cluster = %cluster.name, "backend broker list refresh failed: {e:#}");
             }
         }
         // Retry soon while the backend is unreachable, then settle to the configured pace.

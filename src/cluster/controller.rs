@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use flotilla_gossip::{Lifecycle, Member};
+use flotilla_raft::routes::{self, DEFAULT_CLUSTER};
 use flotilla_raft::{BrokerAddr, Command, ControlState};
 
 use super::assignment::{assign, Candidate, Slot};
@@ -22,14 +23,18 @@ pub struct View<'a> {
     /// How long each dead node has been dead, as this leader has watched it.
     pub dead_for: &'a HashMap<u64, Duration>,
     pub takeover_after: Duration,
-    /// The backend's brokers as last seen; empty when unknown.
+    /// The cluster `default`'s brokers as last seen; empty when unknown.
     pub backend: &'a [Broker],
+    /// Every other configured backend cluster's brokers as last seen (empty when unknown).
+    pub other_backends: &'a BTreeMap<String, Vec<Broker>>,
 }
 
 /// The one command the controller wants committed next, if any. Broker changes come
 /// first: owners can only be assigned to identities that exist.
 pub fn next_command(view: &View) -> Option<Command> {
     sync_brokers(view)
+        .or_else(|| register_clusters(view))
+        .or_else(|| sync_other_clusters(view))
         .or_else(|| reassign(view))
         .or_else(|| reassign_zones(view))
         .or_else(|| raise_feature_level(view))
@@ -56,31 +61,74 @@ fn raise_feature_level(view: &View) -> Option<Command> {
 }
 
 fn sync_brokers(view: &View) -> Option<Command> {
-    if view.backend.is_empty() {
+    let brokers = syncable(view.state, DEFAULT_CLUSTER, view.backend);
+    (!in_sync(view.state, DEFAULT_CLUSTER, &brokers)).then_some(Command::SyncBrokers { brokers })
+}
+
+/// The first configured backend cluster the fleet has not registered, once it can.
+fn register_clusters(view: &View) -> Option<Command> {
+    if view.state.feature_level < routes::LEVEL {
         return None;
     }
-    let brokers: Vec<(i32, BrokerAddr)> = view
-        .backend
+    let name = view
+        .other_backends
+        .keys()
+        .find(|name| !view.state.knows_cluster(name))?;
+    Some(Command::RegisterCluster { name: name.clone() })
+}
+
+/// The first registered cluster whose brokers differ from what the state holds.
+fn sync_other_clusters(view: &View) -> Option<Command> {
+    view.other_backends
         .iter()
-        .map(|b| {
-            (
-                b.id,
-                BrokerAddr {
-                    host: b.host.clone(),
-                    port: b.port,
-                    rack: b.rack.clone(),
-                },
-            )
+        .filter(|(name, _)| view.state.backend_clusters.contains_key(*name))
+        .find_map(|(name, seen)| {
+            let brokers = syncable(view.state, name, seen);
+            (!in_sync(view.state, name, &brokers)).then(|| Command::SyncClusterBrokers {
+                cluster: name.clone(),
+                brokers,
+            })
         })
-        .collect();
-    let unchanged = brokers.len() == view.state.identities.values().filter(|i| i.present).count()
-        && brokers.iter().all(|(id, addr)| {
-            view.state
-                .identities
-                .get(id)
+}
+
+/// The brokers of `cluster` that can be identities: the state would leave out one whose
+/// virtual id is out of range or taken, and proposing it again every tick changes nothing.
+fn syncable(state: &ControlState, cluster: &str, seen: &[Broker]) -> Vec<(i32, BrokerAddr)> {
+    seen.iter()
+        .filter(|b| {
+            state.virtual_id(cluster, b.id).is_some_and(|id| {
+                !state.identities.contains_key(&id) || state.broker_of(id) == (cluster, b.id)
+            })
+        })
+        .map(|b| {
+            let addr = BrokerAddr {
+                host: b.host.clone(),
+                port: b.port,
+                rack: b.rack.clone(),
+            };
+            (b.id, addr)
+        })
+        .collect()
+}
+
+/// Whether the state's present identities of `cluster` are exactly `brokers` (nothing
+/// known of the cluster counts as in sync).
+fn in_sync(state: &ControlState, cluster: &str, brokers: &[(i32, BrokerAddr)]) -> bool {
+    if brokers.is_empty() {
+        return true;
+    }
+    let present = state
+        .identities
+        .values()
+        .filter(|i| i.present && state.broker_of(i.id).0 == cluster)
+        .count();
+    present == brokers.len()
+        && brokers.iter().all(|(broker_id, addr)| {
+            state
+                .virtual_id(cluster, *broker_id)
+                .and_then(|id| state.identities.get(&id))
                 .is_some_and(|i| i.present && &i.broker == addr)
-        });
-    (!unchanged).then_some(Command::SyncBrokers { brokers })
+        })
 }
 
 impl View<'_> {
@@ -210,6 +258,7 @@ mod tests {
         backend: &'a [Broker],
     ) -> View<'a> {
         static NO_RAFT_MEMBERS: BTreeSet<u64> = BTreeSet::new();
+        static NO_OTHER_BACKENDS: BTreeMap<String, Vec<Broker>> = BTreeMap::new();
         View {
             state,
             members,
@@ -217,6 +266,7 @@ mod tests {
             dead_for,
             takeover_after: Duration::from_secs(2),
             backend,
+            other_backends: &NO_OTHER_BACKENDS,
         }
     }
 

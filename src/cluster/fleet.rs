@@ -35,7 +35,8 @@ use super::error::ClusterError;
 use super::peer_api::PeerApi;
 use super::routes;
 use super::seat::{self, Seat};
-use crate::directory::Directory;
+use crate::backend::Clusters;
+use crate::directory::{Broker, Directory};
 use crate::metrics::Metrics;
 
 /// How often the leader's controller looks again even when nothing has changed, so that
@@ -137,12 +138,13 @@ impl Fleet {
         directory: Arc<Directory>,
         control: Arc<ArcSwap<ControlState>>,
         metrics: Arc<Metrics>,
+        clusters: Arc<Clusters>,
     ) {
         tokio::join!(
             self.vet_gossip(),
             self.bootstrap(),
             self.keep_routes(&directory, &control),
-            self.control(&directory, &metrics),
+            self.control(&directory, &metrics, &clusters),
             self.watch_backend(&directory, &metrics),
             self.publish_lifecycle(&directory, &metrics),
             self.publish_metrics(&metrics),
@@ -292,7 +294,7 @@ impl Fleet {
         }
     }
 
-    async fn control(&self, directory: &Directory, metrics: &Metrics) {
+    async fn control(&self, directory: &Directory, metrics: &Metrics, clusters: &Clusters) {
         let backend = directory.watch_observed();
         let mut dead_since: HashMap<u64, Instant> = HashMap::new();
         let mut interval = tokio::time::interval(CONTROLLER_TICK);
@@ -308,6 +310,10 @@ impl Fleet {
             let state: Arc<ControlState> = self.raft.state().borrow().clone();
             let dead_for = dead_since.iter().map(|(n, t)| (*n, t.elapsed())).collect();
             let brokers = backend.borrow().clone();
+            let other_backends: BTreeMap<String, Vec<Broker>> = clusters
+                .others()
+                .map(|c| (c.name.clone(), c.watch_brokers().borrow().clone()))
+                .collect();
             let raft_members: BTreeSet<u64> = self.raft.status().members.into_keys().collect();
             let view = View {
                 state: &state,
@@ -316,6 +322,7 @@ impl Fleet {
                 dead_for: &dead_for,
                 takeover_after: self.config.takeover_after,
                 backend: &brokers,
+                other_backends: &other_backends,
             };
             if let Some(command) = controller::next_command(&view) {
                 let taken_over = taken_from_dead(&command, &state, &members);
@@ -576,7 +583,10 @@ fn command_label(command: &Command) -> String {
         ),
         Command::RegisterCluster { name } => format!("backend cluster {name}"),
         Command::SyncClusterBrokers { cluster, brokers } => {
-            format!("broker list of cluster {cluster} ({} brokers)", brokers.len())
+            format!(
+                "broker list of cluster {cluster} ({} brokers)",
+                brokers.len()
+            )
         }
         Command::SetRoute { key, cluster } => format!("route of the {key} -> {cluster}"),
         Command::DeleteRoute { key } => format!("removal of the route of the {key}"),

@@ -54,6 +54,7 @@ pub fn routes(state: &ControlState, members: &[Member]) -> Vec<Route> {
             Route {
                 identity: identity.id,
                 slot: identity.slot,
+                cluster: state.broker_of(identity.id).0.into(),
                 broker: Broker {
                     id: identity.id,
                     host: identity.broker.host.clone(),

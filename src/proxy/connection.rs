@@ -41,7 +41,7 @@ use super::filter::{Listener, Session, Transport};
 use super::filters::zone;
 use super::in_flight::{Forwarded, InFlight, Owed};
 use super::redirect;
-use crate::backend::{Exchange, Login, Purpose, Session as LoginSession};
+use crate::backend::{Exchange, Link, Login, Purpose, Session as LoginSession};
 use crate::context::Context;
 use crate::metrics::ConnectionMetrics;
 use crate::monitoring::connection::{ConnectionTraffic, RequestTally, ResponseTally, Site};
@@ -320,13 +320,17 @@ async fn run(
     if cut_off.as_ref().is_some_and(|c| *c.borrow()) {
         return Close::BackendUnreachable;
     }
-    let (upstream, login) = match connect_upstream(ctx, &session.load()).await {
+    let (link, candidates) = match upstream_of(ctx, &session.load()) {
+        Ok(found) => found,
+        Err(e) => return Close::NoUpstream(e),
+    };
+    let (upstream, login) = match connect_upstream(ctx, &link, candidates, &session.load()).await {
         Ok(connected) => connected,
         Err(e) => return Close::NoUpstream(e),
     };
     let (renewal, login_answers) = match login.and_then(|session| session.renew_after()) {
         Some(renew_after) => {
-            let login = ctx.backend.login_for(Purpose::ProxyAuthenticates);
+            let login = link.login_for(Purpose::ProxyAuthenticates);
             let (sender, answers) = mpsc::unbounded_channel();
             let renewal = login.map(|login| Renewal::new(login, renew_after, answers));
             (renewal, Some(sender))
@@ -391,24 +395,40 @@ async fn cut_off_from_backend(cut_off: Option<&mut tokio::sync::watch::Receiver<
     std::future::pending().await
 }
 
+/// How to reach the broker a connection forwards to, and its address (for a bootstrap
+/// connection, every broker of the cluster `default` to try in turn).
+fn upstream_of(ctx: &Context, session: &Session) -> Result<(Arc<Link>, Vec<String>), String> {
+    let Listener::Identity { slot } = session.listener else {
+        return Ok((ctx.backend.clone(), ctx.bootstrap_candidates()));
+    };
+    let (Some(address), Some(cluster)) = (
+        ctx.directory.upstream(slot),
+        ctx.directory.cluster_of_slot(slot),
+    ) else {
+        return Err(format!("identity slot {slot} has no broker"));
+    };
+    match ctx.clusters.get(&cluster) {
+        Some(backend) => Ok((backend.link.clone(), vec![address])),
+        None => Err(format!(
+            "identity slot {slot} is a broker of backend cluster {cluster}, which this \
+             node's configuration does not name ([backend.clusters.{cluster}])"
+        )),
+    }
+}
+
 async fn connect_upstream(
     ctx: &Context,
+    link: &Link,
+    candidates: Vec<String>,
     session: &Session,
 ) -> Result<(Stream, Option<LoginSession>), String> {
     let purpose = match ctx.sasl_termination(session.transport) {
         Some(_) => Purpose::ProxyAuthenticates,
         None => Purpose::ClientAuthenticates,
     };
-    let candidates = match session.listener {
-        Listener::Identity { slot } => match ctx.directory.upstream(slot) {
-            Some(address) => vec![address],
-            None => return Err(format!("identity slot {slot} has no broker")),
-        },
-        Listener::Bootstrap => ctx.bootstrap_candidates(),
-    };
     let mut errors = Vec::new();
     for address in candidates {
-        match ctx.backend.connect(&address, purpose).await {
+        match link.connect(&address, purpose).await {
             Ok(connected) => return Ok(connected),
             Err(e) => {
                 ctx.metrics.upstream_connect_failures.inc();

@@ -88,7 +88,10 @@ pub fn run(api: &Api, command: &RouteCommand, output: Output) -> Result<String, 
         }
         RouteCommand::Delete { target } => {
             let (resource, name, prefix) = target.parts();
-            let path = format!("/api/v1/routes/{resource}/{}?prefix={prefix}", encoded(&name));
+            let path = format!(
+                "/api/v1/routes/{resource}/{}?prefix={prefix}",
+                encoded(&name)
+            );
             let deleted: RouteEntry = api.delete(&path)?;
             Ok(match output {
                 Output::Json => json(&deleted),
@@ -173,5 +176,8 @@ fn cluster_table(clusters: &[BackendClusterView]) -> String {
             ]
         })
         .collect();
-    table(&["CLUSTER", "HEALTH", "BROKERS", "ROUTES", "IDENTITIES"], rows)
+    table(
+        &["CLUSTER", "HEALTH", "BROKERS", "ROUTES", "IDENTITIES"],
+        rows,
+    )
 }
