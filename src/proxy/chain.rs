@@ -66,6 +66,7 @@ struct ActionCounters {
     answered: IntCounter,
     delayed: IntCounter,
     closed: IntCounter,
+    exchanged: IntCounter,
 }
 
 impl FilterChain {
@@ -85,6 +86,7 @@ impl FilterChain {
                 answered: metrics.filter_action(f.name(), "answer"),
                 delayed: metrics.filter_action(f.name(), "delay"),
                 closed: metrics.filter_action(f.name(), "close"),
+                exchanged: metrics.filter_action(f.name(), "exchange"),
             })
             .collect();
         let active = ArcSwap::from_pointee(Active::of(&filters, control.load_full()));
@@ -138,7 +140,8 @@ impl FilterChain {
         mask
     }
 
-    /// Runs a request through the filters that want it. Awaits only for `Delay`.
+    /// Runs a request through the filters that want it. Awaits only for `Delay` and
+    /// `Exchange`.
     pub async fn on_request(&self, meta: RequestMeta, frame: Bytes, session: &Session) -> Outcome {
         let active = self.active_mask(&self.control.load());
         let mask = self.requests.mask(meta.api_key, meta.api_version) & active;
@@ -173,6 +176,10 @@ impl FilterChain {
                         reason,
                     };
                 }
+                Verdict::Exchange(exchange) => {
+                    counters.exchanged.inc();
+                    return self.exchanged(&request, filter, exchange, session).await;
+                }
             }
         }
         match request.into_frame() {
@@ -181,6 +188,32 @@ impl FilterChain {
                 filter: "request-encoder",
                 reason,
             },
+        }
+    }
+
+    /// The answer an exchange got, through the response filters as a broker's would go.
+    async fn exchanged(
+        &self,
+        request: &Request,
+        filter: &dyn Filter,
+        exchange: super::filter::Exchange,
+        session: &Session,
+    ) -> Outcome {
+        let body = match exchange.run().await {
+            Ok(body) => body,
+            Err(reason) => {
+                return Outcome::Close {
+                    filter: filter.name(),
+                    reason,
+                }
+            }
+        };
+        let Outcome::Answer(frame) = answer(request, filter, &body) else {
+            return answer(request, filter, &body);
+        };
+        match self.on_response(request.api_key(), request.version(), frame, session) {
+            Ok(frame) => Outcome::Answer(frame),
+            Err((filter, reason)) => Outcome::Close { filter, reason },
         }
     }
 
@@ -551,5 +584,74 @@ mod tests {
         assert!(matches!(outcome, Outcome::Answer(_)), "{outcome:?}");
         assert!(started.elapsed() >= Duration::from_millis(300));
         assert_eq!(seen[1].load(Ordering::Relaxed), 0);
+    }
+
+    /// Sets the controller id of every Metadata response it sees.
+    struct StampsController;
+
+    impl Filter for StampsController {
+        fn name(&self) -> &'static str {
+            "stamps"
+        }
+        fn wants_response(&self, api_key: ApiKey, _version: i16) -> bool {
+            api_key == ApiKey::Metadata
+        }
+        fn on_response(&self, response: &mut Response, _env: &Env) -> Result<(), String> {
+            response
+                .edit(|body| match body {
+                    ResponseKind::Metadata(m) => {
+                        m.controller_id = kafka_protocol::messages::BrokerId(42);
+                        true
+                    }
+                    _ => false,
+                })
+                .map_err(|e| e.to_string())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_exchanged_answer_goes_through_the_response_filters() {
+        let exchanges: fn() -> Verdict = || {
+            Verdict::Exchange(super::super::filter::Exchange::new(async {
+                let body = MetadataResponse::default().with_cluster_id(Some(
+                    kafka_protocol::protocol::StrBytes::from_static_str("exchanged"),
+                ));
+                Ok(ResponseKind::Metadata(body))
+            }))
+        };
+        let filters: Vec<Box<dyn Filter>> = vec![
+            Box::new(Fixed {
+                name: "exchanges",
+                verdict: exchanges,
+                seen: Arc::default(),
+            }),
+            Box::new(StampsController),
+        ];
+        let control = Arc::new(ArcSwap::from_pointee(ControlState::default()));
+        let chain = FilterChain::new(filters, control, &Metrics::new());
+        let (meta, frame) = metadata_request();
+        let Outcome::Answer(mut out) = chain.on_request(meta, frame, &session()).await else {
+            panic!("answered")
+        };
+        let header = kafka_protocol::messages::ResponseHeader::decode(&mut out, 1).unwrap();
+        assert_eq!(header.correlation_id, 7);
+        let body = MetadataResponse::decode(&mut out, 12).unwrap();
+        assert_eq!(body.cluster_id.as_deref(), Some("exchanged"));
+        assert_eq!(body.controller_id.0, 42, "the response filters ran over it");
+    }
+
+    #[tokio::test]
+    async fn a_failed_exchange_closes_naming_the_filter() {
+        let (chain, _) = chain(&[("exchanges", || {
+            Verdict::Exchange(super::super::filter::Exchange::new(async {
+                Err("cluster b unreachable".to_string())
+            }))
+        })]);
+        let (meta, frame) = metadata_request();
+        let outcome = chain.on_request(meta, frame, &session()).await;
+        assert!(
+            matches!(&outcome, Outcome::Close { filter: "exchanges", reason } if reason == "cluster b unreachable"),
+            "{outcome:?}"
+        );
     }
 }

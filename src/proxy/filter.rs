@@ -16,7 +16,9 @@
 
 use std::any::Any;
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -51,6 +53,34 @@ pub enum Verdict {
     /// Close the client connection; the reason is logged with the filter's name. Clients
     /// treat a closed connection as retriable, so this is the safe refusal for a Produce.
     Close(String),
+    /// Answer with what this exchange gets from another backend cluster than the one
+    /// behind the connection (or from several): its body goes through the response
+    /// filters as a broker's answer would, then to the client in the request's place. The
+    /// connection reads nothing more from the client meanwhile. An error closes the
+    /// connection, which clients retry.
+    Exchange(Exchange),
+}
+
+/// A filter's request to backend clusters on the client's behalf: resolves to the
+/// answer's body, or why there is none.
+pub struct Exchange(Pin<Box<dyn Future<Output = Result<ResponseKind, String>> + Send>>);
+
+impl Exchange {
+    pub fn new(
+        exchange: impl Future<Output = Result<ResponseKind, String>> + Send + 'static,
+    ) -> Exchange {
+        Exchange(Box::pin(exchange))
+    }
+
+    pub async fn run(self) -> Result<ResponseKind, String> {
+        self.0.await
+    }
+}
+
+impl std::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Exchange")
+    }
 }
 
 /// Which listener a client connected to, and so which broker it is forwarded to.
