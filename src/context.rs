@@ -127,7 +127,12 @@ impl Context {
         let usage = Arc::new(FleetUsage::default());
         let evictions = Arc::new(Evictions::default());
         let clusters = Arc::new(backend::Clusters::new(&config.backend, transports.backends));
-        let built_in = filters::built_in(&directory, &config, &metrics, &usage, &evictions);
+        let built_in = filters::built_in(
+            &directory,
+            &config,
+            (&metrics, &usage, &evictions),
+            (&clusters, &control),
+        );
         let chain = FilterChain::new(built_in, control.clone(), &metrics);
         Context {
             fleet,

@@ -16,6 +16,7 @@ mod node_endpoints;
 mod offset_reset;
 pub mod partial;
 mod quota;
+mod routing;
 #[cfg(feature = "test-hooks")]
 mod test_filter;
 pub mod topic_names;
@@ -27,9 +28,12 @@ use std::sync::Arc;
 
 use kafka_protocol::protocol::StrBytes;
 
+use arc_swap::ArcSwap;
 use flotilla_config::Config;
+use flotilla_raft::ControlState;
 
 use super::filter::{Env, Filter};
+use crate::backend::Clusters;
 use crate::cluster::offset_resets::evictions::Evictions;
 use crate::cluster::usage::FleetUsage;
 use crate::directory::{Broker, Directory};
@@ -43,13 +47,14 @@ pub use quota::ConnectionQuota;
 /// requests of a group under reset before anything else spends work on them (nothing
 /// after it rewrites group requests); then breakers, so a held topic costs the brokers
 /// nothing (and counts against no quota); then quotas, so a throttled request is held
-/// before anything else is done for it; then zones, which may name a Fetch's rack.
+/// before anything else is done for it; then zones, which may name a Fetch's rack; then
+/// routing, last among those that act on requests, since its exchanges answer them (and
+/// the address rewrites run over those answers as over a broker's).
 pub fn built_in(
     directory: &Arc<Directory>,
     config: &Config,
-    metrics: &Arc<Metrics>,
-    usage: &Arc<FleetUsage>,
-    evictions: &Arc<Evictions>,
+    (metrics, usage, evictions): (&Arc<Metrics>, &Arc<FleetUsage>, &Arc<Evictions>),
+    (clusters, control): (&Arc<Clusters>, &Arc<ArcSwap<ControlState>>),
 ) -> Vec<Box<dyn Filter>> {
     let names = directory.topic_names.clone();
     let mut filters: Vec<Box<dyn Filter>> = Vec::new();
@@ -64,6 +69,9 @@ pub fn built_in(
     filters.push(Box::new(breaker::Breakers::new(&names, &meter, metrics)));
     filters.push(Box::new(quota::Quotas::new(usage, metrics)));
     filters.push(Box::new(zone::Zones::new(&directory.placement)));
+    filters.push(Box::new(routing::Routing::new(
+        clusters, directory, control,
+    )));
     filters.extend::<[Box<dyn Filter>; 5]>([
         Box::new(api_versions::ApiVersionsNarrowing),
         Box::new(metadata::MetadataAddresses::new(directory)),

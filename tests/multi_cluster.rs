@@ -1,0 +1,266 @@
+//! Two real Kafka clusters behind one fleet: topics and consumer groups routed to each,
+//! reached through one bootstrap list by unmodified clients, and the data checked where it
+//! landed by reading each cluster directly.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use flotilla::api::{BackendClusterView, RouteTable};
+use futures::future::join_all;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use support::fleet::Fleet;
+use support::{kafka, kafka_b, unique_topic, wait_for, AdminAccess};
+
+const RECORDS: usize = 300;
+const PARTITIONS: i32 = 3;
+
+/// A fleet of `count` nodes with the cluster `b` configured besides `default`.
+fn two_cluster_fleet(count: usize) -> Fleet {
+    let b: Vec<String> = kafka_b().split(',').map(|a| format!("\"{a}\"")).collect();
+    let fleet = Fleet::start_configured(count, kafka(), "2s", support::Launch::default(), |_| {
+        format!(
+            "[backend.clusters.b]\nbootstrap_servers = [{}]\n",
+            b.join(", ")
+        )
+    });
+    wait_for(
+        "cluster b's brokers as identities",
+        Duration::from_secs(60),
+        || {
+            let clusters = clusters(&fleet);
+            let b = clusters.iter().find(|c| c.name == "b")?;
+            let present = b.brokers.iter().filter(|b| b.present && b.owner.is_some());
+            (present.count() == 3).then_some(())
+        },
+    );
+    fleet
+}
+
+fn proxyctl(fleet: &Fleet, args: &[&str]) -> std::process::Output {
+    AdminAccess::default().proxyctl(&fleet.nodes[0], args, "")
+}
+
+fn proxyctl_ok(fleet: &Fleet, args: &[&str]) -> String {
+    let out = proxyctl(fleet, args);
+    assert!(
+        out.status.success(),
+        "proxyctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn proxyctl_refused(fleet: &Fleet, args: &[&str]) -> String {
+    let out = proxyctl(fleet, args);
+    assert!(!out.status.success(), "proxyctl {args:?} was accepted");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn clusters(fleet: &Fleet) -> Vec<BackendClusterView> {
+    let out = proxyctl(fleet, &["-o", "json", "cluster", "list"]);
+    serde_json::from_slice(&out.stdout).unwrap_or_default()
+}
+
+async fn produce(bootstrap: &str, topic: &str) -> BTreeSet<String> {
+    let producer: FutureProducer = support::rdkafka::client_config(bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .create()
+        .unwrap();
+    let values: Vec<String> = (0..RECORDS).map(|i| format!("{topic}-{i}")).collect();
+    let sends = values.iter().map(|value| {
+        let producer = &producer;
+        async move {
+            producer
+                .send(
+                    FutureRecord::<(), _>::to(topic).payload(value),
+                    Duration::from_secs(60),
+                )
+                .await
+        }
+    });
+    for (i, sent) in join_all(sends).await.into_iter().enumerate() {
+        sent.unwrap_or_else(|(e, _)| panic!("record {i} of {topic} not acknowledged: {e}"));
+    }
+    values.into_iter().collect()
+}
+
+/// Consumes `topic` as `group` until `count` records arrived, commits, and returns them.
+async fn consume(bootstrap: &str, topic: &str, group: &str, count: usize) -> Vec<String> {
+    let consumer: StreamConsumer = support::rdkafka::client_config(bootstrap)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut received = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while received.len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "consumed {} of {count}",
+            received.len()
+        );
+        match tokio::time::timeout(Duration::from_secs(5), consumer.recv()).await {
+            Ok(Ok(message)) => {
+                received.push(String::from_utf8(message.payload().unwrap().to_vec()).unwrap())
+            }
+            Ok(Err(e)) => panic!("consumer error: {e}"),
+            Err(_) => continue,
+        }
+    }
+    consumer.commit_consumer_state(CommitMode::Sync).unwrap();
+    received
+}
+
+/// The offsets `group` committed for `topic`, read from the cluster at `bootstrap`.
+fn committed_on(bootstrap: &str, group: &str, topic: &str) -> Vec<Offset> {
+    let consumer: StreamConsumer = support::rdkafka::client_config(bootstrap)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut partitions = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        partitions.add_partition(topic, p);
+    }
+    let committed = consumer
+        .committed_offsets(partitions, Duration::from_secs(10))
+        .unwrap();
+    committed.elements().iter().map(|e| e.offset()).collect()
+}
+
+/// The number of records in `topic` on the cluster at `bootstrap`, or `None` if the
+/// cluster has no such topic.
+fn records_on(bootstrap: &str, topic: &str) -> Option<i64> {
+    let consumer: StreamConsumer = support::rdkafka::client_config(bootstrap).create().unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let found = &metadata.topics()[0];
+    if found.error().is_some() || found.partitions().is_empty() {
+        return None;
+    }
+    let mut total = 0;
+    for p in 0..PARTITIONS {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p, Duration::from_secs(10))
+            .unwrap();
+        total += high - low;
+    }
+    Some(total)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_and_groups_of_two_clusters_through_one_bootstrap_list() {
+    let fleet = two_cluster_fleet(2);
+    let listed = clusters(&fleet);
+    let b = listed.iter().find(|c| c.name == "b").unwrap();
+    let ids: BTreeSet<i32> = b.brokers.iter().map(|b| b.identity).collect();
+    assert_eq!(ids, BTreeSet::from([1_000_001, 1_000_002, 1_000_003]));
+    assert_eq!(b.reachable, Some(true));
+
+    // Routes: prefixes for topics and groups; overlaps and unknown clusters refused.
+    let run = unique_topic("mc");
+    let b_prefix = format!("{run}-b-");
+    proxyctl_ok(&fleet, &["route", "set", "--topic-prefix", &b_prefix, "b"]);
+    proxyctl_ok(&fleet, &["route", "set", "--group-prefix", &b_prefix, "b"]);
+    let overlap = proxyctl_refused(
+        &fleet,
+        &[
+            "route",
+            "set",
+            "--topic-prefix",
+            &format!("{b_prefix}x"),
+            "default",
+        ],
+    );
+    assert!(overlap.contains("overlaps the topic prefix"), "{overlap}");
+    let unknown = proxyctl_refused(&fleet, &["route", "set", "--topic", "t", "c"]);
+    assert!(
+        unknown.contains("`c` is not a backend cluster"),
+        "{unknown}"
+    );
+    let table: RouteTable =
+        serde_json::from_str(&proxyctl_ok(&fleet, &["-o", "json", "route", "list"])).unwrap();
+    assert_eq!(table.routes.len(), 2);
+    assert_eq!(table.default_cluster, "default");
+
+    let topic_a = format!("{run}-a-topic");
+    let topic_b = format!("{b_prefix}topic");
+    support::rdkafka::create_topic(kafka(), &topic_a, PARTITIONS).await;
+    support::rdkafka::create_topic(kafka_b(), &topic_b, PARTITIONS).await;
+
+    let bootstrap = fleet.bootstrap();
+    let sent_a = produce(&bootstrap, &topic_a).await;
+    let sent_b = produce(&bootstrap, &topic_b).await;
+
+    // Each topic's records are on its own cluster, and only there.
+    assert_eq!(records_on(kafka(), &topic_a), Some(RECORDS as i64));
+    assert_eq!(records_on(kafka_b(), &topic_b), Some(RECORDS as i64));
+    assert_eq!(records_on(kafka(), &topic_b), None);
+    assert_eq!(records_on(kafka_b(), &topic_a), None);
+
+    // A consumer group on each cluster reads its topic through the fleet, exactly once.
+    let group_a = format!("{run}-a-group");
+    let group_b = format!("{b_prefix}group");
+    let got_a = consume(&bootstrap, &topic_a, &group_a, RECORDS).await;
+    let got_b = consume(&bootstrap, &topic_b, &group_b, RECORDS).await;
+    assert_eq!(got_a.len(), RECORDS);
+    assert_eq!(got_a.into_iter().collect::<BTreeSet<_>>(), sent_a);
+    assert_eq!(got_b.len(), RECORDS);
+    assert_eq!(got_b.into_iter().collect::<BTreeSet<_>>(), sent_b);
+
+    // The groups' commits are on their clusters: past every record, and nowhere else.
+    let committed_total = |offsets: Vec<Offset>| -> i64 {
+        offsets
+            .iter()
+            .map(|o| match o {
+                Offset::Offset(n) => *n,
+                _ => 0,
+            })
+            .sum()
+    };
+    let total = RECORDS as i64;
+    assert_eq!(
+        committed_total(committed_on(kafka(), &group_a, &topic_a)),
+        total
+    );
+    assert_eq!(
+        committed_total(committed_on(kafka_b(), &group_b, &topic_b)),
+        total
+    );
+    assert_eq!(
+        committed_total(committed_on(kafka(), &group_b, &topic_b)),
+        0
+    );
+
+    // The fleet's Metadata lists both clusters' topics and every identity.
+    let client: StreamConsumer = support::rdkafka::client_config(&bootstrap)
+        .create()
+        .unwrap();
+    let metadata = client
+        .fetch_metadata(None, Duration::from_secs(10))
+        .unwrap();
+    let names: BTreeSet<&str> = metadata.topics().iter().map(|t| t.name()).collect();
+    assert!(names.contains(topic_a.as_str()) && names.contains(topic_b.as_str()));
+    let broker_ids: BTreeSet<i32> = metadata.brokers().iter().map(|b| b.id()).collect();
+    assert_eq!(
+        broker_ids,
+        BTreeSet::from([1, 2, 3, 1_000_001, 1_000_002, 1_000_003])
+    );
+    let b_leaders: BTreeSet<i32> = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic_b)
+        .unwrap()
+        .partitions()
+        .iter()
+        .map(|p| p.leader())
+        .collect();
+    assert!(b_leaders.iter().all(|l| *l > 1_000_000), "{b_leaders:?}");
+}
