@@ -6,18 +6,12 @@ mod support;
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::messages::{ApiKey, ProduceResponse};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-use support::wire::RawClient;
+use support::wire::{self, RawClient};
 use support::{kafka, unique_topic, Node};
 
 const TAKEOVER_AFTER: Duration = Duration::from_secs(1);
@@ -29,38 +23,6 @@ fn fleet_toml() -> String {
          voters = 1\ntakeover_after = \"{}ms\"\n",
         TAKEOVER_AFTER.as_millis()
     )
-}
-
-fn produce_request(topic: &str, value: &str) -> ProduceRequest {
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: -1,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: support::now_millis(),
-        key: None,
-        value: Some(Bytes::from(value.to_string())),
-        headers: Default::default(),
-    };
-    let mut batch = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut batch, [&record], &options).unwrap();
-    ProduceRequest::default()
-        .with_acks(1)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(batch.freeze()))])])
 }
 
 /// Every value in partition 0 of `topic`, read straight from the brokers.
@@ -136,8 +98,11 @@ async fn requests_buffered_while_stopped_are_never_forwarded() {
     };
     let identity = format!("{}:{leader}", node.host);
     let mut producer = RawClient::connect(&identity);
-    let response: ProduceResponse =
-        producer.call(ApiKey::Produce, 9, &produce_request(&topic, "before-stop"));
+    let response: ProduceResponse = producer.call(
+        ApiKey::Produce,
+        9,
+        &wire::produce_request(&topic, "before-stop"),
+    );
     assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
 
     // Stopped longer than the takeover deadline, with a request arriving meanwhile.
@@ -146,7 +111,7 @@ async fn requests_buffered_while_stopped_are_never_forwarded() {
     let frame = producer.encode(
         ApiKey::Produce,
         9,
-        &produce_request(&topic, "sent-while-stopped"),
+        &wire::produce_request(&topic, "sent-while-stopped"),
     );
     producer.send_frame(&frame);
     std::thread::sleep(TAKEOVER_AFTER * 3); // the stall itself is the stimulus under test
@@ -157,8 +122,11 @@ async fn requests_buffered_while_stopped_are_never_forwarded() {
 
     // New clients are served once the node has re-confirmed.
     let mut fresh = RawClient::connect(&identity);
-    let response: ProduceResponse =
-        fresh.call(ApiKey::Produce, 9, &produce_request(&topic, "after-resume"));
+    let response: ProduceResponse = fresh.call(
+        ApiKey::Produce,
+        9,
+        &wire::produce_request(&topic, "after-resume"),
+    );
     assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
 
     let values = values_in_kafka(&topic);

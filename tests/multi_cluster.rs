@@ -9,10 +9,13 @@ use std::time::{Duration, Instant};
 
 use flotilla::api::{BackendClusterView, RouteTable};
 use futures::future::join_all;
+use kafka_protocol::messages::{ApiKey, ProduceResponse};
+use kafka_protocol::ResponseError;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use support::fleet::Fleet;
+use support::wire::{self, RawClient};
 use support::{kafka, kafka_b, unique_topic, wait_for, AdminAccess};
 
 const RECORDS: usize = 300;
@@ -136,7 +139,7 @@ fn committed_on(bootstrap: &str, group: &str, topic: &str) -> Vec<Offset> {
 
 /// The number of records in `topic` on the cluster at `bootstrap`, or `None` if the
 /// cluster has no such topic.
-fn records_on(bootstrap: &str, topic: &str) -> Option<i64> {
+fn records_on(bootstrap: &str, topic: &str, partitions: i32) -> Option<i64> {
     let consumer: StreamConsumer = support::rdkafka::client_config(bootstrap).create().unwrap();
     let metadata = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(10))
@@ -146,7 +149,7 @@ fn records_on(bootstrap: &str, topic: &str) -> Option<i64> {
         return None;
     }
     let mut total = 0;
-    for p in 0..PARTITIONS {
+    for p in 0..partitions {
         let (low, high) = consumer
             .fetch_watermarks(topic, p, Duration::from_secs(10))
             .unwrap();
@@ -200,10 +203,16 @@ async fn topics_and_groups_of_two_clusters_through_one_bootstrap_list() {
     let sent_b = produce(&bootstrap, &topic_b).await;
 
     // Each topic's records are on its own cluster, and only there.
-    assert_eq!(records_on(kafka(), &topic_a), Some(RECORDS as i64));
-    assert_eq!(records_on(kafka_b(), &topic_b), Some(RECORDS as i64));
-    assert_eq!(records_on(kafka(), &topic_b), None);
-    assert_eq!(records_on(kafka_b(), &topic_a), None);
+    assert_eq!(
+        records_on(kafka(), &topic_a, PARTITIONS),
+        Some(RECORDS as i64)
+    );
+    assert_eq!(
+        records_on(kafka_b(), &topic_b, PARTITIONS),
+        Some(RECORDS as i64)
+    );
+    assert_eq!(records_on(kafka(), &topic_b, PARTITIONS), None);
+    assert_eq!(records_on(kafka_b(), &topic_a, PARTITIONS), None);
 
     // A consumer group on each cluster reads its topic through the fleet, exactly once.
     let group_a = format!("{run}-a-group");
@@ -263,4 +272,58 @@ async fn topics_and_groups_of_two_clusters_through_one_bootstrap_list() {
         .map(|p| p.leader())
         .collect();
     assert!(b_leaders.iter().all(|l| *l > 1_000_000), "{b_leaders:?}");
+}
+
+/// The leader of partition 0 of `topic` on the cluster at `bootstrap`.
+fn leader_on(bootstrap: &str, topic: &str) -> i32 {
+    let consumer: StreamConsumer = support::rdkafka::client_config(bootstrap).create().unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    metadata.topics()[0].partitions()[0].leader()
+}
+
+/// The fleet's address of identity `id`, from its Metadata.
+fn identity_address(fleet: &Fleet, id: i32) -> String {
+    let mut client = RawClient::connect(&fleet.bootstrap());
+    let metadata = client.metadata();
+    let broker = metadata.brokers.iter().find(|b| b.node_id.0 == id).unwrap();
+    format!("{}:{}", broker.host, broker.port)
+}
+
+fn produce_error(address: &str, topic: &str) -> i16 {
+    let mut client = RawClient::connect(address);
+    let response: ProduceResponse = client.call(
+        ApiKey::Produce,
+        9,
+        &wire::produce_request(topic, "one record"),
+    );
+    response.responses[0].partition_responses[0].error_code
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_for_another_clusters_topic_is_refused_not_forwarded() {
+    let fleet = two_cluster_fleet(1);
+    let run = unique_topic("misrouted");
+    let (topic_a, topic_b) = (format!("{run}-a"), format!("{run}-b"));
+    proxyctl_ok(&fleet, &["route", "set", "--topic", &topic_b, "b"]);
+    // Cluster b holds a topic of the same name as the default cluster's, as it would
+    // after a migration: a stale client must not write into it.
+    support::rdkafka::create_topic(kafka(), &topic_a, 1).await;
+    support::rdkafka::create_topic(kafka_b(), &topic_a, 1).await;
+    support::rdkafka::create_topic(kafka_b(), &topic_b, 1).await;
+
+    let b_leader_of_a = identity_address(&fleet, 1_000_000 + leader_on(kafka_b(), &topic_a));
+    assert_eq!(
+        produce_error(&b_leader_of_a, &topic_a),
+        ResponseError::NotLeaderOrFollower.code()
+    );
+    let b_leader_of_b = identity_address(&fleet, 1_000_000 + leader_on(kafka_b(), &topic_b));
+    assert_eq!(produce_error(&b_leader_of_b, &topic_b), 0);
+    let a_leader_of_a = identity_address(&fleet, leader_on(kafka(), &topic_a));
+    assert_eq!(produce_error(&a_leader_of_a, &topic_a), 0);
+
+    assert_eq!(records_on(kafka_b(), &topic_a, 1), Some(0));
+    assert_eq!(records_on(kafka_b(), &topic_b, 1), Some(1));
+    assert_eq!(records_on(kafka(), &topic_a, 1), Some(1));
 }

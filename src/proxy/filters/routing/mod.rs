@@ -17,6 +17,7 @@
 mod coordinator;
 mod describe_cluster;
 mod metadata;
+mod partitions;
 mod producer_ids;
 
 use std::sync::Arc;
@@ -29,7 +30,7 @@ use kafka_protocol::protocol::Request as KafkaRequest;
 use crate::backend::{Cluster, Clusters};
 use crate::directory::Directory;
 use crate::proxy::filter::{Env, Exchange, Filter, Listener, Session, Verdict};
-use crate::proxy::message::Request;
+use crate::proxy::message::{Request, Response};
 
 pub struct Routing {
     clusters: Arc<Clusters>,
@@ -60,6 +61,11 @@ impl Routing {
         .unwrap_or_else(|| Arc::from(flotilla_config::DEFAULT_CLUSTER))
     }
 
+    /// A topic's name, from the request or (by id) from what this node has learned.
+    fn resolve(&self, name: &str, id: uuid::Uuid) -> Option<String> {
+        self.directory.topic_names.resolve(name, id)
+    }
+
     /// What an exchange needs: the clusters, and the control state as it is now.
     fn context(&self) -> Routed {
         Routed {
@@ -85,10 +91,22 @@ impl Filter for Routing {
                 | ApiKey::FindCoordinator
                 | ApiKey::DescribeCluster
                 | ApiKey::InitProducerId
-        )
+        ) || is_partition_directed(api_key)
+    }
+
+    /// Produce and Fetch, for the topics answered in the broker's place.
+    fn wants_response(&self, api_key: ApiKey, _version: i16) -> bool {
+        matches!(api_key, ApiKey::Produce | ApiKey::Fetch)
     }
 
     fn on_request(&self, request: &mut Request, env: &Env) -> Verdict {
+        if is_partition_directed(request.api_key()) {
+            let own = self.connection_cluster(env.session);
+            if !partitions::may_misroute(env.control, &own) {
+                return Verdict::Forward;
+            }
+            return partitions::check(self, request, env, &own);
+        }
         let version = request.version();
         let body = match request.body() {
             Ok(body) => body.clone(),
@@ -109,6 +127,23 @@ impl Filter for Routing {
             _ => Verdict::Forward,
         }
     }
+
+    fn on_response(&self, response: &mut Response, env: &Env) -> Result<(), String> {
+        partitions::merge_back(response, env)
+    }
+}
+
+/// Requests a client sends to a partition's leader (or any replica), on its identity's
+/// connection.
+fn is_partition_directed(api_key: ApiKey) -> bool {
+    matches!(
+        api_key,
+        ApiKey::Produce
+            | ApiKey::Fetch
+            | ApiKey::ListOffsets
+            | ApiKey::OffsetForLeaderEpoch
+            | ApiKey::DeleteRecords
+    )
 }
 
 /// The clusters and the state one exchange works with.
