@@ -180,7 +180,10 @@ pub fn produce_request(topic: &str, value: &str) -> ProduceRequest {
         timestamp_type: TimestampType::Creation,
         offset: 0,
         sequence: -1,
-        timestamp: super::now_millis(),
+        timestamp: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
         key: None,
         value: Some(Bytes::from(value.to_string())),
         headers: Default::default(),
