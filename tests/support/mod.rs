@@ -20,6 +20,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub use admin::AdminAccess;
+pub use wire::now_millis;
 
 /// Polls `check` until it returns `Some`, failing the test with `what` after `deadline`.
 pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
@@ -466,15 +467,6 @@ pub fn http_get_status(url: &str) -> Result<(u16, String), String> {
         .read_to_string()
         .map_err(|e| e.to_string())?;
     Ok((status, body))
-}
-
-/// The wall clock in milliseconds, for record timestamps: a record stamped in 1970 is past
-/// every retention limit, so the brokers may delete it before the test reads it back.
-pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 /// A topic name unique to this test run.

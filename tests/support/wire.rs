@@ -180,10 +180,7 @@ pub fn produce_request(topic: &str, value: &str) -> ProduceRequest {
         timestamp_type: TimestampType::Creation,
         offset: 0,
         sequence: -1,
-        timestamp: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64,
+        timestamp: now_millis(),
         key: None,
         value: Some(Bytes::from(value.to_string())),
         headers: Default::default(),
@@ -202,4 +199,13 @@ pub fn produce_request(topic: &str, value: &str) -> ProduceRequest {
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(0)
                 .with_records(Some(batch.freeze()))])])
+}
+
+/// The wall clock in milliseconds, for record timestamps: a record stamped in 1970 is past
+/// every retention limit, so the brokers may delete it before the test reads it back.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
