@@ -340,7 +340,7 @@ fn one_record_batch() -> bytes::Bytes {
         timestamp_type: TimestampType::Creation,
         offset: 0,
         sequence: -1,
-        timestamp: support::now_millis(),
+        timestamp: support::wire::now_millis(),
         key: None,
         value: Some(bytes::Bytes::from_static(b"x")),
         headers: Default::default(),

@@ -20,7 +20,6 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub use admin::AdminAccess;
-pub use wire::now_millis;
 
 /// Polls `check` until it returns `Some`, failing the test with `what` after `deadline`.
 pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
