@@ -327,3 +327,92 @@ async fn a_record_for_another_clusters_topic_is_refused_not_forwarded() {
     assert_eq!(records_on(kafka_b(), &topic_b, 1), Some(1));
     assert_eq!(records_on(kafka(), &topic_a, 1), Some(1));
 }
+
+const TOPICS: &str = "org.apache.kafka.tools.TopicCommand";
+const GROUPS: &str = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand";
+
+fn tool(class: &str, args: &[&str]) -> String {
+    String::from_utf8_lossy(&support::run_tool(class, args).stdout).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafkas_own_tools_administer_both_clusters_through_the_fleet() {
+    let fleet = two_cluster_fleet(1);
+    let run = unique_topic("tools");
+    let b_prefix = format!("{run}-b-");
+    proxyctl_ok(&fleet, &["route", "set", "--topic-prefix", &b_prefix, "b"]);
+    proxyctl_ok(&fleet, &["route", "set", "--group-prefix", &b_prefix, "b"]);
+    let bootstrap = fleet.bootstrap();
+    let fleet_args = ["--bootstrap-server", bootstrap.as_str()];
+    let (topic_a, topic_b) = (format!("{run}-a-topic"), format!("{b_prefix}topic"));
+
+    // CreateTopics lands on each topic's cluster.
+    support::create_topic_with_tool(&bootstrap, &topic_a, 2);
+    support::create_topic_with_tool(&bootstrap, &topic_b, 2);
+    assert_eq!(records_on(kafka_b(), &topic_b, 2), Some(0));
+    assert_eq!(records_on(kafka(), &topic_b, 2), None);
+    assert_eq!(records_on(kafka(), &topic_a, 2), Some(0));
+
+    let listed = tool(TOPICS, &[&fleet_args[..], &["--list"]].concat());
+    assert!(listed.lines().any(|l| l == topic_a), "{listed}");
+    assert!(listed.lines().any(|l| l == topic_b), "{listed}");
+
+    // CreatePartitions, then Metadata and DescribeConfigs, on cluster b.
+    tool(
+        TOPICS,
+        &[
+            &fleet_args[..],
+            &["--alter", "--topic", &topic_b, "--partitions", "3"],
+        ]
+        .concat(),
+    );
+    let described = tool(
+        TOPICS,
+        &[&fleet_args[..], &["--describe", "--topic", &topic_b]].concat(),
+    );
+    assert!(described.contains("PartitionCount: 3"), "{described}");
+    assert_eq!(
+        described.matches("Leader: 100000").count(),
+        3,
+        "{described}"
+    );
+    assert_eq!(records_on(kafka_b(), &topic_b, 3), Some(0));
+
+    // A group on cluster b, listed and described with ConsumerGroupCommand.
+    let group_b = format!("{b_prefix}group");
+    let consumer: StreamConsumer = support::rdkafka::client_config(&bootstrap)
+        .set("group.id", &group_b)
+        .create()
+        .unwrap();
+    let mut offsets = TopicPartitionList::new();
+    for p in 0..3 {
+        offsets
+            .add_partition_offset(&topic_b, p, Offset::Offset(0))
+            .unwrap();
+    }
+    wait_for("the group's first commit", Duration::from_secs(30), || {
+        consumer.commit(&offsets, CommitMode::Sync).ok()
+    });
+    drop(consumer);
+    wait_for("the group in --list", Duration::from_secs(30), || {
+        let listed = tool(GROUPS, &[&fleet_args[..], &["--list"]].concat());
+        listed.lines().any(|l| l.trim() == group_b).then_some(())
+    });
+    let described = tool(
+        GROUPS,
+        &[&fleet_args[..], &["--describe", "--group", &group_b]].concat(),
+    );
+    assert_eq!(described.matches(&topic_b).count(), 3, "{described}");
+    assert_eq!(committed_on(kafka_b(), &group_b, &topic_b).len(), 3);
+
+    // DeleteTopics removes it from its cluster.
+    tool(
+        TOPICS,
+        &[&fleet_args[..], &["--delete", "--topic", &topic_b]].concat(),
+    );
+    wait_for(
+        "the topic gone from cluster b",
+        Duration::from_secs(30),
+        || records_on(kafka_b(), &topic_b, 3).is_none().then_some(()),
+    );
+}

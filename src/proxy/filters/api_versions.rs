@@ -32,6 +32,15 @@ const HIDDEN: &[ApiKey] = &[
     ApiKey::UpdateRaftVoter,
 ];
 
+/// Carry node ids of partitions that only the default cluster's brokers share with the
+/// fleet: hidden while several backend clusters are behind it (admin clients fall back to
+/// Metadata, which the routing filter renumbers).
+const HIDDEN_WITH_CLUSTERS: &[ApiKey] = &[
+    ApiKey::DescribeTopicPartitions,
+    ApiKey::ListPartitionReassignments,
+    ApiKey::AlterPartitionReassignments,
+];
+
 const UNSUPPORTED_VERSION: i16 = 35;
 
 /// ApiVersions responses always use header v0, whatever the version (KIP-511).
@@ -48,8 +57,9 @@ impl Filter for ApiVersionsNarrowing {
         api_key == ApiKey::ApiVersions
     }
 
-    fn on_response(&self, response: &mut Response, _env: &Env) -> Result<(), String> {
-        let narrowed = rewrite(response.frame().clone(), response.version())?;
+    fn on_response(&self, response: &mut Response, env: &Env) -> Result<(), String> {
+        let clusters = !env.control.backend_clusters.is_empty();
+        let narrowed = rewrite(response.frame().clone(), response.version(), clusters)?;
         response.replace(narrowed);
         Ok(())
     }
@@ -57,7 +67,7 @@ impl Filter for ApiVersionsNarrowing {
 
 /// The answer clients see: decoded and encoded here rather than through [`Response`]
 /// because a probe of a version newer than any known cannot be decoded as what it claims.
-fn rewrite(frame: Bytes, version: i16) -> Result<Bytes, String> {
+fn rewrite(frame: Bytes, version: i16, several_clusters: bool) -> Result<Bytes, String> {
     let mut buf = frame.clone();
     let header = ResponseHeader::decode(&mut buf, HEADER_VERSION).map_err(|e| e.to_string())?;
     if version > ApiKey::ApiVersions.valid_versions().max {
@@ -65,6 +75,10 @@ fn rewrite(frame: Bytes, version: i16) -> Result<Bytes, String> {
     }
     let mut body = ApiVersionsResponse::decode(&mut buf, version).map_err(|e| e.to_string())?;
     intersect_api_versions(&mut body.api_keys);
+    if several_clusters {
+        let hidden = |key: i16| HIDDEN_WITH_CLUSTERS.iter().any(|h| *h as i16 == key);
+        body.api_keys.retain(|entry| !hidden(entry.api_key));
+    }
     encode(&header, &body, version)
 }
 
@@ -161,7 +175,7 @@ mod tests {
     fn newer_probe_gets_v0_unsupported_version() {
         let broker_body = ApiVersionsResponse::default().with_error_code(UNSUPPORTED_VERSION);
         let frame = broker_response(ApiKey::ApiVersions, 0, &broker_body);
-        let mut out = rewrite(frame, 99).unwrap();
+        let mut out = rewrite(frame, 99, false).unwrap();
         assert_eq!(
             ResponseHeader::decode(&mut out, 0).unwrap().correlation_id,
             77

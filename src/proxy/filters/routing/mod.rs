@@ -14,6 +14,7 @@
 //! The filter is active only while the fleet has registered a cluster besides `default`:
 //! a single-cluster fleet runs exactly as before.
 
+mod admin;
 mod coordinator;
 mod describe_cluster;
 mod metadata;
@@ -92,6 +93,7 @@ impl Filter for Routing {
                 | ApiKey::DescribeCluster
                 | ApiKey::InitProducerId
         ) || is_partition_directed(api_key)
+            || is_topic_admin(api_key)
     }
 
     /// Produce and Fetch, for the topics answered in the broker's place.
@@ -124,6 +126,10 @@ impl Filter for Routing {
                 let own = self.connection_cluster(env.session);
                 producer_ids::route(self.context(), &own, body, version)
             }
+            body if is_topic_admin(request.api_key()) => {
+                let own = self.connection_cluster(env.session);
+                admin::route(self.context(), &own, body, version)
+            }
             _ => Verdict::Forward,
         }
     }
@@ -131,6 +137,19 @@ impl Filter for Routing {
     fn on_response(&self, response: &mut Response, env: &Env) -> Result<(), String> {
         partitions::merge_back(response, env)
     }
+}
+
+/// Requests that administer topics (or their configs), sent to any broker.
+fn is_topic_admin(api_key: ApiKey) -> bool {
+    matches!(
+        api_key,
+        ApiKey::CreateTopics
+            | ApiKey::DeleteTopics
+            | ApiKey::CreatePartitions
+            | ApiKey::DescribeConfigs
+            | ApiKey::AlterConfigs
+            | ApiKey::IncrementalAlterConfigs
+    )
 }
 
 /// Requests a client sends to a partition's leader (or any replica), on its identity's
