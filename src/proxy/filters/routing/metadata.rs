@@ -24,9 +24,9 @@ use super::{call, exchanged, Routed};
 use crate::proxy::filter::Verdict;
 
 /// What one cluster is asked, and what of its answer is kept.
-struct Ask {
-    cluster: String,
-    request: MetadataRequest,
+pub(super) struct Ask {
+    pub(super) cluster: String,
+    pub(super) request: MetadataRequest,
     /// Topic names asked of it (empty for "all topics" and ids).
     names: Vec<String>,
 }
@@ -50,7 +50,7 @@ pub(super) fn exchange(routed: Routed, body: MetadataRequest, version: i16) -> V
 }
 
 /// One request per registered cluster: its routed topics (or all), or none but its brokers.
-fn plan(routed: &Routed, body: &MetadataRequest, all: bool) -> Vec<Ask> {
+pub(super) fn plan(routed: &Routed, body: &MetadataRequest, all: bool) -> Vec<Ask> {
     let mut named: BTreeMap<&str, Vec<MetadataRequestTopic>> = BTreeMap::new();
     let mut by_id = Vec::new();
     for topic in body.topics.iter().flatten() {
@@ -85,7 +85,7 @@ fn plan(routed: &Routed, body: &MetadataRequest, all: bool) -> Vec<Ask> {
         .collect()
 }
 
-fn merge(
+pub(super) fn merge(
     routed: &Routed,
     asks: &[Ask],
     answers: Vec<Result<MetadataResponse, String>>,

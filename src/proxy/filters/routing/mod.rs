@@ -20,10 +20,12 @@ mod describe_cluster;
 mod metadata;
 mod partitions;
 mod producer_ids;
+mod renumber;
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use flotilla_config::DEFAULT_CLUSTER;
 use flotilla_raft::ControlState;
 use kafka_protocol::messages::{ApiKey, BrokerId, RequestKind};
 use kafka_protocol::protocol::Request as KafkaRequest;
@@ -59,7 +61,7 @@ impl Routing {
             Listener::Identity { slot } => self.directory.cluster_of_slot(slot),
             Listener::Bootstrap => None,
         }
-        .unwrap_or_else(|| Arc::from(flotilla_config::DEFAULT_CLUSTER))
+        .unwrap_or_else(|| Arc::from(DEFAULT_CLUSTER))
     }
 
     /// A topic's name, from the request or (by id) from what this node has learned.
@@ -104,6 +106,9 @@ impl Filter for Routing {
     fn on_request(&self, request: &mut Request, env: &Env) -> Verdict {
         if is_partition_directed(request.api_key()) {
             let own = self.connection_cluster(env.session);
+            if &*own != DEFAULT_CLUSTER && request.api_key() == ApiKey::Fetch {
+                renumber::note_request(request, env);
+            }
             if !partitions::may_misroute(env.control, &own) {
                 return Verdict::Forward;
             }
@@ -135,7 +140,12 @@ impl Filter for Routing {
     }
 
     fn on_response(&self, response: &mut Response, env: &Env) -> Result<(), String> {
-        partitions::merge_back(response, env)
+        partitions::merge_back(response, env)?;
+        let own = self.connection_cluster(env.session);
+        if &*own == DEFAULT_CLUSTER {
+            return Ok(());
+        }
+        renumber::response(response, env, &own)
     }
 }
 
@@ -189,14 +199,18 @@ impl Routed {
         })
     }
 
-    /// A broker id of `cluster` as clients see it; ids below 0 (no leader) stay as they are,
-    /// and a broker that has no identity becomes -1.
     fn virtual_id(&self, cluster: &str, id: BrokerId) -> BrokerId {
-        if id.0 < 0 {
-            return id;
-        }
-        BrokerId(self.state.virtual_id(cluster, id.0).unwrap_or(-1))
+        virtual_id(&self.state, cluster, id)
     }
+}
+
+/// A broker id of `cluster` as clients see it; ids below 0 (no leader) stay as they are,
+/// and a broker that has no identity becomes -1.
+fn virtual_id(state: &ControlState, cluster: &str, id: BrokerId) -> BrokerId {
+    if id.0 < 0 {
+        return id;
+    }
+    BrokerId(state.virtual_id(cluster, id.0).unwrap_or(-1))
 }
 
 /// Sends `body` to `cluster` at `version`; an error names the cluster.
