@@ -168,7 +168,8 @@ impl RawClient {
     }
 }
 
-/// A Produce (v9, acks 1) of one record with `value` to partition 0 of `topic`.
+/// A Produce (v9) of one record with `value` to partition 0 of `topic`, at acks=all, so
+/// an acknowledged record is below the high watermark at once.
 pub fn produce_request(topic: &str, value: &str) -> ProduceRequest {
     let record = Record {
         transactional: false,
@@ -192,7 +193,7 @@ pub fn produce_request(topic: &str, value: &str) -> ProduceRequest {
     };
     RecordBatchEncoder::encode(&mut batch, [&record], &options).unwrap();
     ProduceRequest::default()
-        .with_acks(1)
+        .with_acks(-1)
         .with_timeout_ms(10_000)
         .with_topic_data(vec![TopicProduceData::default()
             .with_name(TopicName(StrBytes::from_string(topic.to_string())))
