@@ -248,6 +248,45 @@ async fn topics_and_groups_of_two_clusters_through_one_bootstrap_list() {
         0
     );
 
+    // An online offset reset of the group on cluster b moves its offsets there; a topic of
+    // another cluster than the group's is refused by name.
+    proxyctl_ok(
+        &fleet,
+        &[
+            "group",
+            "reset",
+            &group_b,
+            "--topic",
+            &topic_b,
+            "--to-earliest",
+        ],
+    );
+    let (reset, _) =
+        support::groups::wait_reset_finished(&fleet.nodes[0], &group_b, Duration::from_secs(60));
+    assert_eq!(reset.state, "done", "{reset:?}");
+    assert_eq!(
+        committed_total(committed_on(kafka_b(), &group_b, &topic_b)),
+        0
+    );
+    let elsewhere = proxyctl_refused(
+        &fleet,
+        &[
+            "group",
+            "reset",
+            &group_b,
+            "--topic",
+            &topic_a,
+            "--to-earliest",
+            "--dry-run",
+        ],
+    );
+    assert!(
+        elsewhere.contains(&format!(
+            "topic {topic_a} is served by backend cluster default"
+        )),
+        "{elsewhere}"
+    );
+
     // The fleet's Metadata lists both clusters' topics and every identity.
     let client: StreamConsumer = support::rdkafka::client_config(&bootstrap)
         .create()

@@ -24,7 +24,7 @@ use flotilla_raft::offset_resets::{OffsetReset, ResetPhase};
 use flotilla_raft::{Command, ControlState};
 
 use super::evictions::Eviction;
-use super::plan::broker_addresses;
+use super::plan::{coordinator_client, group_cluster};
 use crate::backend::groups::{self, GroupMember, GroupProtocol, TopicPartition};
 use crate::backend::BrokerClient;
 use crate::cluster::fleet::Fleet;
@@ -159,9 +159,8 @@ impl Driver {
         reset: &OffsetReset,
     ) -> anyhow::Result<()> {
         let group = &reset.group;
-        let addresses = broker_addresses(ctx);
-        let coordinator = groups::find_coordinator(&ctx.backend, &addresses, group).await?;
-        let mut client = BrokerClient::connect(&ctx.backend, &coordinator.address).await?;
+        let cluster = group_cluster(ctx, group)?;
+        let mut client = coordinator_client(&cluster, group).await?;
         let description = groups::describe_group(&mut client, group).await?;
         if !description.members.is_empty() {
             let since = *self
@@ -343,9 +342,8 @@ async fn evict(
     protocol: GroupProtocol,
     members: &[GroupMember],
 ) -> anyhow::Result<()> {
-    let addresses = broker_addresses(ctx);
-    let coordinator = groups::find_coordinator(&ctx.backend, &addresses, group).await?;
-    let mut client = BrokerClient::connect(&ctx.backend, &coordinator.address).await?;
+    let cluster = group_cluster(ctx, group)?;
+    let mut client = coordinator_client(&cluster, group).await?;
     let removed = groups::remove_members(&mut client, group, protocol, members).await?;
     ctx.metrics
         .offset_resets

@@ -3,13 +3,15 @@
 //! knows (the group and the topics exist).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use flotilla_raft::offset_resets::PartitionReset;
+use flotilla_raft::routes::RouteResource;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::backend::groups::{self, Layout, OffsetSpec, TopicPartition};
-use crate::backend::BrokerClient;
+use crate::backend::{BrokerClient, Cluster};
 use crate::cluster::error::ClusterError;
 use crate::context::Context;
 
@@ -47,19 +49,26 @@ pub async fn plan(
     ctx: &Context,
     request: &ResetRequest,
 ) -> Result<Vec<PartitionReset>, ClusterError> {
-    let link = &ctx.backend;
-    let addresses = broker_addresses(ctx);
+    let cluster = group_cluster(ctx, &request.group)?;
+    same_cluster(ctx, &cluster, request)?;
+    let addresses = cluster.candidates();
     let names: Vec<String> = request.topics.iter().map(|t| t.topic.clone()).collect();
-    let layout = groups::layout(link, &addresses, &names)
+    let layout = groups::layout(&cluster.link, &addresses, &names)
         .await
         .map_err(backend_failed)?;
     let partitions = selected_partitions(&layout, &request.topics)?;
-    let committed = committed_offsets(ctx, &addresses, &request.group).await?;
-    let earliest = offsets(ctx, &layout, &partitions, OffsetSpec::Earliest).await?;
-    let latest = offsets(ctx, &layout, &partitions, OffsetSpec::Latest).await?;
+    let committed = committed_offsets(&cluster, &request.group).await?;
+    let earliest = offsets(&cluster, &layout, &partitions, OffsetSpec::Earliest).await?;
+    let latest = offsets(&cluster, &layout, &partitions, OffsetSpec::Latest).await?;
     let by_time = match request.target {
         ResetTarget::Datetime { unix_ms } => {
-            offsets(ctx, &layout, &partitions, OffsetSpec::Timestamp(unix_ms)).await?
+            offsets(
+                &cluster,
+                &layout,
+                &partitions,
+                OffsetSpec::Timestamp(unix_ms),
+            )
+            .await?
         }
         _ => BTreeMap::new(),
     };
@@ -86,16 +95,46 @@ pub async fn plan(
         .collect()
 }
 
-/// Where the proxy asks the backend: the brokers it knows, then the configured bootstrap
-/// servers.
-pub(super) fn broker_addresses(ctx: &Context) -> Vec<String> {
-    let mut addresses = ctx.directory.upstreams();
-    for address in &ctx.config.backend.bootstrap_servers {
-        if !addresses.contains(address) {
-            addresses.push(address.clone());
+/// The backend cluster that serves `group` (its route, or the default cluster).
+pub(super) fn group_cluster(ctx: &Context, group: &str) -> Result<Arc<Cluster>, ClusterError> {
+    let control = ctx.control.load();
+    let name = control.cluster_for(RouteResource::Group, group);
+    ctx.clusters.get(name).cloned().ok_or_else(|| {
+        ClusterError::Invalid(format!(
+            "group {group} is served by backend cluster {name}, which this node's \
+             configuration does not name"
+        ))
+    })
+}
+
+/// A reset moves a group's offsets of topics on the group's own cluster; a topic routed
+/// elsewhere is refused by name.
+fn same_cluster(
+    ctx: &Context,
+    cluster: &Cluster,
+    request: &ResetRequest,
+) -> Result<(), ClusterError> {
+    let control = ctx.control.load();
+    for selection in &request.topics {
+        let topic_cluster = control.cluster_for(RouteResource::Topic, &selection.topic);
+        if topic_cluster != cluster.name {
+            return Err(ClusterError::Invalid(format!(
+                "topic {} is served by backend cluster {topic_cluster}, group {} by {}",
+                selection.topic, request.group, cluster.name
+            )));
         }
     }
-    addresses
+    Ok(())
+}
+
+/// A connection to `group`'s coordinator in `cluster`.
+pub(super) async fn coordinator_client(
+    cluster: &Cluster,
+    group: &str,
+) -> anyhow::Result<BrokerClient> {
+    let addresses = cluster.candidates();
+    let coordinator = groups::find_coordinator(&cluster.link, &addresses, group).await?;
+    BrokerClient::connect(&cluster.link, &coordinator.address).await
 }
 
 fn backend_failed(e: anyhow::Error) -> ClusterError {
@@ -142,13 +181,11 @@ fn selected_partitions(
 /// The group's committed offsets; a group Kafka does not know (no members, no offsets)
 /// is refused by name.
 async fn committed_offsets(
-    ctx: &Context,
-    addresses: &[String],
+    cluster: &Cluster,
     group: &str,
 ) -> Result<BTreeMap<TopicPartition, i64>, ClusterError> {
     let asked = async {
-        let coordinator = groups::find_coordinator(&ctx.backend, addresses, group).await?;
-        let mut client = BrokerClient::connect(&ctx.backend, &coordinator.address).await?;
+        let mut client = coordinator_client(cluster, group).await?;
         let description = groups::describe_group(&mut client, group).await?;
         let committed = groups::committed_offsets(&mut client, group).await?;
         anyhow::Ok((description, committed))
@@ -163,12 +200,12 @@ async fn committed_offsets(
 }
 
 async fn offsets(
-    ctx: &Context,
+    cluster: &Cluster,
     layout: &Layout,
     partitions: &[TopicPartition],
     spec: OffsetSpec,
 ) -> Result<BTreeMap<TopicPartition, Option<i64>>, ClusterError> {
-    groups::list_offsets(&ctx.backend, layout, partitions, spec)
+    groups::list_offsets(&cluster.link, layout, partitions, spec)
         .await
         .map_err(backend_failed)
 }
