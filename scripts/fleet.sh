@@ -115,6 +115,7 @@ write_config() {
   } >"$dir/node.toml"
   [[ $(mode) == plain ]] || write_tls_config "$id" "$host" >>"$dir/node.toml"
   [[ $(mode) != secure ]] || write_secure_config "$id" >>"$dir/node.toml"
+  [[ -z $backend_b || $(mode) == plain ]] || write_cluster_b_security >>"$dir/node.toml"
   if ((count > 1)) || [[ $(mode) == secure ]]; then
     write_cluster_config "$id" "$dir" "$host" "$count" >>"$dir/node.toml"
   fi
@@ -168,6 +169,21 @@ key = "$tls/node-$host.key"
 
 [backend.tls]
 ca = "$tls/ca.pem"
+TOML
+}
+
+# Cluster b is reached as the default cluster is: the same CA, and with --secure the same
+# service account (both clusters have it).
+write_cluster_b_security() {
+  local tls
+  tls=$("$here/kafka-cluster.sh" tls-dir)
+  printf '\n[backend.clusters.b.tls]\nca = "%s/ca.pem"\n' "$tls"
+  [[ $(mode) != secure ]] || cat <<TOML
+
+[backend.clusters.b.sasl]
+mechanism = "SCRAM-SHA-512"
+username = "flotilla"
+password = "flotilla-secret"
 TOML
 }
 
