@@ -12,9 +12,10 @@ use futures::future::join_all;
 use kafka_protocol::messages::{ApiKey, ProduceResponse};
 use kafka_protocol::ResponseError;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use support::fleet::Fleet;
+use support::groups::JavaGroupConsumer;
 use support::wire::{self, RawClient};
 use support::{kafka, kafka_b, unique_topic, wait_for, AdminAccess};
 
@@ -461,4 +462,135 @@ async fn kafkas_own_tools_administer_both_clusters_through_the_fleet() {
         Duration::from_secs(30),
         || records_on(kafka_b(), &topic_b, 3).is_none().then_some(()),
     );
+}
+
+fn transactional(bootstrap: &str, transactional_id: &str) -> FutureProducer {
+    let producer: FutureProducer = support::rdkafka::client_config(bootstrap)
+        .set("transactional.id", transactional_id)
+        .set("transaction.timeout.ms", "30000")
+        .create()
+        .unwrap();
+    producer.init_transactions(Duration::from_secs(30)).unwrap();
+    producer
+}
+
+/// The end of partition 0 of `topic` on the cluster at `bootstrap`, as a read_committed
+/// client sees it (librdkafka's default).
+fn end_of(bootstrap: &str, topic: &str) -> i64 {
+    let consumer: StreamConsumer = support::rdkafka::client_config(bootstrap).create().unwrap();
+    consumer
+        .fetch_watermarks(topic, 0, Duration::from_secs(10))
+        .unwrap()
+        .1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_stays_within_its_transactional_ids_cluster() {
+    let fleet = two_cluster_fleet(1);
+    let run = unique_topic("txn");
+    let b_prefix = format!("{run}-b-");
+    proxyctl_ok(&fleet, &["route", "set", "--topic-prefix", &b_prefix, "b"]);
+    proxyctl_ok(
+        &fleet,
+        &["route", "set", "--transactional-id-prefix", &b_prefix, "b"],
+    );
+    let topic = format!("{b_prefix}topic");
+    support::rdkafka::create_topic(kafka_b(), &topic, 1).await;
+    let bootstrap = fleet.bootstrap();
+
+    // A transactional id of cluster b writes cluster b's topic.
+    let local = transactional(&bootstrap, &format!("{b_prefix}tx"));
+    local.begin_transaction().unwrap();
+    for i in 0..10 {
+        let value = format!("in-txn-{i}");
+        let record = FutureRecord::<(), _>::to(&topic).payload(&value);
+        local.send(record, Duration::from_secs(30)).await.unwrap();
+    }
+    local.commit_transaction(Duration::from_secs(30)).unwrap();
+    // The end as a read_committed client sees it follows once the markers are written.
+    wait_for(
+        "the commit markers on cluster b",
+        Duration::from_secs(30),
+        || (end_of(kafka_b(), &topic) == 11).then_some(()),
+    );
+    let committed_end = 11;
+
+    // One of the default cluster cannot: refused, and nothing reaches cluster b.
+    let foreign = transactional(&bootstrap, &format!("{run}-a-tx"));
+    foreign.begin_transaction().unwrap();
+    let record = FutureRecord::<(), _>::to(&topic).payload("outside");
+    let sent = foreign.send(record, Duration::from_secs(30)).await;
+    assert!(
+        sent.is_err(),
+        "a record outside the transaction's cluster was acknowledged"
+    );
+    let refused = foreign
+        .commit_transaction(Duration::from_secs(30))
+        .expect_err("a transaction outside its cluster committed")
+        .to_string();
+    assert!(
+        refused.contains("Failed to add partitions to transaction")
+            && refused.contains("invalid state"),
+        "{refused}"
+    );
+    assert_eq!(end_of(kafka_b(), &topic), committed_end);
+}
+
+/// Java's producer and consumer groups (the classic protocol and KIP-848's) on both
+/// clusters through one bootstrap list: every acknowledged record consumed exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn java_clients_work_on_both_clusters_through_one_bootstrap_list() {
+    const JAVA_RECORDS: usize = 200;
+    let fleet = two_cluster_fleet(1);
+    let run = unique_topic("java");
+    let b_prefix = format!("{run}-b-");
+    proxyctl_ok(&fleet, &["route", "set", "--topic-prefix", &b_prefix, "b"]);
+    proxyctl_ok(&fleet, &["route", "set", "--group-prefix", &b_prefix, "b"]);
+    let bootstrap = fleet.bootstrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            format!("{run}-a-topic"),
+            format!("{run}-a-group"),
+            "classic",
+            kafka(),
+        ),
+        (
+            format!("{b_prefix}topic"),
+            format!("{b_prefix}group"),
+            "consumer",
+            kafka_b(),
+        ),
+    ];
+    for (topic, group, protocol, cluster) in &cases {
+        support::rdkafka::create_topic(cluster, topic, PARTITIONS).await;
+        let acknowledged = support::java::produce_with_properties(
+            &bootstrap,
+            topic,
+            JAVA_RECORDS,
+            "enable.idempotence=true\nacks=all\nretries=2147483647\n",
+            dir.path(),
+        );
+        assert_eq!(acknowledged, JAVA_RECORDS, "{topic}");
+        assert_eq!(
+            records_on(cluster, topic, PARTITIONS),
+            Some(JAVA_RECORDS as i64)
+        );
+
+        let consumer = JavaGroupConsumer::start(&bootstrap, topic, group, protocol, "");
+        wait_for("every record consumed", Duration::from_secs(120), || {
+            (consumer.records_delivered() >= JAVA_RECORDS).then_some(())
+        });
+        let delivered = consumer.delivered_after(Instant::now() - Duration::from_secs(3600));
+        let mut seen = BTreeSet::new();
+        for (partition, offsets) in delivered {
+            for offset in offsets {
+                assert!(
+                    seen.insert((partition, offset)),
+                    "{topic}: {partition}/{offset} twice"
+                );
+            }
+        }
+        assert_eq!(seen.len(), JAVA_RECORDS, "{topic}: {}", consumer.summary());
+    }
 }

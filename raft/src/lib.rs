@@ -17,6 +17,7 @@ pub mod error;
 pub mod governance;
 pub mod incarnation;
 pub mod log_store;
+pub mod migrations;
 pub mod network;
 pub mod offset_resets;
 pub mod routes;

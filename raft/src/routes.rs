@@ -121,6 +121,7 @@ impl ControlState {
             || !self.routes.is_empty()
             || self.default_cluster.is_some()
             || !self.cluster_identities.is_empty()
+            || self.has_migration_data()
     }
 
     /// Whether `name` is a backend cluster routes may name; `default` always is.

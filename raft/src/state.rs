@@ -5,8 +5,9 @@
 //! their automatic rules and client quotas (see [`crate::governance`]), (level 4) online
 //! consumer offset resets (see [`crate::offset_resets`]), (level 5) zones: the CIDR ->
 //! zone map and per-zone identity owners (see [`crate::zones`]) and (level 6) backend
-//! clusters and routes: which cluster serves each topic, group and transactional id, and
-//! the identities of every cluster's brokers (see [`crate::routes`]).
+//! clusters and routes: which cluster serves each topic, group and transactional id, the
+//! identities of every cluster's brokers (see [`crate::routes`]) and live topic migrations
+//! between clusters (see [`crate::migrations`]).
 //!
 //! Every replica applies the same committed commands in the same order, so `apply` must
 //! be a pure function of (state, command): no clocks, no randomness, no iteration over
@@ -31,6 +32,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::governance::{Breaker, BreakerRule, QuotaKey, QuotaLimits, TopicPattern};
+use crate::migrations::{Findings, Migration, MigrationPhase};
 use crate::offset_resets::{OffsetReset, ResetPhase};
 use crate::routes::{BackendClusterEntry, ClusterBroker, RouteKey};
 use crate::security::{AclBinding, AdminToken, ScramCredential, ScramMechanism};
@@ -105,6 +107,8 @@ pub struct ControlState {
     pub default_cluster: Option<String>,
     /// The cluster and broker behind each identity not of `default`. Empty below level 6.
     pub cluster_identities: BTreeMap<i32, ClusterBroker>,
+    /// Topic migrations by topic, active and recently finished. Empty below level 6.
+    pub migrations: BTreeMap<String, Migration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -243,6 +247,32 @@ pub enum Command {
     SetDefaultCluster {
         cluster: String,
     },
+    /// Starts a topic migration, in `copying-config`; refused (`Conflict`) for a topic
+    /// already migrating, a source that does not serve it, or an unknown target.
+    /// (Level 6.)
+    StartMigration {
+        migration: Migration,
+    },
+    /// Moves `topic`'s migration from phase `from` to `to` (at wall-clock `at_ms`, given
+    /// by the proposer) with what the driver found; refused unless it is in `from` and the
+    /// step is allowed. (Level 6.)
+    AdvanceMigration {
+        topic: String,
+        from: MigrationPhase,
+        to: MigrationPhase,
+        at_ms: u64,
+        findings: Findings,
+    },
+    /// Records what the driver found of an active migration (its groups' progress).
+    /// (Level 6.)
+    UpdateMigration {
+        topic: String,
+        findings: Findings,
+    },
+    /// Forgets migrations finished a day before `now_ms`. (Level 6.)
+    ForgetMigrations {
+        now_ms: u64,
+    },
 }
 
 impl Command {
@@ -274,7 +304,11 @@ impl Command {
             | Command::SyncClusterBrokers { .. }
             | Command::SetRoute { .. }
             | Command::DeleteRoute { .. }
-            | Command::SetDefaultCluster { .. } => crate::routes::LEVEL,
+            | Command::SetDefaultCluster { .. }
+            | Command::StartMigration { .. }
+            | Command::AdvanceMigration { .. }
+            | Command::UpdateMigration { .. }
+            | Command::ForgetMigrations { .. } => crate::routes::LEVEL,
         }
     }
 }
@@ -361,6 +395,16 @@ impl ControlState {
             Command::SetRoute { key, cluster } => self.set_route(key, cluster),
             Command::DeleteRoute { key } => self.delete_route(key),
             Command::SetDefaultCluster { cluster } => self.set_default_cluster(cluster),
+            Command::StartMigration { migration } => self.start_migration(migration),
+            Command::AdvanceMigration {
+                topic,
+                from,
+                to,
+                at_ms,
+                findings,
+            } => self.advance_migration(topic, (*from, *to), *at_ms, findings),
+            Command::UpdateMigration { topic, findings } => self.update_migration(topic, findings),
+            Command::ForgetMigrations { now_ms } => self.forget_migrations(*now_ms),
         }
     }
 

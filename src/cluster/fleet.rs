@@ -591,5 +591,14 @@ fn command_label(command: &Command) -> String {
         Command::SetRoute { key, cluster } => format!("route of the {key} -> {cluster}"),
         Command::DeleteRoute { key } => format!("removal of the route of the {key}"),
         Command::SetDefaultCluster { cluster } => format!("default cluster {cluster}"),
+        Command::StartMigration { migration } => format!(
+            "migration of topic {} from cluster {} to {}",
+            migration.topic, migration.source, migration.target
+        ),
+        Command::AdvanceMigration {
+            topic, from, to, ..
+        } => format!("migration of topic {topic}: {from} -> {to}"),
+        Command::UpdateMigration { topic, .. } => format!("progress of the migration of {topic}"),
+        Command::ForgetMigrations { .. } => "removal of finished migrations".into(),
     }
 }

@@ -21,6 +21,7 @@ mod metadata;
 mod partitions;
 mod producer_ids;
 mod renumber;
+mod transactions;
 
 use std::sync::Arc;
 
@@ -94,6 +95,8 @@ impl Filter for Routing {
                 | ApiKey::FindCoordinator
                 | ApiKey::DescribeCluster
                 | ApiKey::InitProducerId
+                | ApiKey::AddPartitionsToTxn
+                | ApiKey::AddOffsetsToTxn
         ) || is_partition_directed(api_key)
             || is_topic_admin(api_key)
     }
@@ -131,6 +134,10 @@ impl Filter for Routing {
                 let own = self.connection_cluster(env.session);
                 producer_ids::route(self.context(), &own, body, version)
             }
+            RequestKind::AddPartitionsToTxn(body) => {
+                transactions::add_partitions(env.control, &body, version)
+            }
+            RequestKind::AddOffsetsToTxn(body) => transactions::add_offsets(env.control, &body),
             body if is_topic_admin(request.api_key()) => {
                 let own = self.connection_cluster(env.session);
                 admin::route(self.context(), &own, body, version)

@@ -4,6 +4,9 @@
 //! topic. Its partitions get NOT_LEADER_OR_FOLLOWER, which makes every client refresh its
 //! metadata and retry at the leader the merged Metadata now names.
 //!
+//! A transactional Produce naming a topic outside its transactional id's cluster is
+//! refused the same way, with INVALID_TXN_STATE (see `transactions`).
+//!
 //! Produce and Fetch lose only the misrouted topics (the rest go to the broker and the
 //! answers are merged back); ListOffsets, OffsetForLeaderEpoch and DeleteRecords are
 //! answered whole with the error when any topic is misrouted, since they are rare and
@@ -14,7 +17,7 @@ use flotilla_raft::ControlState;
 use kafka_protocol::messages::RequestKind;
 use kafka_protocol::ResponseError;
 
-use super::Routing;
+use super::{transactions, Routing};
 use crate::protocol::error_response::error_response;
 use crate::proxy::filter::{Env, Verdict};
 use crate::proxy::filters::partial::{self, PartitionAnswer};
@@ -31,12 +34,20 @@ pub(super) fn check(filter: &Routing, request: &mut Request, env: &Env, own: &st
         Err(e) => return Verdict::Close(format!("undecodable request: {e}")),
     };
     let answers: Vec<Option<PartitionAnswer>> = match body {
-        RequestKind::Produce(r) => r
-            .topic_data
-            .iter()
-            .map(|t| filter.resolve(&t.name.0, t.topic_id))
-            .map(|name| marked(name.as_deref(), &misrouted))
-            .collect(),
+        RequestKind::Produce(r) => {
+            let transactional_id = r.transactional_id.as_ref().map(|t| t.0.as_str());
+            r.topic_data
+                .iter()
+                .map(|t| filter.resolve(&t.name.0, t.topic_id))
+                .map(|name| {
+                    let name = name.as_deref();
+                    marked(name, &misrouted).or_else(|| {
+                        let outside = transactions::outside(env.control, transactional_id?, name?);
+                        outside.map(transactions::produce_answer)
+                    })
+                })
+                .collect()
+        }
         RequestKind::Fetch(r) => r
             .topics
             .iter()
