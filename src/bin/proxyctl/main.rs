@@ -303,6 +303,9 @@ fn cluster_table(status: &ClusterStatus) -> String {
 
 fn identity_table(identities: &[IdentitySummary]) -> String {
     let zoned = identities.iter().any(|i| !i.zone_owners.is_empty());
+    let clustered = identities
+        .iter()
+        .any(|i| i.cluster != flotilla_config::DEFAULT_CLUSTER);
     let rows = identities.iter().map(|i| {
         let mut row = vec![
             i.id.to_string(),
@@ -312,6 +315,9 @@ fn identity_table(identities: &[IdentitySummary]) -> String {
             i.broker.clone(),
             i.rack.clone().unwrap_or_else(|| "-".into()),
         ];
+        if clustered {
+            row.insert(4, i.cluster.clone());
+        }
         if zoned {
             let owners: Vec<String> = i
                 .zone_owners
@@ -323,6 +329,9 @@ fn identity_table(identities: &[IdentitySummary]) -> String {
         row
     });
     let mut headers = vec!["IDENTITY", "SLOT", "OWNER", "ADVERTISED", "BROKER", "RACK"];
+    if clustered {
+        headers.insert(4, "CLUSTER");
+    }
     if zoned {
         headers.push("ZONE OWNERS");
     }
