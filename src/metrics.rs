@@ -28,7 +28,10 @@ pub struct Metrics {
     protocol_errors: IntCounterVec,
     filter_actions: IntCounterVec,
     pub upstream_connect_failures: IntCounter,
-    pub backend_refresh_failures: IntCounter,
+    /// By backend cluster.
+    pub backend_refresh_failures: IntCounterVec,
+    /// Brokers each backend cluster's own Metadata listed last.
+    pub backend_brokers: IntGaugeVec,
     pub identities: IntGauge,
     pub identity_listeners: IntGauge,
     /// `limits.max_connections`, so an alert can compare the open connections with it.
@@ -388,6 +391,10 @@ fn counter_vec(registry: &Families, name: &str, help: &str, labels: &[&str]) -> 
     registry.register(IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"))
 }
 
+fn gauge_vec(registry: &Families, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    registry.register(IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"))
+}
+
 fn gauge(registry: &Families, name: &str, help: &str) -> IntGauge {
     registry.register(IntGauge::new(name, help).expect("valid metric"))
 }
@@ -454,10 +461,17 @@ impl Metrics {
                 "flotilla_upstream_connect_failures_total",
                 "Failed connection attempts to backend brokers",
             ),
-            backend_refresh_failures: counter(
+            backend_refresh_failures: counter_vec(
                 &r,
                 "flotilla_backend_refresh_failures_total",
-                "Failed broker list refreshes from the backend cluster",
+                "Failed broker list refreshes, by backend cluster",
+                &["cluster"],
+            ),
+            backend_brokers: gauge_vec(
+                &r,
+                "flotilla_backend_brokers",
+                "Brokers each backend cluster's own Metadata listed last",
+                &["cluster"],
             ),
             identities: gauge(&r, "flotilla_identities", "Identities known to this node"),
             identity_listeners: gauge(

@@ -9,7 +9,11 @@ use std::time::{Duration, Instant};
 
 use flotilla::api::{BackendClusterView, RouteTable};
 use futures::future::join_all;
-use kafka_protocol::messages::{ApiKey, ProduceResponse};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{
+    ApiKey, MetadataRequest, MetadataResponse, ProduceResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -593,4 +597,69 @@ async fn java_clients_work_on_both_clusters_through_one_bootstrap_list() {
         }
         assert_eq!(seen.len(), JAVA_RECORDS, "{topic}: {}", consumer.summary());
     }
+}
+
+/// Metadata of `topics` through `client`.
+fn metadata_of(client: &mut RawClient, topics: &[&str]) -> MetadataResponse {
+    let topics = topics
+        .iter()
+        .map(|t| {
+            MetadataRequestTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_string(t.to_string()))))
+        })
+        .collect();
+    client.call(
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default().with_topics(Some(topics)),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_cluster_costs_only_its_own_topics() {
+    // Cluster c is configured and registered, and never answers.
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let fleet = Fleet::start_configured(1, kafka(), "2s", support::Launch::default(), |_| {
+        format!("[backend.clusters.c]\nbootstrap_servers = [\"127.0.0.1:{closed_port}\"]\n")
+    });
+    wait_for("cluster c registered", Duration::from_secs(30), || {
+        let listed = clusters(&fleet);
+        let c = listed.iter().find(|c| c.name == "c")?;
+        (c.reachable == Some(false)).then_some(())
+    });
+    let run = unique_topic("silent");
+    let (topic_a, topic_c) = (format!("{run}-a"), format!("{run}-c"));
+    proxyctl_ok(&fleet, &["route", "set", "--topic", &topic_c, "c"]);
+    support::rdkafka::create_topic(kafka(), &topic_a, PARTITIONS).await;
+
+    // The default cluster's topics are served as ever.
+    let sent = produce(&fleet.bootstrap(), &topic_a).await;
+    assert_eq!(sent.len(), RECORDS);
+    let mut client = RawClient::connect(&fleet.bootstrap());
+    let metadata = metadata_of(&mut client, &[&topic_a, &topic_c]);
+    let error_of = |name: &str| {
+        let topic = metadata
+            .topics
+            .iter()
+            .find(|t| t.name.as_ref().unwrap().0.as_str() == name);
+        topic.unwrap().error_code
+    };
+    assert_eq!(error_of(&topic_a), 0);
+    assert_eq!(error_of(&topic_c), ResponseError::LeaderNotAvailable.code());
+
+    // All topics cannot be answered without c's: the connection closes (clients retry).
+    let all = client.encode(
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default().with_topics(None),
+    );
+    client.send_frame(&all);
+    client.assert_closed_within(Duration::from_secs(15));
+    let failures =
+        fleet.nodes[0].metric("flotilla_backend_refresh_failures_total", "cluster=\"c\"");
+    assert!(failures > 0.0, "refresh failures of c: {failures}");
 }

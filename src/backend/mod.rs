@@ -144,8 +144,14 @@ pub async fn refresh_forever(
             true => refresh(&dir, &cluster).await,
             false => cluster.refresh().await.map(drop),
         };
+        let name = [cluster.name.as_str()];
         match refreshed {
             Ok(()) => {
+                let brokers = cluster.watch_brokers().borrow().len();
+                metrics
+                    .backend_brokers
+                    .with_label_values(&name)
+                    .set(brokers as i64);
                 if failures > 0 {
                     tracing::info!(
                         cluster = %cluster.name,
@@ -157,7 +163,10 @@ pub async fn refresh_forever(
             }
             Err(e) => {
                 failures += 1;
-                metrics.backend_refresh_failures.inc();
+                metrics
+                    .backend_refresh_failures
+                    .with_label_values(&name)
+                    .inc();
                 tracing::warn!(cluster = %cluster.name, "backend broker list refresh failed: {e:#}");
             }
         }
