@@ -19,6 +19,7 @@ use serde::Deserialize;
 use super::auth::Caller;
 use super::{answer, fleet_at_level, invalid_input, json_bytes};
 use crate::api::{BackendBrokerView, BackendClusterView, DefaultRoute, RouteEntry, RouteTable};
+use crate::backend::reaches_any;
 use crate::cluster::error::ClusterError;
 use crate::cluster::peer_api::Write;
 use crate::cluster::writes::{commit, on_leader};
@@ -168,20 +169,23 @@ async fn remove(
     )
 }
 
+/// Every registered cluster, each probed from this node at once.
 async fn clusters(State(ctx): State<Arc<Context>>) -> Response {
     let state = ctx.control.load_full();
-    let configured = ctx.config.backend.all_clusters();
-    let mut views = Vec::new();
-    for name in state.cluster_names() {
-        let reachable = match configured.get(&name) {
-            Some(cluster) => {
-                Some(crate::backend::reaches_any(&cluster.bootstrap_servers, REACH_TIMEOUT).await)
-            }
+    let names = state.cluster_names();
+    let probes = names.iter().map(|name| async {
+        match ctx.clusters.get(name) {
+            Some(cluster) => Some(reaches_any(&cluster.candidates(), REACH_TIMEOUT).await),
             None => None,
-        };
-        views.push(cluster_view(&state, &name, reachable));
-    }
-    answer::<Vec<BackendClusterView>>(Ok(views))
+        }
+    });
+    let reachable = futures::future::join_all(probes).await;
+    let views: Vec<BackendClusterView> = names
+        .iter()
+        .zip(reachable)
+        .map(|(name, reachable)| cluster_view(&state, name, reachable))
+        .collect();
+    answer(Ok(views))
 }
 
 fn cluster_view(state: &ControlState, name: &str, reachable: Option<bool>) -> BackendClusterView {
