@@ -307,113 +307,73 @@ fn topic_resource(resource_type: i8, name: &str) -> Option<&str> {
     (resource_type == TOPIC_RESOURCE).then_some(name)
 }
 
-impl Split for DescribeConfigsRequest {
-    type Entry = DescribeConfigsResource;
-    type Answer = DescribeConfigsResult;
+/// The three config APIs name resources the same way; only their types and the field
+/// that holds the answers differ.
+macro_rules! split_config_resources {
+    ($request:ty, $entry:ty, $answer:ty, $kind:ident, $body:ty, $answers:ident, $with_answers:ident) => {
+        impl Split for $request {
+            type Entry = $entry;
+            type Answer = $answer;
 
-    fn entries(&self, _: i16) -> Vec<DescribeConfigsResource> {
-        self.resources.clone()
-    }
-    fn with_entries(&self, _: i16, entries: Vec<DescribeConfigsResource>) -> Self {
-        self.clone().with_resources(entries)
-    }
-    fn topic(entry: &DescribeConfigsResource) -> Option<&str> {
-        topic_resource(entry.resource_type, &entry.resource_name)
-    }
-    fn key(entry: &DescribeConfigsResource) -> String {
-        resource_key(entry.resource_type, &entry.resource_name)
-    }
-    fn request_kind(self) -> RequestKind {
-        RequestKind::DescribeConfigs(self)
-    }
-    fn answers(answer: ResponseKind) -> Option<(i32, Vec<DescribeConfigsResult>)> {
-        match answer {
-            ResponseKind::DescribeConfigs(a) => Some((a.throttle_time_ms, a.results)),
-            _ => None,
+            fn entries(&self, _: i16) -> Vec<Self::Entry> {
+                self.resources.clone()
+            }
+            fn with_entries(&self, _: i16, entries: Vec<Self::Entry>) -> Self {
+                self.clone().with_resources(entries)
+            }
+            fn topic(entry: &Self::Entry) -> Option<&str> {
+                topic_resource(entry.resource_type, &entry.resource_name)
+            }
+            fn key(entry: &Self::Entry) -> String {
+                resource_key(entry.resource_type, &entry.resource_name)
+            }
+            fn request_kind(self) -> RequestKind {
+                RequestKind::$kind(self)
+            }
+            fn answers(answer: ResponseKind) -> Option<(i32, Vec<Self::Answer>)> {
+                match answer {
+                    ResponseKind::$kind(a) => Some((a.throttle_time_ms, a.$answers)),
+                    _ => None,
+                }
+            }
+            fn answer_key(answer: &Self::Answer) -> String {
+                resource_key(answer.resource_type, &answer.resource_name)
+            }
+            fn merged(throttle_time_ms: i32, answers: Vec<Self::Answer>) -> ResponseKind {
+                ResponseKind::$kind(
+                    <$body>::default()
+                        .with_throttle_time_ms(throttle_time_ms)
+                        .$with_answers(answers),
+                )
+            }
         }
-    }
-    fn answer_key(answer: &DescribeConfigsResult) -> String {
-        resource_key(answer.resource_type, &answer.resource_name)
-    }
-    fn merged(throttle_time_ms: i32, answers: Vec<DescribeConfigsResult>) -> ResponseKind {
-        ResponseKind::DescribeConfigs(
-            DescribeConfigsResponse::default()
-                .with_throttle_time_ms(throttle_time_ms)
-                .with_results(answers),
-        )
-    }
+    };
 }
 
-impl Split for AlterConfigsRequest {
-    type Entry = alter_configs_request::AlterConfigsResource;
-    type Answer = alter_configs_response::AlterConfigsResourceResponse;
-
-    fn entries(&self, _: i16) -> Vec<Self::Entry> {
-        self.resources.clone()
-    }
-    fn with_entries(&self, _: i16, entries: Vec<Self::Entry>) -> Self {
-        self.clone().with_resources(entries)
-    }
-    fn topic(entry: &Self::Entry) -> Option<&str> {
-        topic_resource(entry.resource_type, &entry.resource_name)
-    }
-    fn key(entry: &Self::Entry) -> String {
-        resource_key(entry.resource_type, &entry.resource_name)
-    }
-    fn request_kind(self) -> RequestKind {
-        RequestKind::AlterConfigs(self)
-    }
-    fn answers(answer: ResponseKind) -> Option<(i32, Vec<Self::Answer>)> {
-        match answer {
-            ResponseKind::AlterConfigs(a) => Some((a.throttle_time_ms, a.responses)),
-            _ => None,
-        }
-    }
-    fn answer_key(answer: &Self::Answer) -> String {
-        resource_key(answer.resource_type, &answer.resource_name)
-    }
-    fn merged(throttle_time_ms: i32, answers: Vec<Self::Answer>) -> ResponseKind {
-        ResponseKind::AlterConfigs(
-            AlterConfigsResponse::default()
-                .with_throttle_time_ms(throttle_time_ms)
-                .with_responses(answers),
-        )
-    }
-}
-
-impl Split for IncrementalAlterConfigsRequest {
-    type Entry = incremental_alter_configs_request::AlterConfigsResource;
-    type Answer = incremental_alter_configs_response::AlterConfigsResourceResponse;
-
-    fn entries(&self, _: i16) -> Vec<Self::Entry> {
-        self.resources.clone()
-    }
-    fn with_entries(&self, _: i16, entries: Vec<Self::Entry>) -> Self {
-        self.clone().with_resources(entries)
-    }
-    fn topic(entry: &Self::Entry) -> Option<&str> {
-        topic_resource(entry.resource_type, &entry.resource_name)
-    }
-    fn key(entry: &Self::Entry) -> String {
-        resource_key(entry.resource_type, &entry.resource_name)
-    }
-    fn request_kind(self) -> RequestKind {
-        RequestKind::IncrementalAlterConfigs(self)
-    }
-    fn answers(answer: ResponseKind) -> Option<(i32, Vec<Self::Answer>)> {
-        match answer {
-            ResponseKind::IncrementalAlterConfigs(a) => Some((a.throttle_time_ms, a.responses)),
-            _ => None,
-        }
-    }
-    fn answer_key(answer: &Self::Answer) -> String {
-        resource_key(answer.resource_type, &answer.resource_name)
-    }
-    fn merged(throttle_time_ms: i32, answers: Vec<Self::Answer>) -> ResponseKind {
-        ResponseKind::IncrementalAlterConfigs(
-            IncrementalAlterConfigsResponse::default()
-                .with_throttle_time_ms(throttle_time_ms)
-                .with_responses(answers),
-        )
-    }
-}
+split_config_resources!(
+    DescribeConfigsRequest,
+    DescribeConfigsResource,
+    DescribeConfigsResult,
+    DescribeConfigs,
+    DescribeConfigsResponse,
+    results,
+    with_results
+);
+split_config_resources!(
+    AlterConfigsRequest,
+    alter_configs_request::AlterConfigsResource,
+    alter_configs_response::AlterConfigsResourceResponse,
+    AlterConfigs,
+    AlterConfigsResponse,
+    responses,
+    with_responses
+);
+split_config_resources!(
+    IncrementalAlterConfigsRequest,
+    incremental_alter_configs_request::AlterConfigsResource,
+    incremental_alter_configs_response::AlterConfigsResourceResponse,
+    IncrementalAlterConfigs,
+    IncrementalAlterConfigsResponse,
+    responses,
+    with_responses
+);
