@@ -3,8 +3,9 @@
 # the alert rules (promtool), starts the local Kafka cluster, then runs unit, property and
 # integration tests and a short chaos run (scripts/chaos.sh, which starts its own Kafka
 # cluster).
-# The Kafka cluster is left running for the next run; stop it with
-# scripts/kafka-cluster.sh down.
+# The multi-cluster tests start a second Kafka cluster, b, when they first need it. Both
+# are left running for the next run; stop them with scripts/kafka-cluster.sh down and
+# KAFKA_CLUSTER_NAME=b scripts/kafka-cluster.sh down.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here/.."
