@@ -101,7 +101,10 @@ fn a_node_whose_background_task_fails_exits_non_zero() {
     let mut node = Node::start_with_env(
         kafka(),
         "",
-        &[("FLOTILLA_TEST_FAIL_TASK", "backend refresh")],
+        &[(
+            "FLOTILLA_TEST_FAIL_TASK",
+            "backend refresh of cluster default",
+        )],
     );
     let status = node.wait_exit();
     assert!(!status.success(), "exit status {status}");
