@@ -27,7 +27,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::governance::TopicPattern;
-use crate::routes::{RouteKey, RouteResource};
+use crate::routes::{RouteError, RouteKey, RouteResource};
 use crate::state::{CommandResult, ControlState};
 
 /// How long a finished migration stays listed.
@@ -202,10 +202,8 @@ impl ControlState {
             ));
         }
         if !self.knows_cluster(target) {
-            return Err(format!(
-                "cluster: `{target}` is not a backend cluster of the fleet (known: {})",
-                self.cluster_names().join(", ")
-            ));
+            let known = self.cluster_names().join(", ");
+            return Err(RouteError::UnknownCluster(target.to_string(), known).to_string());
         }
         let source = self.cluster_for(RouteResource::Topic, topic);
         if source == target {
@@ -221,11 +219,19 @@ impl ControlState {
             return CommandResult::Conflict { reason };
         }
         let source = self.cluster_for(RouteResource::Topic, &migration.topic);
-        if source != migration.source || migration.phase != MigrationPhase::CopyingConfig {
+        if source != migration.source {
             return CommandResult::Conflict {
                 reason: format!(
                     "topic {} is served by cluster {source}, not {}",
                     migration.topic, migration.source
+                ),
+            };
+        }
+        if migration.phase != MigrationPhase::CopyingConfig {
+            return CommandResult::Conflict {
+                reason: format!(
+                    "a migration starts in copying-config, not {}",
+                    migration.phase
                 ),
             };
         }
@@ -331,6 +337,16 @@ mod tests {
         state
     }
 
+    /// A fleet migrating `orders` from `default` to `b`, in copying-config.
+    fn migrating() -> ControlState {
+        let mut state = fleet();
+        let started = state.apply(&Command::StartMigration {
+            migration: migration("orders", "b"),
+        });
+        assert_eq!(started, CommandResult::Ok);
+        state
+    }
+
     fn migration(topic: &str, target: &str) -> Migration {
         Migration {
             topic: topic.into(),
@@ -400,20 +416,14 @@ mod tests {
 
     #[test]
     fn only_a_migration_whose_producers_still_write_the_source_can_abort() {
-        let mut state = fleet();
-        state.apply(&Command::StartMigration {
-            migration: migration("orders", "b"),
-        });
+        let mut state = migrating();
         advance(&mut state, CopyingConfig, SwitchingProducers);
         advance(&mut state, SwitchingProducers, Draining);
         assert!(matches!(
             advance(&mut state, Draining, Aborted),
             CommandResult::Conflict { .. }
         ));
-        let mut early = fleet();
-        early.apply(&Command::StartMigration {
-            migration: migration("orders", "b"),
-        });
+        let mut early = migrating();
         assert_eq!(
             advance(&mut early, CopyingConfig, Aborted),
             CommandResult::Ok
@@ -450,10 +460,7 @@ mod tests {
 
     #[test]
     fn finished_migrations_are_forgotten_after_a_day() {
-        let mut state = fleet();
-        state.apply(&Command::StartMigration {
-            migration: migration("orders", "b"),
-        });
+        let mut state = migrating();
         advance(&mut state, CopyingConfig, Aborted);
         state.apply(&Command::ForgetMigrations {
             now_ms: 2 + KEEP_FINISHED_MS - 1,

@@ -59,21 +59,22 @@ pub(super) fn add_partitions(
         return Verdict::Forward;
     }
     let txn = &body.v3_and_below_transactional_id.0;
-    let refused: Vec<String> = body
-        .v3_and_below_topics
+    let topics = &body.v3_and_below_topics;
+    let reasons: Vec<Option<String>> = topics
         .iter()
-        .filter_map(|t| outside(control, txn, &t.name.0))
+        .map(|t| outside(control, txn, &t.name.0))
         .collect();
+    let refused: Vec<&str> = reasons.iter().flatten().map(String::as_str).collect();
     if refused.is_empty() {
         return Verdict::Forward;
     }
     tracing::warn!("AddPartitionsToTxn refused: {}", refused.join("; "));
     // As a coordinator does when some partitions fail: the others were not attempted.
-    let results = body
-        .v3_and_below_topics
+    let results = topics
         .iter()
-        .map(|t| {
-            let error = match outside(control, txn, &t.name.0) {
+        .zip(&reasons)
+        .map(|(t, reason)| {
+            let error = match reason {
                 Some(_) => ResponseError::InvalidTxnState,
                 None => ResponseError::OperationNotAttempted,
             };
