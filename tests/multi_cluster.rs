@@ -677,3 +677,64 @@ async fn a_silent_cluster_costs_only_its_own_topics() {
         fleet.nodes[0].metric("flotilla_backend_refresh_failures_total", "cluster=\"c\"");
     assert!(failures > 0.0, "refresh failures of c: {failures}");
 }
+
+/// The routes and the second cluster's identities are Raft state: kill -9 of the Raft
+/// leader loses neither, the survivors take over its identities (of both clusters), and
+/// clients keep producing to and consuming from cluster b through them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_and_cluster_b_identities_survive_kill_of_the_raft_leader() {
+    let mut fleet = two_cluster_fleet(3);
+    let run = unique_topic("leader-kill");
+    let b_prefix = format!("{run}-b-");
+    proxyctl_ok(&fleet, &["route", "set", "--topic-prefix", &b_prefix, "b"]);
+    proxyctl_ok(&fleet, &["route", "set", "--group-prefix", &b_prefix, "b"]);
+    let topic = format!("{b_prefix}topic");
+    support::rdkafka::create_topic(kafka_b(), &topic, PARTITIONS).await;
+
+    let leader = fleet
+        .status(1)
+        .and_then(|s| s.leader)
+        .expect("a Raft leader");
+    fleet.node(leader).kill();
+    let survivor = if leader == 1 { 2 } else { 1 };
+    let settled = fleet.wait_for_status(survivor, "a new leader, every identity owned", |s| {
+        s.leader.is_some_and(|l| l != leader)
+            && s.identities.len() == 6
+            && s.all_owned_by_live_nodes()
+    });
+    assert!(settled.identities.iter().all(|i| i.owner != Some(leader)));
+
+    // The routes are there, and a new one commits through the new leader.
+    let survivor_node = &fleet.nodes[survivor as usize - 1];
+    let access = AdminAccess::default();
+    let listed = access.proxyctl(survivor_node, &["-o", "json", "route", "list"], "");
+    let table: RouteTable = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(table.routes.len(), 2, "{table:?}");
+    let added = access.proxyctl(
+        survivor_node,
+        &["route", "set", "--transactional-id-prefix", &b_prefix, "b"],
+        "",
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+
+    // Clients of cluster b carry on through the survivors.
+    let survivors: Vec<String> = fleet
+        .nodes
+        .iter()
+        .filter(|n| n.id != leader)
+        .map(|n| n.bootstrap.clone())
+        .collect();
+    let bootstrap = survivors.join(",");
+    let sent = produce(&bootstrap, &topic).await;
+    let got = consume(&bootstrap, &topic, &format!("{b_prefix}group"), RECORDS).await;
+    assert_eq!(got.len(), RECORDS);
+    assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), sent);
+    assert_eq!(
+        records_on(kafka_b(), &topic, PARTITIONS),
+        Some(RECORDS as i64)
+    );
+}
